@@ -1,0 +1,486 @@
+// A WebSocket connection over a transport: one read loop, one gathered write
+// loop and one timer pump a sans-I/O basic_protocol. Used by the server (role
+// server, after accept) and the client (role client, after connect).
+#pragma once
+#include <any>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <asio/buffer.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
+
+#include "../core/handshake.hpp"
+#include "../core/http.hpp"
+#include "../core/random.hpp"
+#include "../transport/transport.hpp"
+#include "message.hpp"
+#include "protocol.hpp"
+
+namespace duplex {
+
+/// What a server's plain-HTTP hook answers (non-Upgrade requests on the same port).
+struct http_reply {
+    int status = 200;
+    std::string content_type = "text/plain; charset=utf-8";
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+/// What a server's handshake hook decides about an upgrade request.
+struct handshake_decision {
+    bool accepted = true;
+    int status = 403;             ///< HTTP status when rejected
+    std::string body;             ///< response body when rejected
+    std::string subprotocol;      ///< preselected from the server's list; may be changed
+    std::vector<std::pair<std::string, std::string>> headers; ///< extra response headers
+
+    void reject(int http_status = 403, std::string response_body = {}) {
+        accepted = false;
+        status = http_status;
+        body = std::move(response_body);
+    }
+};
+
+/// Handlers and settings shared by every connection of one endpoint.
+template <class Connection>
+struct endpoint_config {
+    connection_options connection;
+
+    std::function<void(Connection&)> on_open;
+    std::function<void(Connection&, const message&)> on_message;
+    std::function<void(Connection&, std::uint16_t code, std::string_view reason)> on_close;
+    std::function<void(Connection&, std::error_code)> on_error;
+    std::function<void(Connection&, std::string_view)> on_ping;
+    std::function<void(Connection&, std::string_view)> on_pong;
+
+    // Server side.
+    http_limits limits;
+    std::vector<std::string> subprotocols;    ///< in order of preference
+    std::vector<std::string> allowed_origins; ///< empty: any Origin
+    std::function<void(const http_request&, handshake_decision&)> on_handshake;
+    std::function<void(const http_request&, http_reply&)> on_http;
+    std::function<void(Connection&)> on_detach; ///< the server's bookkeeping
+
+    // Client side.
+    client_request_options request;
+};
+
+namespace detail {
+// The connection whose handler is running on this thread: its sends are
+// flushed once the handler returns, in one write, instead of each posting one.
+inline thread_local const void* flushing_after_handler = nullptr;
+} // namespace detail
+
+template <role R, class Transport>
+class basic_connection : public std::enable_shared_from_this<basic_connection<R, Transport>> {
+    static_assert(is_transport_v<Transport>, "Transport does not meet the contract in duplex/transport/transport.hpp");
+
+public:
+    using transport_type = Transport;
+    using protocol_type = basic_protocol<R>;
+    using config_type = endpoint_config<basic_connection>;
+    using clock = std::chrono::steady_clock;
+
+    basic_connection(Transport transport, std::shared_ptr<const config_type> config)
+        : transport_(std::move(transport)),
+          config_(std::move(config)),
+          protocol_(config_->connection),
+          timer_(transport_.get_executor()) {}
+
+    basic_connection(const basic_connection&) = delete;
+    basic_connection& operator=(const basic_connection&) = delete;
+
+    // ---- what user code calls (any thread) -----------------------------
+
+    duplex::ready_state ready_state() const noexcept { return protocol_.state(); }
+
+    std::error_code send_text(std::string_view text) { return after_send(protocol_.send_text(text)); }
+    std::error_code send_binary(const void* data, std::size_t size) { return after_send(protocol_.send_binary(data, size)); }
+    std::error_code send_binary(std::string_view data) { return send_binary(data.data(), data.size()); }
+    std::error_code send(opcode op, std::string_view data) { return after_send(protocol_.send(op, data.data(), data.size())); }
+    /// Sends a received message back out with its own type (text or binary).
+    std::error_code send(const message& m) { return send(m.op, m.data); }
+    /// Sends a frame encoded once for many connections (see hub.hpp).
+    std::error_code send(std::shared_ptr<const prepared_message> m) { return after_send(protocol_.send(std::move(m))); }
+    /// Sends one fragment of a message; `fin` ends it (RFC 6455 §5.4).
+    std::error_code send_fragment(opcode op, std::string_view data, bool fin) {
+        return after_send(protocol_.send_fragment(op, data.data(), data.size(), fin));
+    }
+    std::error_code ping(std::string_view payload = {}) { return after_send(protocol_.ping(payload)); }
+
+    /// Starts the closing handshake; during the opening handshake, abandons it.
+    std::error_code close(std::uint16_t code = close_code::normal, std::string_view reason = {}) {
+        if (protocol_.state() == duplex::ready_state::connecting) {
+            asio::post(transport_.get_executor(), [self = this->shared_from_this()] {
+                self->finish(make_error_code(errc::closed));
+            });
+            return {};
+        }
+        auto ec = protocol_.close(code, reason);
+        if (!ec) schedule(true);
+        return ec;
+    }
+
+    /// Bytes queued but not yet written, like the browser's bufferedAmount.
+    std::size_t buffered_amount() const { return protocol_.buffered_amount(); }
+
+    /// The subprotocol agreed in the handshake, or empty.
+    const std::string& subprotocol() const noexcept { return subprotocol_; }
+    /// The upgrade request (server side); valid for the connection's life.
+    const http_request& request() const noexcept { return request_; }
+    /// Per-connection storage for the application.
+    std::any& user_data() noexcept { return user_data_; }
+
+    Transport& transport() noexcept { return transport_; }
+    const protocol_type& protocol() const noexcept { return protocol_; }
+    auto get_executor() { return transport_.get_executor(); }
+
+    // ---- started by the server or client --------------------------------
+
+    /// Server: reads and answers the upgrade request, then runs the connection.
+    void start_accept() {
+        start_timer_at(clock::now() + config_->connection.handshake_timeout);
+        transport_.async_start(R, [self = this->shared_from_this()](std::error_code ec) {
+            if (ec) return self->finish(ec);
+            self->read_handshake();
+        });
+    }
+
+    /// Client: sends the upgrade request and checks the answer.
+    void start_connect() {
+        start_timer_at(clock::now() + config_->connection.handshake_timeout);
+        transport_.async_start(R, [self = this->shared_from_this()](std::error_code ec) {
+            if (ec) return self->finish(ec);
+            self->send_client_request();
+        });
+    }
+
+private:
+    // ---- opening handshake ---------------------------------------------
+
+    void read_handshake() {
+        ensure_read_buffer();
+        transport_.async_read_some(asio::buffer(read_buf_.get(), read_size_),
+            [self = this->shared_from_this()](std::error_code ec, std::size_t n) { self->on_handshake_read(ec, n); });
+    }
+
+    void on_handshake_read(std::error_code ec, std::size_t n) {
+        if (ec) return finish(ec);
+        if (closed_) return;
+        head_.append(reinterpret_cast<const char*>(read_buf_.get()), n);
+        std::error_code perr;
+        std::size_t head_size = 0;
+        if constexpr (R == role::server) head_size = parse_request(head_, request_, perr, config_->limits);
+        else head_size = parse_response(head_, response_, perr, config_->limits);
+        if (perr) {
+            if constexpr (R == role::server) return reject(perr, http_status_for(static_cast<errc>(perr.value())), {});
+            else return finish(perr);
+        }
+        if (head_size == 0) return read_handshake();
+        if constexpr (R == role::server) answer_request(head_size);
+        else check_response(head_size);
+    }
+
+    void answer_request(std::size_t head_size) {
+        if (!is_websocket_request(request_)) {
+            std::string out;
+            if (config_->on_http) {
+                http_reply reply;
+                config_->on_http(request_, reply);
+                if (!write_http_response(out, reply.status, reply.content_type, reply.body, &reply.headers))
+                    write_error_response(out, 500, "invalid response header\n");
+            } else {
+                write_error_response(out, 426, "This is a WebSocket endpoint.\n");
+            }
+            return respond_and_close(out);
+        }
+        if (auto ec = check_upgrade_request(request_))
+            return reject(ec, http_status_for(static_cast<errc>(ec.value())), {});
+        if (!config_->allowed_origins.empty() && !origin_allowed(request_.origin()))
+            return reject(make_error_code(errc::forbidden_origin), 403, "Origin not allowed\n");
+
+        handshake_decision decision;
+        decision.subprotocol = std::string(select_subprotocol(request_, config_->subprotocols));
+        if (config_->on_handshake) config_->on_handshake(request_, decision);
+        if (!decision.accepted) return reject(make_error_code(errc::rejected), decision.status, decision.body);
+
+        subprotocol_ = std::move(decision.subprotocol);
+        std::string out;
+        if (!write_accept_response(out, request_.header("Sec-WebSocket-Key"), subprotocol_, {}, &decision.headers))
+            return reject(make_error_code(errc::rejected), 500, "invalid handshake response header\n");
+        open(out, head_size);
+    }
+
+    void send_client_request() {
+        mask_generator random;
+        std::array<std::uint8_t, 16> nonce{};
+        random.fill(nonce.data(), nonce.size());
+        key_ = make_client_key(nonce);
+        std::string out;
+        if (!write_client_request(out, config_->request, key_)) return finish(make_error_code(errc::bad_url));
+        queue_raw(out);
+        flush();
+        read_handshake();
+    }
+
+    void check_response(std::size_t head_size) {
+        std::string chosen;
+        if (auto ec = check_upgrade_response(response_, key_, config_->request.subprotocols,
+                                             !config_->request.extensions.empty(), &chosen))
+            return finish(ec);
+        subprotocol_ = std::move(chosen);
+        open({}, head_size);
+    }
+
+    // The handshake succeeded: queue the 101 (server), go OPEN, tell the
+    // application, then treat the bytes after the head as frames.
+    void open(std::string_view response, std::size_t head_size) {
+        if (!response.empty()) queue_raw(response);
+        const auto now = clock::now();
+        protocol_.open(now);
+        std::string rest = head_.substr(head_size);
+        if constexpr (R == role::server) head_.resize(head_size); // request_ views stay valid
+        else std::string().swap(head_);
+        {
+            handler_scope scope(this);
+            if (config_->on_open) config_->on_open(*this);
+            if (!rest.empty()) {
+                event_adapter adapter{*this};
+                protocol_.receive(reinterpret_cast<std::uint8_t*>(rest.data()), rest.size(), adapter, now);
+            }
+        }
+        after_io();
+        if (!closed_) read_frames();
+    }
+
+    void reject(std::error_code ec, int status, std::string_view body) {
+        std::string out;
+        write_error_response(out, status, body.empty() ? std::string_view(ec.message()) : body);
+        (void)ec; // the application never sees a connection that did not open
+        respond_and_close(out);
+    }
+
+    void respond_and_close(std::string_view response) {
+        queue_raw(response);
+        close_after_flush_ = true;
+        flush();
+    }
+
+    bool origin_allowed(std::string_view origin) const {
+        for (const auto& o : config_->allowed_origins)
+            if (o == origin) return true;
+        return false;
+    }
+
+    void queue_raw(std::string_view bytes) {
+        std::lock_guard<std::mutex> lock(protocol_.mutex());
+        std::memcpy(protocol_.queue().append(bytes.size()), bytes.data(), bytes.size());
+    }
+
+    // ---- frames ------------------------------------------------------------
+
+    struct event_adapter {
+        basic_connection& c;
+        void on_message(opcode op, std::string_view data, bool last) {
+            if (c.config_->on_message) c.config_->on_message(c, message{op, data, last});
+        }
+        void on_ping(std::string_view p) {
+            if (c.config_->on_ping) c.config_->on_ping(c, p);
+        }
+        void on_pong(std::string_view p) {
+            if (c.config_->on_pong) c.config_->on_pong(c, p);
+        }
+        void on_close_frame(std::uint16_t, std::string_view) {}
+        void on_protocol_error(std::error_code ec) { c.report_error(ec); }
+    };
+
+    // Marks this connection's handlers as running so sends wait for one flush.
+    struct handler_scope {
+        const void* saved;
+        explicit handler_scope(const void* c) : saved(detail::flushing_after_handler) { detail::flushing_after_handler = c; }
+        ~handler_scope() { detail::flushing_after_handler = saved; }
+    };
+
+    void ensure_read_buffer() {
+        if (!read_buf_) {
+            read_size_ = config_->connection.read_buffer_size;
+            read_buf_.reset(new std::uint8_t[read_size_]);
+        }
+    }
+
+    void read_frames() {
+        ensure_read_buffer();
+        transport_.async_read_some(asio::buffer(read_buf_.get(), read_size_),
+            [self = this->shared_from_this()](std::error_code ec, std::size_t n) { self->on_read(ec, n); });
+    }
+
+    void on_read(std::error_code ec, std::size_t n) {
+        if (closed_) return;
+        if (ec) return finish(ec);
+        {
+            handler_scope scope(this);
+            event_adapter adapter{*this};
+            protocol_.receive(read_buf_.get(), n, adapter, clock::now());
+        }
+        after_io();
+        if (!closed_) read_frames();
+    }
+
+    // After reading or a handler: write what was queued, close if done, and
+    // move the timer if the state changed.
+    void after_io() {
+        if (closed_) return;
+        flush();
+        if (protocol_.state() != duplex::ready_state::open) {
+            if (protocol_.should_close_transport() && !protocol_.queue().writing() && !has_pending())
+                return finish({});
+            arm_timer();
+        }
+    }
+
+    bool has_pending() const {
+        std::lock_guard<std::mutex> lock(protocol_.mutex());
+        return const_cast<protocol_type&>(protocol_).queue().has_pending();
+    }
+
+    std::error_code after_send(std::error_code ec) {
+        // A refused send may still have queued a close frame (backpressure policy).
+        if (!ec || ec == errc::send_queue_full) schedule(ec == errc::send_queue_full);
+        return ec;
+    }
+
+    // Makes sure queued frames get written: right after the running handler if
+    // it is this connection's, otherwise through one posted flush.
+    void schedule(bool state_changed) {
+        if (detail::flushing_after_handler == this && !state_changed) return;
+        if (flush_posted_.exchange(true, std::memory_order_acq_rel)) return;
+        asio::post(transport_.get_executor(), [self = this->shared_from_this()] {
+            self->flush_posted_.store(false, std::memory_order_release);
+            self->after_io();
+        });
+    }
+
+    void flush() {
+        if (closed_) return;
+        {
+            std::lock_guard<std::mutex> lock(protocol_.mutex());
+            send_queue& q = protocol_.queue();
+            if (q.writing() || !q.has_pending()) return;
+            const send_queue::batch& b = q.begin_write();
+            write_buffers_.clear();
+            for (const auto& s : b.segments) write_buffers_.emplace_back(b.data(s), s.size);
+        }
+        asio::async_write(transport_, write_buffers_,
+            [self = this->shared_from_this()](std::error_code ec, std::size_t) { self->on_write(ec); });
+    }
+
+    void on_write(std::error_code ec) {
+        bool more = false;
+        {
+            std::lock_guard<std::mutex> lock(protocol_.mutex());
+            protocol_.queue().end_write();
+            more = protocol_.queue().has_pending();
+        }
+        if (closed_) return;
+        if (ec) return finish(ec);
+        if (more) return flush();
+        if (close_after_flush_ || protocol_.should_close_transport()) return finish({});
+    }
+
+    // ---- time ------------------------------------------------------------------
+
+    void start_timer_at(clock::time_point t) {
+        timer_armed_ = true;
+        timer_expiry_ = t;
+        timer_.expires_at(t);
+        timer_.async_wait([self = this->shared_from_this()](std::error_code ec) { self->on_timer(ec); });
+    }
+
+    void arm_timer() {
+        if (closed_) return;
+        const auto t = protocol_.next_deadline();
+        if (t == clock::time_point::max()) return;
+        if (timer_armed_ && timer_expiry_ <= t) return; // fires first; re-armed then
+        start_timer_at(t);
+    }
+
+    void on_timer(std::error_code ec) {
+        if (ec == asio::error::operation_aborted || closed_) return;
+        timer_armed_ = false;
+        const auto now = clock::now();
+        if (protocol_.state() == duplex::ready_state::connecting) {
+            if (now >= timer_expiry_) return finish(make_error_code(errc::handshake_timeout));
+            return start_timer_at(timer_expiry_);
+        }
+        const tick_result r = protocol_.tick(now);
+        if (r.ec && r.ec != errc::idle_timeout) report_error(r.ec); // idle: a normal 1001 close
+        if (r.abort) return finish(r.ec);
+        after_io();
+        arm_timer();
+    }
+
+    // ---- the end ---------------------------------------------------------------
+
+    void report_error(std::error_code ec) {
+        if (error_reported_) return;
+        error_reported_ = true;
+        if (config_->on_error) config_->on_error(*this, ec);
+    }
+
+    // Closes the transport once, then reports: on_error for an unclean end
+    // (if not reported yet) and on_close with the code, like a browser.
+    void finish(std::error_code ec) {
+        if (closed_) return;
+        closed_ = true;
+        timer_.cancel();
+        transport_.close();
+        const bool was_open = protocol_.state() != duplex::ready_state::connecting;
+        std::error_code failure = protocol_.transport_closed();
+        auto self = this->shared_from_this(); // keep alive through the callbacks
+        if (!was_open) {
+            // A client learns why its handshake failed; a server's application
+            // never saw this connection.
+            if constexpr (R == role::client) {
+                report_error(ec ? ec : make_error_code(errc::connection_lost));
+                if (config_->on_close) config_->on_close(*this, close_code::abnormal, "handshake failed");
+            }
+        } else {
+            if (failure && failure != errc::idle_timeout) report_error(failure);
+            else if (ec && ec != asio::error::eof && ec != asio::error::operation_aborted) report_error(ec);
+            if (config_->on_close) config_->on_close(*this, protocol_.close_status_code(), protocol_.close_status_reason());
+        }
+        if (config_->on_detach) config_->on_detach(*this);
+    }
+
+    Transport transport_;
+    std::shared_ptr<const config_type> config_;
+    protocol_type protocol_;
+    asio::steady_timer timer_;
+    clock::time_point timer_expiry_{};
+    bool timer_armed_ = false;
+
+    std::unique_ptr<std::uint8_t[]> read_buf_;
+    std::size_t read_size_ = 0;
+    std::vector<asio::const_buffer> write_buffers_;
+    std::atomic<bool> flush_posted_{false};
+    bool close_after_flush_ = false;
+    bool closed_ = false;
+    bool error_reported_ = false;
+
+    std::string head_;        // the handshake head; request_ views point into it
+    http_request request_;
+    http_response response_;
+    std::string key_;         // client: the Sec-WebSocket-Key sent
+    std::string subprotocol_;
+    std::any user_data_;
+};
+
+} // namespace duplex

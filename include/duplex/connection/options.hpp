@@ -1,0 +1,40 @@
+// Runtime options of a connection: limits, timeouts, heartbeat, backpressure.
+#pragma once
+#include <chrono>
+#include <cstddef>
+
+namespace duplex {
+
+/// What happens when a send would push the queued bytes over `send_queue_limit`.
+enum class backpressure_policy : std::uint8_t {
+    close,  ///< the send fails with errc::send_queue_full and the connection closes with 1008
+    reject, ///< the send fails with errc::send_queue_full; the connection stays open
+};
+
+/// Options every connection has, server or client. Zero durations disable a timer.
+struct connection_options {
+    /// Largest message accepted (sum of its frames); bigger ones close with 1009.
+    std::size_t max_message_size = 16 * 1024 * 1024;
+    /// Bytes that may wait in the send queue (like the browser's bufferedAmount)
+    /// before `backpressure` applies. A message is always accepted into an empty queue.
+    std::size_t send_queue_limit = 16 * 1024 * 1024;
+    backpressure_policy backpressure = backpressure_policy::close;
+
+    /// Heartbeat: ping a peer that has sent nothing for this long...
+    std::chrono::milliseconds ping_interval{20000};
+    /// ...and give up on it (reported as 1006) when it stays silent this much longer.
+    std::chrono::milliseconds pong_timeout{20000};
+    /// Close with 1001 when no message went either way for this long (0: never).
+    std::chrono::milliseconds idle_timeout{0};
+    /// How long to wait for the peer's answer to our close frame before cutting TCP.
+    std::chrono::milliseconds close_timeout{5000};
+    /// How long the opening handshake may take (a slow-loris defence).
+    std::chrono::milliseconds handshake_timeout{10000};
+
+    /// Deliver each message piece by piece as it arrives instead of whole.
+    bool stream_messages = false;
+    /// Bytes read from the transport at most per read call.
+    std::size_t read_buffer_size = 16 * 1024;
+};
+
+} // namespace duplex

@@ -1,0 +1,385 @@
+// The connection state machine, sans-I/O (RFC 6455 §5.4-5.5, §7): bytes in,
+// events out, frames queued for whoever does the I/O. No sockets, no timers:
+// time comes in through the `now` arguments, so every rule is testable.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "../core/close.hpp"
+#include "../core/error.hpp"
+#include "../core/frame.hpp"
+#include "options.hpp"
+#include "ready_state.hpp"
+#include "send_queue.hpp"
+
+namespace duplex {
+
+/// What `tick` found: a timeout error, and whether the transport must be cut now.
+struct tick_result {
+    std::error_code ec;
+    bool abort = false;
+};
+
+/// One WebSocket connection's protocol state.
+///
+/// Receiving (`receive`, `tick`, `open`, `transport_closed`) happens on one
+/// thread at a time: the connection's reader. Sending (`send*`, `ping`,
+/// `close`, `buffered_amount`) is safe from any thread; frames of two messages
+/// never interleave. The writer takes queued bytes with `lock()` + `queue()`.
+///
+/// The handler given to `receive` provides:
+///   on_message(opcode, std::string_view data, bool last)  // last=false only when streaming
+///   on_ping(std::string_view), on_pong(std::string_view)   // a pong is already queued
+///   on_close_frame(std::uint16_t code, std::string_view reason) // the echo is already queued
+///   on_protocol_error(std::error_code)                     // close frame with its code queued
+template <role R>
+class basic_protocol {
+public:
+    using clock = std::chrono::steady_clock;
+
+    explicit basic_protocol(const connection_options& options = {})
+        : options_(options), parser_(parser_options(options)) {}
+
+    const connection_options& options() const noexcept { return options_; }
+    ready_state state() const noexcept { return state_.load(std::memory_order_acquire); }
+
+    /// The opening handshake succeeded: CONNECTING -> OPEN.
+    void open(clock::time_point now) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        last_rx_ = last_msg_rx_ = last_msg_tx_ = now;
+        state_.store(ready_state::open, std::memory_order_release);
+    }
+
+    /// Lets permessage-deflate allow RSV1 once negotiated.
+    frame_parser_options& parser_options() noexcept { return parser_.options(); }
+
+    // ---- receiving -------------------------------------------------------
+
+    /// Parses `size` bytes (unmasking them in place) and reports what they
+    /// complete to `h`. Bytes after a close frame or a protocol error are ignored.
+    template <class Handler>
+    void receive(std::uint8_t* data, std::size_t size, Handler& h, clock::time_point now) {
+        last_rx_ = now;
+        while (size > 0 && !stop_reading_) {
+            std::size_t used = 0;
+            const parse_event ev = parser_.parse(data, size, used);
+            data += used;
+            size -= used;
+            switch (ev.kind) {
+            case parse_event::kind_t::need_more: return;
+            case parse_event::kind_t::data: on_data(ev, h, now); break;
+            case parse_event::kind_t::control: on_control(ev, h, now); break;
+            case parse_event::kind_t::error:
+                fail(ev.ec, now);
+                h.on_protocol_error(ev.ec);
+                return;
+            }
+        }
+    }
+
+    // ---- sending (any thread) -------------------------------------------
+
+    /// Queues a whole text or binary message.
+    std::error_code send(opcode op, const void* data, std::size_t size) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (auto ec = check_can_send(size)) return ec;
+        if (fragmenting_) return make_error_code(errc::expected_continuation);
+        write_frame_locked(op, data, size, true);
+        return {};
+    }
+    std::error_code send_text(std::string_view text) { return send(opcode::text, text.data(), text.size()); }
+    std::error_code send_binary(const void* data, std::size_t size) { return send(opcode::binary, data, size); }
+
+    /// Queues one fragment: the first names text or binary, the others are
+    /// continuations whatever `op` says; `fin` ends the message.
+    std::error_code send_fragment(opcode op, const void* data, std::size_t size, bool fin) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (auto ec = check_can_send(size)) return ec;
+        write_frame_locked(fragmenting_ ? opcode::continuation : op, data, size, fin);
+        fragmenting_ = !fin;
+        return {};
+    }
+
+    /// Queues a frame encoded once for many receivers (shared, not copied, by servers).
+    std::error_code send(std::shared_ptr<const prepared_message> m) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (auto ec = check_can_send(m->wire_size())) return ec;
+        if (fragmenting_) return make_error_code(errc::expected_continuation);
+        if constexpr (R == role::server) {
+            queue_.append(std::move(m));
+            last_msg_tx_ = clock::now();
+        } else {
+            write_frame_locked(m->op(), m->payload(), m->payload_size(), true); // clients mask each frame
+        }
+        return {};
+    }
+
+    std::error_code ping(std::string_view payload = {}) { return control(opcode::ping, payload); }
+    std::error_code pong(std::string_view payload = {}) { return control(opcode::pong, payload); }
+
+    /// Starts the closing handshake (§7.1.2). `code` must be sendable (§7.4);
+    /// close_code::no_status sends a close frame without a code.
+    std::error_code close(std::uint16_t code = close_code::normal, std::string_view reason = {},
+                          clock::time_point now = clock::now()) {
+        if (code != close_code::no_status && !is_valid_close_code(code))
+            return make_error_code(errc::bad_close_code);
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (state() == ready_state::connecting) return make_error_code(errc::not_open);
+        if (close_sent_ || state() == ready_state::closed) return make_error_code(errc::closed);
+        send_close_locked(code, reason, now);
+        return {};
+    }
+
+    /// Bytes queued or being written, like the browser's bufferedAmount.
+    std::size_t buffered_amount() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return queue_.buffered_amount();
+    }
+
+    // ---- the writer's side ------------------------------------------------
+
+    /// Guards queue(); hold it while taking a batch or finishing a write.
+    std::mutex& mutex() const noexcept { return mutex_; }
+    send_queue& queue() noexcept { return queue_; }
+
+    /// True once nothing more will be written or read: the close handshake is
+    /// complete (a server closes TCP first, §7.1.1), or the connection failed.
+    /// A client waits for the server to close TCP, up to close_timeout.
+    bool should_close_transport() const noexcept {
+        if (failure_) return true;
+        return R == role::server && close_sent_ && close_received_;
+    }
+
+    // ---- time ----------------------------------------------------------------
+
+    /// When `tick` next has something to do; clock::time_point::max() if never.
+    clock::time_point next_deadline() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto t = clock::time_point::max();
+        const auto s = state();
+        if (s == ready_state::closed) return t;
+        if (close_sent_) t = close_deadline_;
+        if (s != ready_state::open) return t;
+        if (options_.idle_timeout.count() > 0)
+            t = std::min(t, std::max(last_msg_rx_, last_msg_tx_) + options_.idle_timeout);
+        if (options_.ping_interval.count() > 0)
+            t = std::min(t, ping_sent_ != clock::time_point{} ? ping_sent_ + options_.pong_timeout
+                                                             : last_rx_ + options_.ping_interval);
+        return t;
+    }
+
+    /// Heartbeat and timeouts: may queue a ping or a close, or tell the caller
+    /// to cut the transport (a silent peer, an unanswered close).
+    tick_result tick(clock::time_point now) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const auto s = state();
+        if (s == ready_state::closed || s == ready_state::connecting) return {};
+        if (close_sent_) {
+            if (now >= close_deadline_) return {fail_locked(errc::close_timeout, now), true};
+            return {};
+        }
+        if (options_.idle_timeout.count() > 0 &&
+            now - std::max(last_msg_rx_, last_msg_tx_) >= options_.idle_timeout) {
+            send_close_locked(close_code::going_away, "idle timeout", now);
+            return {make_error_code(errc::idle_timeout), false};
+        }
+        if (options_.ping_interval.count() > 0) {
+            if (ping_sent_ != clock::time_point{} && last_rx_ > ping_sent_) ping_sent_ = {}; // alive
+            if (ping_sent_ != clock::time_point{}) {
+                if (now - ping_sent_ >= options_.pong_timeout) return {fail_locked(errc::ping_timeout, now), true};
+            } else if (now - last_rx_ >= options_.ping_interval) {
+                write_frame_locked(opcode::ping, nullptr, 0, true);
+                ping_sent_ = now;
+            }
+        }
+        return {};
+    }
+
+    // ---- the end ---------------------------------------------------------------
+
+    /// The transport is gone (EOF, error or our own close): -> CLOSED.
+    /// Returns the error to report, if the connection did not end cleanly.
+    std::error_code transport_closed() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        state_.store(ready_state::closed, std::memory_order_release);
+        stop_reading_ = true;
+        if (!failure_ && !close_received_) failure_ = make_error_code(errc::connection_lost);
+        return failure_;
+    }
+
+    /// The failure that ended (or is ending) the connection, if any.
+    std::error_code failure() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return failure_;
+    }
+    bool close_sent() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return close_sent_;
+    }
+    bool close_received() const noexcept { return close_received_; }
+    /// Both close frames went across: the browser's CloseEvent.wasClean.
+    bool was_clean() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return close_received_ && close_sent_;
+    }
+
+    /// The code and reason user code sees in on_close: the peer's close frame
+    /// if one came, the code we failed with, or 1006 when the connection dropped.
+    std::uint16_t close_status_code() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (close_received_) return peer_code_;
+        if (failure_) return close_code_for(failure_);
+        return close_code::abnormal;
+    }
+    std::string close_status_reason() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (close_received_) return peer_reason_;
+        if (failure_) return failure_.message();
+        return "connection lost";
+    }
+
+private:
+    static frame_parser_options parser_options(const connection_options& o) {
+        frame_parser_options p;
+        p.max_message_size = o.max_message_size;
+        return p;
+    }
+
+    template <class Handler>
+    void on_data(const parse_event& ev, Handler& h, clock::time_point now) {
+        const auto view = [](const std::uint8_t* p, std::size_t n) {
+            return std::string_view(reinterpret_cast<const char*>(p), n);
+        };
+        if (ev.message_end) last_msg_rx_ = now;
+        if (options_.stream_messages) {
+            if (ev.size > 0 || ev.message_end) h.on_message(ev.op, view(ev.data, ev.size), ev.message_end);
+            return;
+        }
+        if (ev.message_begin && ev.message_end) { // whole message in this read: no copy
+            h.on_message(ev.op, view(ev.data, ev.size), true);
+            return;
+        }
+        if (ev.message_begin) message_.clear();
+        message_.append(reinterpret_cast<const char*>(ev.data), ev.size);
+        if (!ev.message_end) return;
+        h.on_message(ev.op, std::string_view(message_), true);
+        if (message_.capacity() > 64 * 1024) std::string().swap(message_); // idle connections stay small
+    }
+
+    template <class Handler>
+    void on_control(const parse_event& ev, Handler& h, clock::time_point now) {
+        const std::string_view payload(reinterpret_cast<const char*>(ev.data), ev.size);
+        switch (ev.op) {
+        case opcode::ping:
+            control(opcode::pong, payload); // §5.5.2: answer with the same payload
+            h.on_ping(payload);
+            break;
+        case opcode::pong: h.on_pong(payload); break;
+        case opcode::close: {
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                close_received_ = true;
+                stop_reading_ = true; // §5.5.1: nothing may follow a close frame
+                peer_code_ = ev.close_code;
+                peer_reason_.assign(ev.close_reason);
+                // §5.5.1: answer with a close frame, echoing the code.
+                if (!close_sent_) send_close_locked(ev.close_code, {}, now);
+            }
+            h.on_close_frame(ev.close_code, ev.close_reason);
+            break;
+        }
+        default: break;
+        }
+    }
+
+    std::error_code control(opcode op, std::string_view payload) {
+        if (payload.size() > 125) return make_error_code(errc::control_too_long);
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (state() == ready_state::connecting) return make_error_code(errc::not_open);
+        if (close_sent_ || state() == ready_state::closed) return make_error_code(errc::closed);
+        write_frame_locked(op, payload.data(), payload.size(), true);
+        return {};
+    }
+
+    // Callers hold mutex_.
+    std::error_code check_can_send(std::size_t size) {
+        const auto s = state();
+        if (s == ready_state::connecting) return make_error_code(errc::not_open);
+        if (close_sent_ || s == ready_state::closed) return make_error_code(errc::closed);
+        const std::size_t queued = queue_.buffered_amount();
+        if (queued > 0 && queued + size > options_.send_queue_limit) {
+            if (options_.backpressure == backpressure_policy::close) fail_locked(errc::send_queue_full, clock::now());
+            return make_error_code(errc::send_queue_full);
+        }
+        return {};
+    }
+
+    void write_frame_locked(opcode op, const void* data, std::size_t size, bool fin) {
+        std::uint8_t* out = queue_.append(writer_.frame_size(size));
+        writer_.write(out, op, data, size, fin);
+        if (!is_control(op)) last_msg_tx_ = clock::now();
+    }
+
+    void send_close_locked(std::uint16_t code, std::string_view reason, clock::time_point now) {
+        std::uint8_t payload[125];
+        const std::size_t n = write_close_payload(payload, code, reason);
+        write_frame_locked(opcode::close, payload, n, true);
+        close_sent_ = true;
+        close_deadline_ = now + options_.close_timeout;
+        state_.store(ready_state::closing, std::memory_order_release);
+    }
+
+    // _Fail the WebSocket Connection_ (§7.1.7): send a close frame with the
+    // rule's code if we still may, then stop reading.
+    std::error_code fail_locked(errc e, clock::time_point now) {
+        const auto ec = make_error_code(e);
+        if (!failure_) failure_ = ec;
+        stop_reading_ = true;
+        if (!close_sent_ && state() == ready_state::open) {
+            const std::uint16_t code = close_code_for(e);
+            if (is_valid_close_code(code)) send_close_locked(code, detail::errc_message(e), now);
+        }
+        if (state() != ready_state::closed) state_.store(ready_state::closing, std::memory_order_release);
+        return ec;
+    }
+    void fail(const std::error_code& ec, clock::time_point now) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        fail_locked(static_cast<errc>(ec.value()), now);
+    }
+
+    connection_options options_;
+    basic_frame_parser<R> parser_;
+    std::string message_; // reassembly of fragmented messages
+
+    // Reader-only state.
+    clock::time_point last_rx_{};
+    clock::time_point last_msg_rx_{};
+    bool stop_reading_ = false;
+    bool close_received_ = false;
+    std::uint16_t peer_code_ = close_code::no_status;
+    std::string peer_reason_;
+
+    // Guarded by mutex_.
+    mutable std::mutex mutex_;
+    send_queue queue_;
+    basic_frame_writer<R> writer_;
+    std::atomic<ready_state> state_{ready_state::connecting};
+    bool close_sent_ = false;
+    bool fragmenting_ = false;
+    std::error_code failure_;
+    clock::time_point last_msg_tx_{};
+    clock::time_point ping_sent_{};
+    clock::time_point close_deadline_{};
+};
+
+using server_protocol = basic_protocol<role::server>;
+using client_protocol = basic_protocol<role::client>;
+
+} // namespace duplex

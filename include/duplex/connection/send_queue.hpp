@@ -1,0 +1,120 @@
+// The outgoing byte queue of one connection: frames are appended to a pending
+// batch while the previous batch is being written, so one gathered write
+// carries every frame queued in the meantime (no allocation once warm).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "../core/opcode.hpp"
+
+namespace duplex {
+
+/// A frame encoded once (unmasked, as a server sends it) and shared by every
+/// receiver of a broadcast: the queue holds a reference, never a copy.
+class prepared_message {
+public:
+    opcode op() const noexcept { return op_; }
+    /// The whole frame as it goes on the wire (header + payload).
+    const std::uint8_t* wire_data() const noexcept { return wire_.data(); }
+    std::size_t wire_size() const noexcept { return wire_.size(); }
+    /// The payload alone (a client re-frames it with its own mask).
+    const std::uint8_t* payload() const noexcept { return wire_.data() + header_size_; }
+    std::size_t payload_size() const noexcept { return wire_.size() - header_size_; }
+
+    prepared_message(opcode op, std::vector<std::uint8_t> wire, std::size_t header_size)
+        : op_(op), header_size_(header_size), wire_(std::move(wire)) {}
+
+private:
+    opcode op_;
+    std::size_t header_size_;
+    std::vector<std::uint8_t> wire_;
+};
+
+/// Not thread-safe: the protocol guards it with its send mutex.
+class send_queue {
+public:
+    /// A contiguous run to write: either `size` bytes at `offset` in the
+    /// batch's own buffer, or a whole shared prepared frame.
+    struct segment {
+        std::size_t offset = 0;
+        std::size_t size = 0;
+        std::shared_ptr<const prepared_message> shared;
+    };
+    struct batch {
+        std::vector<std::uint8_t> bytes;
+        std::vector<segment> segments;
+        std::size_t total = 0;
+
+        const std::uint8_t* data(const segment& s) const noexcept {
+            return s.shared ? s.shared->wire_data() : bytes.data() + s.offset;
+        }
+        bool empty() const noexcept { return total == 0; }
+    };
+
+    /// Reserves `n` bytes at the end of the pending batch and returns where to
+    /// write them. The pointer is valid until the next append.
+    std::uint8_t* append(std::size_t n) {
+        batch& b = pending_;
+        const std::size_t at = b.bytes.size();
+        b.bytes.resize(at + n);
+        if (!b.segments.empty() && !b.segments.back().shared &&
+            b.segments.back().offset + b.segments.back().size == at)
+            b.segments.back().size += n; // extend the last run: fewer iovecs
+        else
+            b.segments.push_back(segment{at, n, nullptr});
+        b.total += n;
+        return b.bytes.data() + at;
+    }
+
+    void append(std::shared_ptr<const prepared_message> m) {
+        const std::size_t n = m->wire_size();
+        pending_.segments.push_back(segment{0, n, std::move(m)});
+        pending_.total += n;
+    }
+
+    /// Gives back bytes reserved by the last append that were not used.
+    void shrink_last(std::size_t unused) noexcept {
+        pending_.bytes.resize(pending_.bytes.size() - unused);
+        pending_.segments.back().size -= unused;
+        pending_.total -= unused;
+    }
+
+    bool has_pending() const noexcept { return !pending_.empty(); }
+    bool writing() const noexcept { return !inflight_.empty(); }
+    /// Bytes queued or being written: the browser's bufferedAmount.
+    std::size_t buffered_amount() const noexcept { return pending_.total + inflight_.total; }
+
+    /// Moves the pending batch to the writer. Call only when !writing().
+    const batch& begin_write() noexcept {
+        std::swap(pending_, inflight_);
+        return inflight_;
+    }
+    /// The write of the in-flight batch finished.
+    void end_write() noexcept { recycle(inflight_); }
+
+    /// Drops everything (the transport is gone).
+    void clear() noexcept {
+        recycle(pending_);
+        recycle(inflight_);
+    }
+
+private:
+    // Keep small buffers for reuse; give back the memory of a huge one so an
+    // idle connection does not hold on to its largest message.
+    static void recycle(batch& b) noexcept {
+        b.total = 0;
+        b.segments.clear();
+        if (b.bytes.capacity() > keep_capacity) std::vector<std::uint8_t>().swap(b.bytes);
+        else b.bytes.clear();
+        if (b.segments.capacity() > 64) std::vector<segment>().swap(b.segments);
+    }
+    static constexpr std::size_t keep_capacity = 64 * 1024;
+
+    batch pending_;
+    batch inflight_;
+};
+
+} // namespace duplex

@@ -1,0 +1,175 @@
+// A WebSocket server on an asio::io_context that the application owns.
+//
+//   asio::io_context io;
+//   duplex::server server(io);
+//   server.on_message([](auto& c, const duplex::message& m) { c.send(m); });
+//   server.listen(9001);
+//   io.run();
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/strand.hpp>
+#include <asio/write.hpp>
+
+#include "connection/connection.hpp"
+#include "hub.hpp"
+#include "transport/tcp.hpp"
+
+namespace duplex {
+
+/// Server-wide settings; `connection` applies to every connection.
+struct server_options {
+    connection_options connection;
+    /// Connections at once; past it new ones get 503 until one closes.
+    std::size_t max_connections = 10000;
+    /// Subprotocols this server speaks, in order of preference (§4.2.2).
+    std::vector<std::string> subprotocols;
+    /// Accept only these Origin values (Cross-Site WebSocket Hijacking defence); empty: any.
+    std::vector<std::string> allowed_origins;
+    /// Upgrade request limits (431 past them).
+    http_limits limits;
+};
+
+template <class Transport = tcp_transport>
+class basic_server {
+public:
+    using connection = basic_connection<role::server, Transport>;
+    using connection_ptr = std::shared_ptr<connection>;
+    using config_type = typename connection::config_type;
+    /// Wraps an accepted socket in the transport (e.g. a TLS stream).
+    using transport_factory = std::function<Transport(asio::ip::tcp::socket)>;
+
+    explicit basic_server(asio::io_context& io, server_options options = {}, transport_factory make = {})
+        : io_(io), acceptor_(io), make_transport_(std::move(make)), max_connections_(options.max_connections) {
+        if (!make_transport_) {
+            if constexpr (std::is_constructible_v<Transport, asio::ip::tcp::socket>)
+                make_transport_ = [](asio::ip::tcp::socket s) { return Transport(std::move(s)); };
+        }
+        config_->connection = options.connection;
+        config_->subprotocols = std::move(options.subprotocols);
+        config_->allowed_origins = std::move(options.allowed_origins);
+        config_->limits = options.limits;
+    }
+    ~basic_server() { std::error_code ignored; acceptor_.close(ignored); }
+
+    // ---- handlers: set them before listen() ---------------------------------
+
+    basic_server& on_open(std::function<void(connection&)> f) { config_->on_open = std::move(f); return *this; }
+    basic_server& on_message(std::function<void(connection&, const message&)> f) { config_->on_message = std::move(f); return *this; }
+    basic_server& on_close(std::function<void(connection&, std::uint16_t, std::string_view)> f) { config_->on_close = std::move(f); return *this; }
+    basic_server& on_error(std::function<void(connection&, std::error_code)> f) { config_->on_error = std::move(f); return *this; }
+    basic_server& on_ping(std::function<void(connection&, std::string_view)> f) { config_->on_ping = std::move(f); return *this; }
+    basic_server& on_pong(std::function<void(connection&, std::string_view)> f) { config_->on_pong = std::move(f); return *this; }
+    /// Sees every upgrade request (path, headers, Origin, cookies) and may
+    /// reject it with a status or change the chosen subprotocol.
+    basic_server& on_handshake(std::function<void(const http_request&, handshake_decision&)> f) { config_->on_handshake = std::move(f); return *this; }
+    /// Answers plain HTTP requests on the same port (e.g. the app's page);
+    /// without it they get 426 Upgrade Required.
+    basic_server& on_http(std::function<void(const http_request&, http_reply&)> f) { config_->on_http = std::move(f); return *this; }
+
+    connection_options& options() noexcept { return config_->connection; }
+
+    // ---- running ------------------------------------------------------------
+
+    /// Listens on address:port (port 0 picks a free one; see port()).
+    std::error_code listen(std::uint16_t port, std::string_view address = "127.0.0.1") {
+        std::error_code ec;
+        const auto addr = asio::ip::make_address(std::string(address), ec);
+        if (ec) return ec;
+        const asio::ip::tcp::endpoint ep(addr, port);
+        acceptor_.open(ep.protocol(), ec);
+        if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) acceptor_.bind(ep, ec);
+        if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) {
+            std::error_code ignored;
+            acceptor_.close(ignored);
+            return ec;
+        }
+        install_detach();
+        accept();
+        return {};
+    }
+    /// Throwing overload.
+    void listen_or_throw(std::uint16_t port, std::string_view address = "127.0.0.1") { throw_if(listen(port, address)); }
+
+    /// The port listened on.
+    std::uint16_t port() const {
+        std::error_code ec;
+        return acceptor_.local_endpoint(ec).port();
+    }
+
+    /// Graceful stop: no new connections; every open one gets a 1001 close and
+    /// is cut off if its peer does not answer within close_timeout.
+    void stop(std::uint16_t code = close_code::going_away, std::string_view reason = "server shutting down") {
+        asio::post(acceptor_.get_executor(), [this] {
+            std::error_code ignored;
+            acceptor_.close(ignored);
+        });
+        for (auto& c : clients_.snapshot()) c->close(code, reason);
+    }
+
+    /// Every open connection (the `wss.clients` of Node's ws).
+    const hub<connection>& clients() const noexcept { return clients_; }
+    std::size_t connection_count() const { return clients_.size(); }
+    /// Sends to every open connection; the frame is encoded once.
+    std::size_t broadcast(opcode op, std::string_view data) const { return clients_.broadcast(op, data); }
+    std::size_t broadcast(const message& m) const { return clients_.broadcast(m.op, m.data); }
+
+private:
+    void install_detach() {
+        config_->on_detach = [this](connection& c) {
+            clients_.remove(c.shared_from_this());
+        };
+        shared_config_ = config_;
+    }
+
+    void accept() {
+        acceptor_.async_accept(asio::make_strand(io_), [this](std::error_code ec, asio::ip::tcp::socket socket) {
+            if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+            if (!ec) serve(std::move(socket));
+            accept(); // per-connection errors (EMFILE, resets) never stop the server
+        });
+    }
+
+    void serve(asio::ip::tcp::socket socket) {
+        if (clients_.size() >= max_connections_) return refuse(std::move(socket));
+        auto c = std::make_shared<connection>(make_transport_(std::move(socket)), shared_config_);
+        clients_.add(c);
+        c->start_accept();
+    }
+
+    // 503 for connections over the limit, written straight to the socket.
+    static void refuse(asio::ip::tcp::socket socket) {
+        static const std::string response = [] {
+            std::string r;
+            write_error_response(r, 503, "Too many connections\n");
+            return r;
+        }();
+        auto s = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
+        asio::async_write(*s, asio::buffer(response), [s](std::error_code, std::size_t) {
+            std::error_code ignored;
+            s->shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+            s->close(ignored);
+        });
+    }
+
+    asio::io_context& io_;
+    asio::ip::tcp::acceptor acceptor_;
+    transport_factory make_transport_;
+    std::size_t max_connections_;
+    std::shared_ptr<config_type> config_ = std::make_shared<config_type>();
+    std::shared_ptr<const config_type> shared_config_;
+    hub<connection> clients_;
+};
+
+/// A plain ws:// server.
+using server = basic_server<tcp_transport>;
+
+} // namespace duplex

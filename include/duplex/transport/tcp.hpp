@@ -1,0 +1,57 @@
+// Plain TCP transport (IPv4 and IPv6) on a standalone Asio socket.
+#pragma once
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+
+#include "transport.hpp"
+
+namespace duplex {
+
+class tcp_transport {
+public:
+    using socket_type = asio::ip::tcp::socket;
+    using executor_type = socket_type::executor_type;
+
+    explicit tcp_transport(socket_type socket) : socket_(std::move(socket)) {
+        std::error_code ignored;
+        socket_.set_option(asio::ip::tcp::no_delay(true), ignored); // frames are already batched
+    }
+    explicit tcp_transport(const executor_type& ex) : socket_(ex) {}
+
+    executor_type get_executor() { return socket_.get_executor(); }
+
+    template <class Handler>
+    void async_start(role, Handler&& handler) {
+        asio::post(socket_.get_executor(), [h = std::forward<Handler>(handler)]() mutable { h(std::error_code{}); });
+    }
+    template <class MutableBuffer, class Handler>
+    void async_read_some(const MutableBuffer& buffer, Handler&& handler) {
+        socket_.async_read_some(buffer, std::forward<Handler>(handler));
+    }
+    template <class ConstBuffers, class Handler>
+    void async_write_some(const ConstBuffers& buffers, Handler&& handler) {
+        socket_.async_write_some(buffers, std::forward<Handler>(handler));
+    }
+    void close() noexcept {
+        std::error_code ignored;
+        socket_.shutdown(socket_type::shutdown_both, ignored);
+        socket_.close(ignored);
+    }
+
+    socket_type& socket() noexcept { return socket_; }
+    /// "address:port" of the peer, or empty once closed.
+    std::string remote_address() const {
+        std::error_code ec;
+        const auto ep = socket_.remote_endpoint(ec);
+        if (ec) return {};
+        const auto a = ep.address();
+        return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+    }
+
+private:
+    socket_type socket_;
+};
+
+static_assert(is_transport_v<tcp_transport>, "tcp_transport must meet the transport contract");
+
+} // namespace duplex

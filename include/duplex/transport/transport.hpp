@@ -1,0 +1,50 @@
+// The transport policy: what a connection needs from the bytes below it.
+//
+// A transport T is a movable type with:
+//
+//   using executor_type = ...;               // where its handlers run
+//   executor_type get_executor();
+//   void async_start(duplex::role, H&& h);   // h(std::error_code): ready for bytes
+//                                            // (TLS: after its handshake; TCP: at once)
+//   void async_read_some(asio::mutable_buffer, H&& h);       // h(std::error_code, std::size_t)
+//   void async_write_some(const ConstBufferSequence&, H&& h); // h(std::error_code, std::size_t)
+//   void close() noexcept;                   // cut: pending operations complete with an error
+//
+// The connection promises at most one read and one write in flight at a time,
+// all started from handlers running on get_executor() (a strand when the
+// io_context runs on several threads). A handler is called exactly once.
+#pragma once
+#include <cstddef>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+#include <asio/buffer.hpp>
+
+#include "../core/opcode.hpp"
+
+namespace duplex {
+
+namespace detail {
+// Stand-ins for completion handlers (lambdas may not appear in decltype before C++20).
+struct io_handler_archetype { void operator()(std::error_code, std::size_t) {} };
+struct start_handler_archetype { void operator()(std::error_code) {} };
+
+template <class T, class = void>
+struct is_transport : std::false_type {};
+template <class T>
+struct is_transport<T, std::void_t<
+    decltype(std::declval<T&>().get_executor()),
+    decltype(std::declval<T&>().close()),
+    decltype(std::declval<T&>().async_read_some(std::declval<asio::mutable_buffer>(),
+                                                io_handler_archetype{})),
+    decltype(std::declval<T&>().async_write_some(std::declval<asio::const_buffer>(),
+                                                 io_handler_archetype{})),
+    decltype(std::declval<T&>().async_start(role::server, start_handler_archetype{}))>> : std::true_type {};
+} // namespace detail
+
+/// True when T meets the transport contract above.
+template <class T>
+inline constexpr bool is_transport_v = detail::is_transport<T>::value;
+
+} // namespace duplex
