@@ -246,6 +246,7 @@ private:
         if (!response.empty()) queue_raw(response);
         const auto now = clock::now();
         protocol_.open(now);
+        rearm_timer(); // from the handshake deadline to the heartbeat's
         std::string rest = head_.substr(head_size);
         if constexpr (R == role::server) head_.resize(head_size); // request_ views stay valid
         else std::string().swap(head_);
@@ -402,6 +403,13 @@ private:
         timer_expiry_ = t;
         timer_.expires_at(t);
         timer_.async_wait([self = this->shared_from_this()](std::error_code ec) { self->on_timer(ec); });
+    }
+
+    void rearm_timer() {
+        const auto t = protocol_.next_deadline();
+        if (t != clock::time_point::max()) return start_timer_at(t);
+        timer_armed_ = false;
+        timer_.cancel();
     }
 
     void arm_timer() {

@@ -102,10 +102,17 @@ public:
 
     std::string remote_address() const { return "memory"; }
 
-private:
-    template <class Executor>
-    friend std::pair<memory_transport, memory_transport> make_memory_pair(const Executor&, const Executor&, memory_options);
+    /// Two connected ends; each runs its handlers on its own executor.
+    static std::pair<memory_transport, memory_transport> make_pair(asio::any_io_executor a, asio::any_io_executor b,
+                                                                   memory_options options = {}) {
+        auto s = std::make_shared<state>();
+        s->executor[0] = std::move(a);
+        s->executor[1] = std::move(b);
+        s->options = options;
+        return {memory_transport(s, 0), memory_transport(s, 1)};
+    }
 
+private:
     std::size_t take(direction& in, asio::mutable_buffer buffer) {
         const std::size_t n = std::min({in.bytes.size() - in.read_pos, buffer.size(), state_->options.max_read_chunk});
         std::memcpy(buffer.data(), in.bytes.data() + in.read_pos, n);
@@ -132,15 +139,11 @@ private:
     std::size_t writes_ = 0;
 };
 
-/// Two connected in-memory transports; each runs its handlers on its executor.
-template <class Executor>
-std::pair<memory_transport, memory_transport> make_memory_pair(const Executor& a, const Executor& b,
-                                                                memory_options options = {}) {
-    auto s = std::make_shared<memory_transport::state>();
-    s->executor[0] = a;
-    s->executor[1] = b;
-    s->options = options;
-    return {memory_transport(s, 0), memory_transport(s, 1)};
+/// Two connected in-memory transports; each runs its handlers on its executor
+/// (give each a strand when the io_context runs on several threads).
+inline std::pair<memory_transport, memory_transport> make_memory_pair(asio::any_io_executor a, asio::any_io_executor b,
+                                                                       memory_options options = {}) {
+    return memory_transport::make_pair(std::move(a), std::move(b), options);
 }
 
 static_assert(is_transport_v<memory_transport>, "memory_transport must meet the transport contract");

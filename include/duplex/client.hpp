@@ -1,0 +1,372 @@
+// A WebSocket client shaped like the browser's WebSocket object, on an
+// asio::io_context that the application owns.
+//
+//   asio::io_context io;
+//   duplex::client ws(io);
+//   ws.on_open([&] { ws.send_text("hello"); });
+//   ws.on_message([&](const duplex::message& m) { std::cout << m.text() << "\n"; ws.close(); });
+//   ws.on_close([](std::uint16_t code, std::string_view reason) { /* 1000 = clean */ });
+//   ws.on_error([](std::error_code ec) { std::cerr << ec.message() << "\n"; });
+//   ws.connect("ws://127.0.0.1:9001/");      // wss:// too when built with DUPLEX_HAS_TLS
+//   io.run();
+//
+// Events, like a browser's: on_open once the handshake succeeded; on_message per
+// message; on_error when the connection fails (then on_close follows); on_close
+// exactly once per connect() that returned success, with the peer's close code,
+// or 1006 when the connection failed or dropped (a failed connect included).
+// Handlers run on the io_context, one at a time (a strand), never inside connect()
+// or close().
+//
+// Threads and lifetime: send*, ping, close, buffered_amount and ready_state may be
+// called from any thread. connect() and the destructor must not race with this
+// client's handlers: call them from a handler, or while no other thread runs the
+// io_context. Once the destructor has run no handler of this client is called; an
+// open connection is then closed with 1001 (going away) in the background, as a
+// browser does when a page goes away.
+#pragma once
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <asio/connect.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include "connection/connection.hpp"
+#include "transport/tcp.hpp"
+#include "url.hpp"
+#ifdef DUPLEX_HAS_TLS
+#include "transport/tls.hpp"
+#endif
+
+namespace duplex {
+
+/// What connect() uses besides the URL.
+struct client_options {
+    /// Limits, heartbeat and timeouts of the connection (see options.hpp).
+    connection_options connection;
+    /// Resolve + TCP connect + TLS + opening handshake, all together; 0: no limit
+    /// (connection.handshake_timeout still bounds the handshake). Fails with
+    /// errc::handshake_timeout.
+    std::chrono::milliseconds connect_timeout{10000};
+    /// Offered in Sec-WebSocket-Protocol, in preference order; see client::subprotocol().
+    std::vector<std::string> subprotocols;
+    /// Origin header (browsers send the page's origin); empty: none.
+    std::string origin;
+    /// More request header fields, e.g. {"Authorization", "Bearer ..."}.
+    header_list headers;
+#ifdef DUPLEX_HAS_TLS
+    /// wss:// only: check the server's certificate (default) or not.
+    tls_verify verify = tls_verify::peer;
+    /// wss:// only: the TLS context (e.g. with a private CA loaded); null: a shared
+    /// context with the system's CA store.
+    std::shared_ptr<asio::ssl::context> tls_context;
+#endif
+};
+
+class client {
+public:
+#ifdef DUPLEX_HAS_TLS
+    using transport_type = tls_or_tcp_transport;
+#else
+    using transport_type = tcp_transport;
+#endif
+    using connection = basic_connection<role::client, transport_type>;
+
+    explicit client(asio::io_context& io) : io_(io) {}
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+    ~client() {
+        std::shared_ptr<attempt> a = current();
+        if (!a) return;
+        a->owner.store(nullptr);
+        asio::post(a->strand, [a] { a->abandon(); });
+    }
+
+    // ---- handlers: set them before connect() ----------------------------------
+
+    client& on_open(std::function<void()> f) { on_open_ = std::move(f); return *this; }
+    /// The message's bytes are valid during the call only (copy with m.str()).
+    client& on_message(std::function<void(const message&)> f) { on_message_ = std::move(f); return *this; }
+    client& on_close(std::function<void(std::uint16_t code, std::string_view reason)> f) { on_close_ = std::move(f); return *this; }
+    client& on_error(std::function<void(std::error_code)> f) { on_error_ = std::move(f); return *this; }
+    /// A pong arrived (e.g. answering ping()).
+    client& on_pong(std::function<void(std::string_view)> f) { on_pong_ = std::move(f); return *this; }
+
+    // ---- connecting ---------------------------------------------------------------
+
+    /// Starts connecting to a ws:// (or, with DUPLEX_HAS_TLS, wss://) URL; the state is
+    /// CONNECTING from here on. Returns an error, and starts nothing, when the URL is
+    /// bad (errc::bad_url), wss:// is used without TLS support (protocol_not_supported),
+    /// the options cannot make a valid request (invalid_argument), or a connection is
+    /// still CONNECTING/OPEN/CLOSING (operation_in_progress). Everything later is reported
+    /// through on_error / on_close.
+    std::error_code connect(std::string_view address, client_options options = {}) {
+        duplex::url u;
+        if (auto ec = parse_url(address, u)) return ec;
+#ifndef DUPLEX_HAS_TLS
+        if (u.secure) return std::make_error_code(std::errc::protocol_not_supported);
+#endif
+        if (auto a = current(); a && a->state() != duplex::ready_state::closed)
+            return std::make_error_code(std::errc::operation_in_progress);
+        client_request_options request;
+        request.host = u.host_header();
+        request.target = u.target;
+        request.subprotocols = options.subprotocols;
+        request.origin = options.origin;
+        request.headers = options.headers;
+        std::string probe;
+        if (!write_client_request(probe, request, "dGhlIHNhbXBsZSBub25jZQ=="))
+            return std::make_error_code(std::errc::invalid_argument);
+
+        auto a = std::make_shared<attempt>(asio::make_strand(io_), this, std::move(u), std::move(options), std::move(request));
+        if (auto old = current()) old->owner.store(nullptr); // a closed connection: forget it
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            current_ = a;
+        }
+        asio::post(a->strand, [a] { a->start(); });
+        return {};
+    }
+    /// Throwing overload: duplex::error / std::system_error for what connect() returns.
+    void connect_or_throw(std::string_view address, client_options options = {}) {
+        throw_if(connect(address, std::move(options)));
+    }
+
+    // ---- the browser's WebSocket API ------------------------------------------------
+
+    /// 0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED (also before the first connect()).
+    duplex::ready_state ready_state() const {
+        auto a = current();
+        return a ? a->state() : duplex::ready_state::closed;
+    }
+    /// Sends fail with errc::not_open while CONNECTING and errc::closed once closing.
+    std::error_code send_text(std::string_view text) { return with_connection([&](connection& c) { return c.send_text(text); }); }
+    std::error_code send_binary(const void* data, std::size_t size) { return with_connection([&](connection& c) { return c.send_binary(data, size); }); }
+    std::error_code send_binary(std::string_view data) { return send_binary(data.data(), data.size()); }
+    std::error_code send(opcode op, std::string_view data) { return with_connection([&](connection& c) { return c.send(op, data); }); }
+    /// Sends a message with its own type (e.g. echoes a received one).
+    std::error_code send(const message& m) { return send(m.op, m.data); }
+    /// One fragment of a message; `fin` ends it (RFC 6455 §5.4).
+    std::error_code send_fragment(opcode op, std::string_view data, bool fin) {
+        return with_connection([&](connection& c) { return c.send_fragment(op, data, fin); });
+    }
+    std::error_code ping(std::string_view payload = {}) { return with_connection([&](connection& c) { return c.ping(payload); }); }
+
+    /// Starts the closing handshake; while CONNECTING, abandons the connection
+    /// (on_error, then on_close with 1006). errc::bad_close_code for a code that may
+    /// not be sent; errc::closed when already closing or closed.
+    std::error_code close(std::uint16_t code = close_code::normal, std::string_view reason = {}) {
+        auto a = current();
+        if (!a) return make_error_code(errc::closed);
+        if (auto c = a->get()) return c->close(code, reason);
+        if (a->state() == duplex::ready_state::closed) return make_error_code(errc::closed);
+        asio::post(a->strand, [a] { a->fail(make_error_code(errc::closed)); });
+        return {};
+    }
+
+    /// Bytes queued but not yet written (the browser's bufferedAmount).
+    std::size_t buffered_amount() const {
+        auto c = connection_ptr();
+        return c ? c->buffered_amount() : 0;
+    }
+    /// The subprotocol the server chose, or empty.
+    std::string subprotocol() const {
+        auto c = connection_ptr();
+        return c && c->ready_state() != duplex::ready_state::connecting ? c->subprotocol() : std::string();
+    }
+    /// The URL of the last connect(), in normal form.
+    std::string url() const {
+        auto a = current();
+        return a ? a->target.str() : std::string();
+    }
+    /// The underlying connection once TCP is up (null before), for advanced use.
+    std::shared_ptr<connection> connection_ptr() const {
+        auto a = current();
+        return a ? a->get() : nullptr;
+    }
+
+private:
+    // One connect(): resolve, TCP connect, then a basic_connection does TLS and the
+    // handshake. Everything here runs on `strand`; handlers reach the client through
+    // `owner`, which the client's destructor clears.
+    struct attempt : std::enable_shared_from_this<attempt> {
+        attempt(asio::strand<asio::io_context::executor_type> s, client* c, duplex::url u, client_options o,
+                client_request_options r)
+            : strand(s), owner(c), target(std::move(u)), options(std::move(o)), request(std::move(r)),
+              resolver(s), timer(s), socket(s) {}
+
+        asio::strand<asio::io_context::executor_type> strand;
+        std::atomic<client*> owner;
+        duplex::url target;
+        client_options options;
+        client_request_options request;
+        asio::ip::tcp::resolver resolver;
+        asio::steady_timer timer;
+        asio::ip::tcp::socket socket; // until the connection takes it
+        std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+        bool failed = false;          // ended before a connection existed
+
+        mutable std::mutex mutex;
+        std::shared_ptr<connection> conn;
+
+        std::shared_ptr<connection> get() const {
+            std::lock_guard<std::mutex> lock(mutex);
+            return conn;
+        }
+        duplex::ready_state state() const {
+            std::lock_guard<std::mutex> lock(mutex);
+            if (conn) return conn->ready_state();
+            return failed ? duplex::ready_state::closed : duplex::ready_state::connecting;
+        }
+
+        void start() {
+            if (failed) return;
+            if (options.connect_timeout.count() > 0) {
+                deadline = std::chrono::steady_clock::now() + options.connect_timeout;
+                timer.expires_at(deadline);
+                timer.async_wait([self = this->shared_from_this()](std::error_code ec) {
+                    if (!ec) self->fail(make_error_code(errc::handshake_timeout));
+                });
+            }
+            resolver.async_resolve(target.host, std::to_string(target.port),
+                [self = this->shared_from_this()](std::error_code ec, asio::ip::tcp::resolver::results_type results) {
+                    if (self->failed) return;
+                    if (ec) return self->fail(ec);
+                    asio::async_connect(self->socket, results,
+                        [self](std::error_code ec2, const asio::ip::tcp::endpoint&) {
+                            if (self->failed) return;
+                            if (ec2) return self->fail(ec2);
+                            self->open_connection();
+                        });
+                });
+        }
+
+        // TCP is up: hand the socket to a connection, which does TLS and the handshake.
+        void open_connection() {
+            auto config = std::make_shared<typename connection::config_type>();
+            config->connection = options.connection;
+            if (deadline != std::chrono::steady_clock::time_point::max()) {
+                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+                config->connection.handshake_timeout = std::max(std::chrono::milliseconds(1), std::min(left, config->connection.handshake_timeout));
+            }
+            config->request = request;
+            std::weak_ptr<attempt> weak = this->shared_from_this();
+            config->on_open = [weak](connection&) { emit(weak, [](client& c) { return c.on_open_; }); };
+            config->on_message = [weak](connection&, const message& m) {
+                if (auto a = weak.lock())
+                    if (client* c = a->owner.load(); c && c->on_message_) c->on_message_(m);
+            };
+            config->on_pong = [weak](connection&, std::string_view p) { emit(weak, [](client& c) { return c.on_pong_; }, p); };
+            config->on_error = [weak](connection&, std::error_code ec) { emit(weak, [](client& c) { return c.on_error_; }, ec); };
+            config->on_close = [weak](connection&, std::uint16_t code, std::string_view reason) {
+                emit(weak, [](client& c) { return c.on_close_; }, code, reason);
+            };
+            std::error_code ec;
+            transport_type transport = make_transport(ec);
+            if (ec) return fail(ec);
+            timer.cancel(); // the connection's handshake timer takes over
+            auto c = std::make_shared<connection>(std::move(transport), std::move(config));
+            {
+                std::lock_guard<std::mutex> lock(mutex);
+                conn = c;
+            }
+            c->start_connect();
+        }
+
+        transport_type make_transport(std::error_code& ec) {
+#ifdef DUPLEX_HAS_TLS
+            if (target.secure) {
+                tls_transport t(std::move(socket), options.tls_context ? options.tls_context : default_tls_context());
+                ec = t.set_client_host(target.host, options.verify);
+                return transport_type(std::move(t));
+            }
+#endif
+            (void)ec;
+            return transport_type(tcp_transport(std::move(socket)));
+        }
+
+#ifdef DUPLEX_HAS_TLS
+        static std::shared_ptr<asio::ssl::context> default_tls_context() {
+            static const auto ctx = std::make_shared<asio::ssl::context>(make_client_tls_context(true));
+            return ctx;
+        }
+#endif
+
+        // Ends the attempt before a connection exists, like a browser: error, then 1006.
+        void fail(std::error_code ec) {
+            if (auto c = get()) {
+                if (c->ready_state() == duplex::ready_state::connecting) c->close(); // the connection reports
+                return;
+            }
+            if (failed) return;
+            {
+                std::lock_guard<std::mutex> lock(mutex);
+                failed = true;
+            }
+            std::error_code ignored;
+            resolver.cancel();
+            timer.cancel();
+            socket.close(ignored);
+            auto weak = std::weak_ptr<attempt>(this->shared_from_this());
+            emit(weak, [](client& c) { return c.on_error_; }, ec);
+            emit(weak, [](client& c) { return c.on_close_; }, std::uint16_t(close_code::abnormal), std::string_view("connection failed"));
+        }
+
+        // The client is gone: stop, reporting nothing.
+        void abandon() {
+            if (auto c = get()) {
+                if (c->ready_state() == duplex::ready_state::open) c->close(close_code::going_away);
+                else if (c->ready_state() == duplex::ready_state::connecting) c->close();
+                return;
+            }
+            fail(make_error_code(errc::closed)); // owner is null: nothing is reported
+        }
+
+        // Calls the client's handler picked by `pick` with `args`, if the client still
+        // exists. The handler is copied first, so it may replace itself.
+        template <class Pick, class... Args>
+        static void emit(const std::weak_ptr<attempt>& weak, Pick pick, Args&&... args) {
+            auto a = weak.lock();
+            if (!a) return;
+            client* c = a->owner.load();
+            if (!c) return;
+            if (auto f = pick(*c)) f(std::forward<Args>(args)...);
+        }
+    };
+
+    std::shared_ptr<attempt> current() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return current_;
+    }
+
+    template <class F>
+    std::error_code with_connection(F&& f) {
+        auto a = current();
+        if (auto c = a ? a->get() : nullptr) return f(*c);
+        return make_error_code(a && a->state() == duplex::ready_state::connecting ? errc::not_open : errc::closed);
+    }
+
+    asio::io_context& io_;
+    mutable std::mutex mutex_;
+    std::shared_ptr<attempt> current_;
+    std::function<void()> on_open_;
+    std::function<void(const message&)> on_message_;
+    std::function<void(std::uint16_t, std::string_view)> on_close_;
+    std::function<void(std::error_code)> on_error_;
+    std::function<void(std::string_view)> on_pong_;
+};
+
+} // namespace duplex

@@ -1,0 +1,80 @@
+// Client-to-server payload masking (RFC 6455 §5.3), a word at a time.
+#pragma once
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace duplex {
+
+/// The 4 masking-key bytes in wire order (RFC 6455 §5.3).
+using mask_key = std::array<std::uint8_t, 4>;
+
+namespace detail {
+
+// The key repeated twice and rotated so that byte 0 lines up with payload
+// position `offset` (§5.3: octet i is XORed with key[i mod 4]).
+inline std::uint64_t rotated_key64(const mask_key& key, std::size_t offset) noexcept {
+    std::uint8_t bytes[8];
+    for (std::size_t i = 0; i < 8; ++i) bytes[i] = key[(offset + i) & 3];
+    std::uint64_t k;
+    std::memcpy(&k, bytes, 8); // same byte order as the data words below: endian-neutral
+    return k;
+}
+
+} // namespace detail
+
+/// XORs `size` bytes at `data` with `key`. `offset` is the position of data[0]
+/// within the frame payload, so a payload unmasked in pieces stays in phase.
+/// Any alignment; masking twice restores the input.
+inline void apply_mask(std::uint8_t* data, std::size_t size, const mask_key& key,
+                       std::size_t offset = 0) noexcept {
+    const std::uint64_t k = detail::rotated_key64(key, offset);
+    std::size_t i = 0;
+    // memcpy loads/stores compile to unaligned moves; 32 bytes per round lets
+    // the compiler keep four independent words (or two SSE registers) in flight.
+    for (; i + 32 <= size; i += 32) {
+        std::uint64_t w[4];
+        std::memcpy(w, data + i, 32);
+        w[0] ^= k;
+        w[1] ^= k;
+        w[2] ^= k;
+        w[3] ^= k;
+        std::memcpy(data + i, w, 32);
+    }
+    for (; i + 8 <= size; i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, data + i, 8);
+        w ^= k;
+        std::memcpy(data + i, &w, 8);
+    }
+    // i is a multiple of 8 here, so the tail starts at key phase `offset` again.
+    for (; i < size; ++i) data[i] ^= key[(offset + i) & 3];
+}
+
+/// Writes src[0..size) XOR key into dst (payload offset 0). dst and src must not
+/// overlap partially (dst == src is fine). Used to serialize a client frame
+/// without touching the caller's payload.
+inline void copy_masked(std::uint8_t* dst, const std::uint8_t* src, std::size_t size,
+                        const mask_key& key) noexcept {
+    const std::uint64_t k = detail::rotated_key64(key, 0);
+    std::size_t i = 0;
+    for (; i + 32 <= size; i += 32) {
+        std::uint64_t w[4];
+        std::memcpy(w, src + i, 32);
+        w[0] ^= k;
+        w[1] ^= k;
+        w[2] ^= k;
+        w[3] ^= k;
+        std::memcpy(dst + i, w, 32);
+    }
+    for (; i + 8 <= size; i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, src + i, 8);
+        w ^= k;
+        std::memcpy(dst + i, &w, 8);
+    }
+    for (; i < size; ++i) dst[i] = static_cast<std::uint8_t>(src[i] ^ key[i & 3]);
+}
+
+} // namespace duplex

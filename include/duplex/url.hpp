@@ -1,0 +1,191 @@
+// ws:// and wss:// URLs (RFC 6455 §3), sans-I/O: what a client needs to
+// connect (host, port, TLS or not) and to write its upgrade request (Host, target).
+//
+// Accepted:  ws://host[:port][/path][?query]   and the same with wss://
+//   - the scheme is case-insensitive; default ports 80 (ws) and 443 (wss);
+//   - host: a DNS name (letters, digits, '-', '.', '_', '~'; stored lower-case),
+//     an IPv4 address, or a bracketed IPv6 literal ("[::1]", stored without brackets);
+//   - an empty port after ':' means the default port (as in the WHATWG URL spec);
+//   - an empty path becomes "/"; bytes that may not appear in a request target
+//     (controls, space, DEL, non-ASCII) are percent-encoded.
+// Rejected with errc::bad_url:
+//   - any other scheme (http://, https://, ...), a missing host, port 0 or > 65535;
+//   - userinfo ("ws://user:pass@host/"): credentials in URLs leak into logs; send an
+//     Authorization header instead;
+//   - a fragment ("#..."): RFC 6455 §3 says fragment identifiers MUST NOT be used;
+//   - IPv6 zone identifiers ("[fe80::1%25eth0]"), percent-encoded or non-ASCII host
+//     names (convert an internationalized name to punycode first), whitespace anywhere.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "core/error.hpp"
+
+namespace duplex {
+
+/// A parsed ws:// or wss:// URL.
+struct url {
+    bool secure = false;        ///< wss://
+    std::string host;           ///< lower-case name or address; IPv6 without brackets
+    std::uint16_t port = 80;
+    std::string target = "/";   ///< path and query: the request target
+
+    std::uint16_t default_port() const noexcept { return secure ? 443 : 80; }
+    bool is_ipv6() const noexcept { return host.find(':') != std::string::npos; }
+
+    /// The Host header value: host[:port], the port only when not the default, brackets
+    /// kept for IPv6.
+    std::string host_header() const {
+        std::string h = is_ipv6() ? "[" + host + "]" : host;
+        if (port != default_port()) h += ":" + std::to_string(port);
+        return h;
+    }
+    /// The URL written back out in normal form.
+    std::string str() const { return (secure ? "wss://" : "ws://") + host_header() + target; }
+};
+
+namespace detail {
+
+constexpr bool url_is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+constexpr bool url_is_hex(char c) noexcept {
+    return url_is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+constexpr char url_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+/// Dotted-quad IPv4 (four decimal parts 0-255, no leading zeros).
+inline bool is_ipv4_literal(std::string_view s) noexcept {
+    int parts = 0;
+    std::size_t i = 0;
+    while (true) {
+        const std::size_t start = i;
+        unsigned v = 0;
+        while (i < s.size() && url_is_digit(s[i]) && i - start < 3) v = v * 10 + static_cast<unsigned>(s[i++] - '0');
+        if (i == start || v > 255 || (i - start > 1 && s[start] == '0')) return false;
+        ++parts;
+        if (i == s.size()) return parts == 4;
+        if (s[i] != '.' || parts == 4) return false;
+        ++i;
+    }
+}
+
+/// RFC 4291 §2.2 text form: eight groups of 1-4 hex digits, at most one "::",
+/// optionally ending in a dotted-quad IPv4 address.
+inline bool is_ipv6_literal(std::string_view s) noexcept {
+    int groups = 0;
+    bool compressed = false;
+    std::size_t i = 0;
+    if (s.substr(0, 2) == "::") {
+        compressed = true;
+        i = 2;
+    } else if (!s.empty() && s[0] == ':') {
+        return false;
+    }
+    while (i < s.size()) {
+        std::size_t j = i;
+        while (j < s.size() && url_is_hex(s[j])) ++j;
+        if (j < s.size() && s[j] == '.') { // IPv4 tail: two groups' worth
+            if (!is_ipv4_literal(s.substr(i))) return false;
+            groups += 2;
+            break;
+        }
+        if (j == i || j - i > 4) return false;
+        ++groups;
+        i = j;
+        if (i == s.size()) break;
+        if (s[i] != ':') return false;
+        if (++i == s.size()) return false; // a single trailing ':'
+        if (s[i] == ':') {
+            if (compressed) return false;
+            compressed = true;
+            ++i;
+        }
+    }
+    return compressed ? groups <= 7 : groups == 8;
+}
+
+inline bool is_host_name_char(char c) noexcept {
+    return url_is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '.' ||
+           c == '_' || c == '~';
+}
+
+} // namespace detail
+
+/// Parses `text` into `out`. Returns errc::bad_url (and leaves `out` unspecified) when
+/// it is not a URL this client can connect to; see the rules at the top of this file.
+inline std::error_code parse_url(std::string_view text, url& out) {
+    const auto bad = make_error_code(errc::bad_url);
+    const std::size_t colon = text.find("://");
+    if (colon == std::string_view::npos) return bad;
+    std::string scheme;
+    for (char c : text.substr(0, colon)) scheme += detail::url_lower(c);
+    if (scheme == "ws") out.secure = false;
+    else if (scheme == "wss") out.secure = true;
+    else return bad;
+    text.remove_prefix(colon + 3);
+    if (text.find('#') != std::string_view::npos) return bad;
+
+    const std::size_t authority_end = text.find_first_of("/?");
+    std::string_view authority = text.substr(0, authority_end);
+    const std::string_view rest = authority_end == std::string_view::npos ? std::string_view() : text.substr(authority_end);
+    if (authority.find('@') != std::string_view::npos) return bad;
+
+    // Host: a bracketed IPv6 literal or a name / IPv4 address.
+    std::string_view host, port;
+    if (!authority.empty() && authority.front() == '[') {
+        const std::size_t close = authority.find(']');
+        if (close == std::string_view::npos) return bad;
+        host = authority.substr(1, close - 1);
+        if (!detail::is_ipv6_literal(host)) return bad;
+        authority.remove_prefix(close + 1);
+        if (!authority.empty() && authority.front() != ':') return bad;
+    } else {
+        host = authority.substr(0, authority.find(':'));
+        if (host.empty()) return bad;
+        for (char c : host)
+            if (!detail::is_host_name_char(c)) return bad;
+        authority.remove_prefix(host.size());
+    }
+    if (!authority.empty()) port = authority.substr(1); // after ':'
+
+    out.host.clear();
+    for (char c : host) out.host += detail::url_lower(c);
+    out.port = out.default_port();
+    if (!port.empty()) {
+        if (port.size() > 5) return bad;
+        unsigned long v = 0;
+        for (char c : port) {
+            if (!detail::url_is_digit(c)) return bad;
+            v = v * 10 + static_cast<unsigned long>(c - '0');
+        }
+        if (v == 0 || v > 65535) return bad;
+        out.port = static_cast<std::uint16_t>(v);
+    }
+
+    // Target: path (default "/") and query, with unsafe bytes percent-encoded.
+    out.target.clear();
+    if (rest.empty() || rest.front() == '?') out.target = "/";
+    static constexpr char hex[] = "0123456789ABCDEF";
+    for (char c : rest) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u <= 0x20 && (c == ' ' || c == '\t' || c == '\r' || c == '\n')) return bad; // whitespace: a typo
+        if (u <= 0x20 || u >= 0x7F) {
+            out.target += '%';
+            out.target += hex[u >> 4];
+            out.target += hex[u & 0xF];
+        } else {
+            out.target += c;
+        }
+    }
+    return {};
+}
+
+/// Throwing overload: duplex::error(errc::bad_url) for a URL parse_url rejects.
+inline url parse_url(std::string_view text) {
+    url u;
+    throw_if(parse_url(text, u));
+    return u;
+}
+
+} // namespace duplex

@@ -1,0 +1,395 @@
+// Whole connections (handshake, messages, close, timeouts, threads) over the
+// in-memory transport: no sockets, bounded in time.
+#include <catch2/catch.hpp>
+
+#include <duplex/connection/connection.hpp>
+#include <duplex/transport/memory.hpp>
+
+#include <asio/io_context.hpp>
+#include <asio/strand.hpp>
+
+#include <atomic>
+#include <map>
+#include <thread>
+
+using namespace duplex;
+using namespace std::chrono_literals;
+
+namespace {
+
+using server_conn = basic_connection<role::server, memory_transport>;
+using client_conn = basic_connection<role::client, memory_transport>;
+
+const char* const upgrade_request =
+    "GET /chat HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+// Runs the io_context until `done` or the time limit; returns done().
+template <class Pred>
+bool run_until(asio::io_context& io, Pred done, std::chrono::milliseconds limit = 5000ms) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < end) {
+        io.restart();
+        io.run_for(5ms);
+    }
+    return done();
+}
+
+struct events {
+    bool opened = false;
+    std::vector<std::string> messages;
+    std::vector<std::error_code> errors;
+    int closes = 0;
+    std::uint16_t close_code = 0;
+    std::string close_reason;
+};
+
+template <class Conn>
+std::shared_ptr<endpoint_config<Conn>> recording_config(events& e, connection_options o = {}) {
+    auto c = std::make_shared<endpoint_config<Conn>>();
+    c->connection = o;
+    c->request.host = "test";
+    c->on_open = [&e](Conn&) { e.opened = true; };
+    c->on_message = [&e](Conn&, const message& m) { e.messages.push_back(m.str()); };
+    c->on_error = [&e](Conn&, std::error_code ec) { e.errors.push_back(ec); };
+    c->on_close = [&e](Conn&, std::uint16_t code, std::string_view reason) {
+        ++e.closes;
+        e.close_code = code;
+        e.close_reason = std::string(reason);
+    };
+    return c;
+}
+
+// A peer that speaks raw bytes on the other end of a memory transport.
+struct raw_peer {
+    memory_transport t;
+    std::string received;
+    bool eof = false;
+    std::array<char, 4096> buf{};
+
+    void read_all() {
+        t.async_read_some(asio::buffer(buf), [this](std::error_code ec, std::size_t n) {
+            received.append(buf.data(), n);
+            if (ec) {
+                eof = true;
+                return;
+            }
+            read_all();
+        });
+    }
+    void write(std::string bytes) {
+        auto keep = std::make_shared<std::string>(std::move(bytes));
+        asio::async_write(t, asio::buffer(*keep), [keep](std::error_code, std::size_t) {});
+    }
+};
+
+} // namespace
+
+TEST_CASE("handshake, echo and a client-initiated close over memory", "[connection][rfc6455][7.1.2]") {
+    const std::size_t chunk = GENERATE(std::size_t(1), std::size_t(7), std::size_t(1 << 20));
+    CAPTURE(chunk);
+    asio::io_context io;
+    memory_options mo;
+    mo.max_read_chunk = chunk; // 1: every read delivers one byte
+    auto [st, ct] = make_memory_pair(io.get_executor(), io.get_executor(), mo);
+    events se, ce;
+    auto scfg = recording_config<server_conn>(se);
+    scfg->on_message = [&se](server_conn& c, const message& m) {
+        se.messages.push_back(m.str());
+        c.send(m);
+    };
+    auto ccfg = recording_config<client_conn>(ce);
+    ccfg->on_open = [&ce](client_conn& c) {
+        ce.opened = true;
+        c.send_text("hello");
+        c.send_fragment(opcode::text, "frag", false);
+        c.ping("p");
+        c.send_fragment(opcode::text, "mented", true);
+        c.send_binary(std::string(70000, 'b'));
+    };
+    ccfg->on_message = [&ce](client_conn& c, const message& m) {
+        ce.messages.push_back(m.str());
+        if (ce.messages.size() == 3) c.close(close_code::normal, "done");
+    };
+    auto server = std::make_shared<server_conn>(std::move(st), scfg);
+    auto client = std::make_shared<client_conn>(std::move(ct), ccfg);
+    CHECK(client->ready_state() == ready_state::connecting);
+    server->start_accept();
+    client->start_connect();
+    REQUIRE(run_until(io, [&] { return se.closes == 1 && ce.closes == 1; }));
+    CHECK(se.opened);
+    CHECK(ce.opened);
+    CHECK(server->request().path() == "/");
+    REQUIRE(ce.messages.size() == 3);
+    CHECK(ce.messages[0] == "hello");
+    CHECK(ce.messages[1] == "fragmented");
+    CHECK(ce.messages[2] == std::string(70000, 'b'));
+    CHECK(se.close_code == 1000);
+    CHECK(se.close_reason == "done");
+    CHECK(ce.close_code == 1000);
+    CHECK(se.errors.empty());
+    CHECK(ce.errors.empty());
+    CHECK(server->ready_state() == ready_state::closed);
+    CHECK(client->ready_state() == ready_state::closed);
+    CHECK(server->protocol().was_clean());
+    CHECK(client->protocol().was_clean());
+}
+
+TEST_CASE("server-initiated close reaches the client with its code", "[connection][rfc6455][7.1.2]") {
+    asio::io_context io;
+    auto [st, ct] = make_memory_pair(io.get_executor(), io.get_executor());
+    events se, ce;
+    auto scfg = recording_config<server_conn>(se);
+    scfg->on_open = [](server_conn& c) { c.close(close_code::going_away, "bye"); };
+    auto server = std::make_shared<server_conn>(std::move(st), scfg);
+    auto client = std::make_shared<client_conn>(std::move(ct), recording_config<client_conn>(ce));
+    server->start_accept();
+    client->start_connect();
+    REQUIRE(run_until(io, [&] { return se.closes == 1 && ce.closes == 1; }));
+    CHECK(ce.close_code == 1001);
+    CHECK(ce.close_reason == "bye");
+    CHECK(se.close_code == 1001); // the client's echo
+    CHECK(ce.errors.empty());
+}
+
+TEST_CASE("a TCP drop without a close frame is reported as 1006", "[connection][rfc6455][7.1.5]") {
+    asio::io_context io;
+    auto [st, ct] = make_memory_pair(io.get_executor(), io.get_executor());
+    events se, ce;
+    auto server = std::make_shared<server_conn>(std::move(st), recording_config<server_conn>(se));
+    auto client = std::make_shared<client_conn>(std::move(ct), recording_config<client_conn>(ce));
+    server->start_accept();
+    client->start_connect();
+    REQUIRE(run_until(io, [&] { return se.opened && ce.opened; }));
+    client->transport().close(); // vanish
+    REQUIRE(run_until(io, [&] { return se.closes == 1; }));
+    CHECK(se.close_code == close_code::abnormal);
+    REQUIRE(se.errors.size() == 1);
+    CHECK(se.errors[0] == errc::connection_lost);
+}
+
+TEST_CASE("heartbeat: pings keep a live peer, a silent one is cut with 1006", "[connection][heartbeat]") {
+    connection_options o;
+    o.ping_interval = 30ms;
+    o.pong_timeout = 60ms;
+    asio::io_context io;
+    auto [st, ct] = make_memory_pair(io.get_executor(), io.get_executor());
+    events se;
+    int pongs = 0;
+    auto scfg = recording_config<server_conn>(se, o);
+    scfg->on_pong = [&pongs](server_conn&, std::string_view) { ++pongs; };
+    auto server = std::make_shared<server_conn>(std::move(st), scfg);
+    server->start_accept();
+
+    SECTION("a duplex client answers every ping") {
+        events ce;
+        connection_options quiet; // the client sends no pings of its own
+        quiet.ping_interval = 0ms;
+        auto client = std::make_shared<client_conn>(std::move(ct), recording_config<client_conn>(ce, quiet));
+        client->start_connect();
+        REQUIRE(run_until(io, [&] { return pongs >= 3; }, 3000ms));
+        CHECK(server->ready_state() == ready_state::open);
+        CHECK(se.closes == 0);
+        client->close();
+        REQUIRE(run_until(io, [&] { return se.closes == 1; }));
+    }
+    SECTION("a peer that never answers") {
+        raw_peer peer{std::move(ct), {}, false, {}};
+        peer.write(upgrade_request);
+        peer.read_all();
+        const auto t0 = std::chrono::steady_clock::now();
+        REQUIRE(run_until(io, [&] { return se.closes == 1 && peer.eof; }, 3000ms));
+        const auto took = std::chrono::steady_clock::now() - t0;
+        CHECK(took >= 90ms); // ping after 30 ms of silence, then 60 ms for the pong
+        CHECK(se.close_code == close_code::abnormal);
+        REQUIRE(se.errors.size() == 1);
+        CHECK(se.errors[0] == errc::ping_timeout);
+        CHECK(peer.received.find(std::string("\x89\x00", 2)) != std::string::npos); // it was pinged
+    }
+}
+
+TEST_CASE("the opening handshake is bounded in time", "[connection][timeout]") {
+    connection_options o;
+    o.handshake_timeout = 100ms;
+    asio::io_context io;
+    auto [st, ct] = make_memory_pair(io.get_executor(), io.get_executor());
+    events se;
+    auto server = std::make_shared<server_conn>(std::move(st), recording_config<server_conn>(se, o));
+    server->start_accept();
+    raw_peer peer{std::move(ct), {}, false, {}};
+    peer.write("GET / HTTP/1.1\r\nHost: x\r\n"); // and never the rest
+    peer.read_all();
+    REQUIRE(run_until(io, [&] { return peer.eof; }, 3000ms));
+    CHECK(peer.received.empty());
+    CHECK_FALSE(se.opened);
+    CHECK(se.closes == 0); // the application never saw it
+}
+
+TEST_CASE("bad upgrade requests get their HTTP status and never open", "[connection][rfc6455][4.2.1]") {
+    struct case_t {
+        std::string request;
+        std::string status_line;
+    };
+    const case_t c = GENERATE(
+        case_t{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 426"}, // plain HTTP, no page hook
+        case_t{"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
+               "HTTP/1.1 426"},
+        case_t{"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n",
+               "HTTP/1.1 400"},
+        case_t{"garbage\r\n\r\n", "HTTP/1.1 400"},
+        case_t{"GET / HTTP/1.1\r\nHost: x\r\nX: " + std::string(9000, 'a') + "\r\n\r\n", "HTTP/1.1 431"});
+    asio::io_context io;
+    auto [st, ct] = make_memory_pair(io.get_executor(), io.get_executor());
+    events se;
+    auto server = std::make_shared<server_conn>(std::move(st), recording_config<server_conn>(se));
+    server->start_accept();
+    raw_peer peer{std::move(ct), {}, false, {}};
+    peer.write(c.request);
+    peer.read_all();
+    REQUIRE(run_until(io, [&] { return peer.eof; }));
+    CHECK(peer.received.substr(0, c.status_line.size()) == c.status_line);
+    CHECK_FALSE(se.opened);
+}
+
+TEST_CASE("the HTTP hook and the handshake hook see the request", "[connection][rfc6455][4.2.2]") {
+    asio::io_context io;
+    auto [st, ct] = make_memory_pair(io.get_executor(), io.get_executor());
+    events se;
+    auto scfg = recording_config<server_conn>(se);
+    scfg->on_http = [](const http_request& req, http_reply& res) { res.body = "page for " + std::string(req.path()); };
+    scfg->on_handshake = [](const http_request& req, handshake_decision& d) {
+        if (req.cookie("token") != "ok") d.reject(401, "no token\n");
+    };
+    auto server = std::make_shared<server_conn>(std::move(st), scfg);
+    server->start_accept();
+    raw_peer peer{std::move(ct), {}, false, {}};
+
+    SECTION("plain HTTP is served") {
+        peer.write("GET /index HTTP/1.1\r\nHost: x\r\n\r\n");
+        peer.read_all();
+        REQUIRE(run_until(io, [&] { return peer.eof; }));
+        CHECK(peer.received.substr(0, 15) == "HTTP/1.1 200 OK");
+        CHECK(peer.received.find("page for /index") != std::string::npos);
+    }
+    SECTION("an upgrade without the cookie is rejected") {
+        peer.write(upgrade_request);
+        peer.read_all();
+        REQUIRE(run_until(io, [&] { return peer.eof; }));
+        CHECK(peer.received.substr(0, 12) == "HTTP/1.1 401");
+        CHECK_FALSE(se.opened);
+    }
+}
+
+TEST_CASE("a protocol error closes that connection with 1002", "[connection][rfc6455][7.1.7]") {
+    asio::io_context io;
+    auto [st, ct] = make_memory_pair(io.get_executor(), io.get_executor());
+    events se;
+    auto server = std::make_shared<server_conn>(std::move(st), recording_config<server_conn>(se));
+    server->start_accept();
+    raw_peer peer{std::move(ct), {}, false, {}};
+    peer.write(std::string(upgrade_request) + std::string("\x81\x02hi", 4)); // unmasked: forbidden
+    peer.read_all();
+    REQUIRE(run_until(io, [&] { return peer.eof && se.closes == 1; }));
+    const auto at = peer.received.find("\r\n\r\n");
+    REQUIRE(at != std::string::npos);
+    const std::string frames = peer.received.substr(at + 4);
+    REQUIRE(frames.size() >= 4);
+    CHECK(frames[0] == '\x88');
+    CHECK(frames.substr(2, 2) == std::string("\x03\xea", 2));
+    CHECK(se.close_code == 1002);
+    REQUIRE_FALSE(se.errors.empty());
+    CHECK(se.errors[0] == errc::mask_required);
+}
+
+TEST_CASE("sends from many threads never interleave and all arrive in order", "[connection][threads]") {
+    asio::io_context io;
+    auto [st, ct] = make_memory_pair(asio::make_strand(io), asio::make_strand(io));
+    events se, ce;
+    constexpr int threads = 4, per_thread = 500;
+    std::mutex m;
+    std::map<int, std::vector<int>> seen;
+    auto scfg = recording_config<server_conn>(se);
+    auto ccfg = recording_config<client_conn>(ce);
+    ccfg->on_message = [&](client_conn&, const message& msg) {
+        const std::string s = msg.str(); // "thread:seq:padding"
+        const auto a = s.find(':'), b = s.find(':', a + 1);
+        std::lock_guard<std::mutex> lock(m);
+        seen[std::stoi(s.substr(0, a))].push_back(std::stoi(s.substr(a + 1, b - a - 1)));
+    };
+    auto server = std::make_shared<server_conn>(std::move(st), scfg);
+    auto client = std::make_shared<client_conn>(std::move(ct), ccfg);
+    server->start_accept();
+    client->start_connect();
+    std::vector<std::thread> io_threads;
+    for (int i = 0; i < 2; ++i) io_threads.emplace_back([&] { io.run_for(10s); });
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (server->ready_state() != ready_state::open && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(1ms);
+    REQUIRE(server->ready_state() == ready_state::open);
+
+    std::vector<std::thread> senders;
+    for (int t = 0; t < threads; ++t)
+        senders.emplace_back([&, t] {
+            for (int i = 0; i < per_thread; ++i)
+                server->send_text(std::to_string(t) + ":" + std::to_string(i) + ":" + std::string(static_cast<std::size_t>(i % 300), 'x'));
+        });
+    for (auto& s : senders) s.join();
+    auto count = [&] {
+        std::lock_guard<std::mutex> lock(m);
+        std::size_t n = 0;
+        for (auto& kv : seen) n += kv.second.size();
+        return n;
+    };
+    while (count() < threads * per_thread && std::chrono::steady_clock::now() < deadline + 5s)
+        std::this_thread::sleep_for(1ms);
+    client->close();
+    while ((server->ready_state() != ready_state::closed || client->ready_state() != ready_state::closed) &&
+           std::chrono::steady_clock::now() < deadline + 10s)
+        std::this_thread::sleep_for(1ms);
+    CHECK(client->ready_state() == ready_state::closed);
+    io.stop();
+    for (auto& t : io_threads) t.join();
+    REQUIRE(count() == threads * per_thread);
+    for (auto& kv : seen) {
+        REQUIRE(kv.second.size() == per_thread);
+        for (int i = 0; i < per_thread; ++i) REQUIRE(kv.second[static_cast<std::size_t>(i)] == i);
+    }
+}
+
+TEST_CASE("a message over the limit closes with 1009", "[connection][rfc6455][7.4.1]") {
+    connection_options small;
+    small.max_message_size = 1000;
+    asio::io_context io;
+    auto [st, ct] = make_memory_pair(io.get_executor(), io.get_executor());
+    events se, ce;
+    auto server = std::make_shared<server_conn>(std::move(st), recording_config<server_conn>(se, small));
+    auto ccfg = recording_config<client_conn>(ce);
+    ccfg->on_open = [](client_conn& c) { c.send_binary(std::string(1001, 'x')); };
+    auto client = std::make_shared<client_conn>(std::move(ct), ccfg);
+    server->start_accept();
+    client->start_connect();
+    REQUIRE(run_until(io, [&] { return se.closes == 1 && ce.closes == 1; }));
+    CHECK(ce.close_code == close_code::message_too_big);
+    CHECK(se.close_code == close_code::message_too_big);
+    REQUIRE_FALSE(se.errors.empty());
+    CHECK(se.errors[0] == errc::message_too_big);
+}
+
+TEST_CASE("closing a client during its handshake reports 1006", "[connection][rfc6455][7.1.7]") {
+    asio::io_context io;
+    auto [st, ct] = make_memory_pair(io.get_executor(), io.get_executor());
+    events ce;
+    auto client = std::make_shared<client_conn>(std::move(ct), recording_config<client_conn>(ce));
+    client->start_connect(); // nobody answers on the other end
+    io.run_for(20ms);
+    CHECK(client->ready_state() == ready_state::connecting);
+    CHECK(client->send_text("x") == errc::not_open);
+    client->close();
+    REQUIRE(run_until(io, [&] { return ce.closes == 1; }));
+    CHECK(ce.close_code == close_code::abnormal);
+    REQUIRE(ce.errors.size() == 1);
+    CHECK(ce.errors[0] == errc::closed);
+    CHECK(client->ready_state() == ready_state::closed);
+}

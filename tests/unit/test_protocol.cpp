@@ -1,0 +1,367 @@
+// The sans-I/O connection state machine (RFC 6455 §5.4-5.5, §7), driven by
+// hand: bytes are moved between a client and a server protocol, time is passed in.
+#include <catch2/catch.hpp>
+
+#include <duplex/connection/protocol.hpp>
+#include <duplex/hub.hpp>
+
+#include <string>
+#include <vector>
+
+using namespace duplex;
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct recorder {
+    std::vector<std::pair<opcode, std::string>> messages;
+    std::vector<std::string> pieces;
+    std::vector<std::string> pings, pongs;
+    std::vector<std::pair<std::uint16_t, std::string>> closes;
+    std::vector<std::error_code> errors;
+
+    void on_message(opcode op, std::string_view data, bool last) {
+        pieces.emplace_back(data);
+        if (last) messages.emplace_back(op, std::string(data));
+    }
+    void on_ping(std::string_view p) { pings.emplace_back(p); }
+    void on_pong(std::string_view p) { pongs.emplace_back(p); }
+    void on_close_frame(std::uint16_t code, std::string_view reason) { closes.emplace_back(code, std::string(reason)); }
+    void on_protocol_error(std::error_code ec) { errors.push_back(ec); }
+};
+
+// Takes everything queued for writing, as the writer would.
+template <role R>
+std::string drain(basic_protocol<R>& p) {
+    std::lock_guard<std::mutex> lock(p.mutex());
+    std::string out;
+    send_queue& q = p.queue();
+    if (!q.has_pending()) return out;
+    const auto& b = q.begin_write();
+    for (const auto& s : b.segments) out.append(reinterpret_cast<const char*>(b.data(s)), s.size);
+    q.end_write();
+    return out;
+}
+
+template <role R>
+void feed(basic_protocol<R>& p, std::string bytes, recorder& r, clock_type::time_point now = clock_type::now()) {
+    p.receive(reinterpret_cast<std::uint8_t*>(bytes.data()), bytes.size(), r, now);
+}
+
+struct pair_fixture {
+    connection_options options;
+    server_protocol server{options};
+    client_protocol client{options};
+    recorder at_server, at_client;
+    clock_type::time_point t0 = clock_type::now();
+
+    explicit pair_fixture(connection_options o = {}) : options(o), server(o), client(o) {
+        server.open(t0);
+        client.open(t0);
+    }
+    void client_to_server() { feed(server, drain(client), at_server, t0); }
+    void server_to_client() { feed(client, drain(server), at_client, t0); }
+};
+
+} // namespace
+
+TEST_CASE("text and binary messages cross in both directions", "[protocol][rfc6455][5.6]") {
+    pair_fixture f;
+    REQUIRE(f.client.state() == ready_state::open);
+    REQUIRE_FALSE(f.client.send_text("hello"));
+    const std::string bin("\x00\x01\xff", 3);
+    REQUIRE_FALSE(f.client.send_binary(bin.data(), bin.size()));
+    f.client_to_server();
+    REQUIRE(f.at_server.messages.size() == 2);
+    CHECK(f.at_server.messages[0] == std::make_pair(opcode::text, std::string("hello")));
+    CHECK(f.at_server.messages[1] == std::make_pair(opcode::binary, bin));
+
+    REQUIRE_FALSE(f.server.send_text(""));
+    f.server_to_client();
+    REQUIRE(f.at_client.messages.size() == 1);
+    CHECK(f.at_client.messages[0].second.empty());
+}
+
+TEST_CASE("frames from a client are masked, from a server are not", "[protocol][rfc6455][5.1]") {
+    pair_fixture f;
+    f.client.send_text("abc");
+    const std::string c = drain(f.client);
+    CHECK((static_cast<unsigned char>(c[1]) & 0x80) != 0);
+    f.server.send_text("abc");
+    const std::string s = drain(f.server);
+    CHECK(s == std::string("\x81\x03" "abc"));
+}
+
+TEST_CASE("a fragmented message is reassembled and a ping in its middle is answered", "[protocol][rfc6455][5.4][5.5.2]") {
+    pair_fixture f;
+    REQUIRE_FALSE(f.client.send_fragment(opcode::text, "Hel", 3, false));
+    REQUIRE_FALSE(f.client.ping("mid"));                    // control frames may interleave (§5.4)
+    CHECK(f.client.send_text("x") == errc::expected_continuation); // data frames may not
+    REQUIRE_FALSE(f.client.send_fragment(opcode::binary, "lo", 2, true)); // op of a continuation is ignored
+    f.client_to_server();
+    REQUIRE(f.at_server.messages.size() == 1);
+    CHECK(f.at_server.messages[0] == std::make_pair(opcode::text, std::string("Hello")));
+    REQUIRE(f.at_server.pings == std::vector<std::string>{"mid"});
+    f.server_to_client();
+    CHECK(f.at_client.pongs == std::vector<std::string>{"mid"}); // same payload (§5.5.3)
+}
+
+TEST_CASE("a transcript fed one byte at a time gives the same events", "[protocol][rfc6455][5.4]") {
+    pair_fixture f;
+    f.client.send_fragment(opcode::text, "ab", 2, false);
+    f.client.ping("p");
+    f.client.send_fragment(opcode::text, "cd", 2, true);
+    f.client.send_binary("\x01", 1);
+    std::string wire = drain(f.client);
+    for (char& ch : wire) f.server.receive(reinterpret_cast<std::uint8_t*>(&ch), 1, f.at_server, f.t0);
+    REQUIRE(f.at_server.messages.size() == 2);
+    CHECK(f.at_server.messages[0].second == "abcd");
+    CHECK(f.at_server.messages[1].second == "\x01");
+    CHECK(f.at_server.pings.size() == 1);
+}
+
+TEST_CASE("streaming delivers a message piece by piece", "[protocol][rfc6455][5.4]") {
+    connection_options o;
+    o.stream_messages = true;
+    pair_fixture f(o);
+    f.client.send_fragment(opcode::binary, "ab", 2, false);
+    f.client.send_fragment(opcode::binary, "cd", 2, true);
+    f.client_to_server();
+    CHECK(f.at_server.pieces == std::vector<std::string>{"ab", "cd"});
+    REQUIRE(f.at_server.messages.size() == 1); // the last piece only
+    CHECK(f.at_server.messages[0].second == "cd");
+}
+
+TEST_CASE("client-initiated close handshake", "[protocol][rfc6455][7.1.2][5.5.1]") {
+    pair_fixture f;
+    REQUIRE_FALSE(f.client.close(close_code::normal, "bye"));
+    CHECK(f.client.state() == ready_state::closing);
+    CHECK(f.client.send_text("late") == errc::closed);      // no data after close (§5.5.1)
+    CHECK(f.client.close() == errc::closed);                // closing twice says so
+    f.client_to_server();
+    REQUIRE(f.at_server.closes.size() == 1);
+    CHECK(f.at_server.closes[0] == std::make_pair(std::uint16_t(1000), std::string("bye")));
+    CHECK(f.server.state() == ready_state::closing);
+    CHECK(f.server.should_close_transport()); // the server closes TCP first (§7.1.1)
+    f.server_to_client();                     // the echo
+    REQUIRE(f.at_client.closes.size() == 1);
+    CHECK(f.at_client.closes[0].first == 1000);
+    CHECK_FALSE(f.client.should_close_transport()); // a client waits for the server's TCP close
+    CHECK_FALSE(f.server.transport_closed());
+    CHECK_FALSE(f.client.transport_closed());
+    CHECK(f.client.state() == ready_state::closed);
+    CHECK(f.client.was_clean());
+    CHECK(f.server.was_clean());
+    CHECK(f.server.close_status_code() == 1000);
+}
+
+TEST_CASE("server-initiated close and a close with no status code", "[protocol][rfc6455][7.1.5]") {
+    pair_fixture f;
+    REQUIRE_FALSE(f.server.close(close_code::no_status));
+    const std::string wire = drain(f.server);
+    CHECK(wire == std::string("\x88\x00", 2)); // empty close payload
+    feed(f.client, wire, f.at_client);
+    REQUIRE(f.at_client.closes.size() == 1);
+    CHECK(f.at_client.closes[0].first == close_code::no_status); // reported as 1005 (§7.1.5)
+    f.client_to_server();
+    CHECK(f.server.should_close_transport());
+}
+
+TEST_CASE("both ends close at once", "[protocol][rfc6455][7.1.3]") {
+    pair_fixture f;
+    REQUIRE_FALSE(f.client.close(4000, "c"));
+    REQUIRE_FALSE(f.server.close(4001, "s"));
+    f.client_to_server();
+    f.server_to_client();
+    CHECK(drain(f.client).empty()); // neither answers a second time
+    CHECK(drain(f.server).empty());
+    CHECK(f.server.close_status_code() == 4000);
+    CHECK(f.client.close_status_code() == 4001);
+    CHECK(f.server.was_clean());
+    CHECK(f.client.was_clean());
+}
+
+TEST_CASE("bytes after a close frame are ignored", "[protocol][rfc6455][5.5.1]") {
+    pair_fixture f;
+    f.client.close();
+    std::string wire = drain(f.client);
+    // Hand-craft a masked text frame after the close: it must not be delivered.
+    wire += std::string("\x81\x81\x00\x00\x00\x00x", 7);
+    feed(f.server, wire, f.at_server);
+    CHECK(f.at_server.messages.empty());
+    CHECK(f.at_server.errors.empty());
+}
+
+TEST_CASE("protocol errors fail the connection with their close code", "[protocol][rfc6455][7.1.7][7.4.1]") {
+    SECTION("unmasked frame to a server: 1002") {
+        server_protocol s;
+        s.open(clock_type::now());
+        recorder r;
+        feed(s, std::string("\x81\x02hi", 4), r);
+        REQUIRE(r.errors.size() == 1);
+        CHECK(r.errors[0] == errc::mask_required);
+        const std::string w = drain(s);
+        REQUIRE(w.size() >= 4);
+        CHECK(w[0] == '\x88');                          // close frame...
+        CHECK(w.substr(2, 2) == std::string("\x03\xea", 2)); // ...with 1002, then the reason
+        CHECK(s.should_close_transport());
+        CHECK(s.close_status_code() == 1002);
+    }
+    SECTION("invalid UTF-8 text: 1007") {
+        client_protocol c;
+        c.open(clock_type::now());
+        recorder r;
+        feed(c, std::string("\x81\x02\xc0\xaf", 4), r);
+        REQUIRE(r.errors.size() == 1);
+        CHECK(r.errors[0] == errc::invalid_utf8);
+        CHECK(c.close_status_code() == 1007);
+        const std::string w = drain(c);
+        REQUIRE(w.size() >= 8);
+        // Masked close frame: unmask its code.
+        const auto code = static_cast<std::uint16_t>(((static_cast<unsigned char>(w[6]) ^ static_cast<unsigned char>(w[2])) << 8) |
+                                                     (static_cast<unsigned char>(w[7]) ^ static_cast<unsigned char>(w[3])));
+        CHECK(code == 1007);
+    }
+    SECTION("message over the limit: 1009") {
+        connection_options o;
+        o.max_message_size = 10;
+        client_protocol c(o);
+        c.open(clock_type::now());
+        recorder r;
+        feed(c, std::string("\x82\x0b" "01234567890", 13), r);
+        REQUIRE(r.errors.size() == 1);
+        CHECK(r.errors[0] == errc::message_too_big);
+        CHECK(c.close_status_code() == 1009);
+        CHECK(r.messages.empty());
+    }
+}
+
+TEST_CASE("sending before open and invalid close codes are refused", "[protocol][rfc6455][7.4]") {
+    server_protocol s;
+    CHECK(s.state() == ready_state::connecting);
+    CHECK(s.send_text("x") == errc::not_open);
+    CHECK(s.close() == errc::not_open);
+    s.open(clock_type::now());
+    CHECK(s.close(1005 + 1) == errc::bad_close_code); // 1006 may never be sent
+    CHECK(s.close(999) == errc::bad_close_code);
+    CHECK(s.state() == ready_state::open);
+    CHECK(s.ping(std::string(126, 'x')) == errc::control_too_long);
+}
+
+TEST_CASE("heartbeat: a silent peer is pinged, then given up on as 1006", "[protocol][heartbeat]") {
+    connection_options o;
+    o.ping_interval = 100ms;
+    o.pong_timeout = 50ms;
+    server_protocol s(o);
+    const auto t0 = clock_type::now();
+    s.open(t0);
+    CHECK(s.next_deadline() == t0 + 100ms);
+    CHECK_FALSE(s.tick(t0 + 99ms).ec);
+    CHECK(drain(s).empty());
+    CHECK_FALSE(s.tick(t0 + 100ms).ec);
+    CHECK(drain(s) == std::string("\x89\x00", 2)); // the ping
+    CHECK(s.next_deadline() == t0 + 150ms);
+
+    SECTION("the peer answers: no timeout") {
+        client_protocol c(o);
+        c.open(t0);
+        recorder rc, rs;
+        feed(c, std::string("\x89\x00", 2), rc, t0 + 110ms);
+        feed(s, drain(c), rs, t0 + 120ms); // its pong
+        CHECK(rs.pongs.size() == 1);
+        const auto r = s.tick(t0 + 150ms);
+        CHECK_FALSE(r.ec);
+        CHECK_FALSE(r.abort);
+        CHECK(s.state() == ready_state::open);
+        CHECK(s.next_deadline() == t0 + 220ms); // next ping after more silence
+    }
+    SECTION("the peer stays silent") {
+        const auto r = s.tick(t0 + 150ms);
+        CHECK(r.ec == errc::ping_timeout);
+        CHECK(r.abort);
+        s.transport_closed();
+        CHECK(s.close_status_code() == close_code::abnormal);
+    }
+}
+
+TEST_CASE("idle timeout closes with 1001", "[protocol][timeout]") {
+    connection_options o;
+    o.ping_interval = 0ms;
+    o.idle_timeout = 1000ms;
+    server_protocol s(o);
+    const auto t0 = clock_type::now();
+    s.open(t0);
+    recorder r;
+    // A message half-way resets the idle clock.
+    feed(s, std::string("\x81\x81\x00\x00\x00\x00x", 7), r, t0 + 500ms);
+    CHECK_FALSE(s.tick(t0 + 1000ms).ec);
+    const auto res = s.tick(t0 + 1500ms);
+    CHECK(res.ec == errc::idle_timeout);
+    CHECK_FALSE(res.abort);
+    CHECK(drain(s).substr(0, 4) == std::string("\x88\x0e\x03\xe9", 4)); // 1001 "idle timeout"
+}
+
+TEST_CASE("an unanswered close is cut off after close_timeout", "[protocol][rfc6455][7.1.1][timeout]") {
+    connection_options o;
+    o.close_timeout = 200ms;
+    client_protocol c(o);
+    const auto t0 = clock_type::now();
+    c.open(t0);
+    REQUIRE_FALSE(c.close(close_code::normal, {}, t0));
+    CHECK(c.next_deadline() == t0 + 200ms);
+    CHECK_FALSE(c.tick(t0 + 199ms).abort);
+    const auto r = c.tick(t0 + 200ms);
+    CHECK(r.ec == errc::close_timeout);
+    CHECK(r.abort);
+}
+
+TEST_CASE("backpressure: a full send queue closes with 1008 or refuses", "[protocol][backpressure]") {
+    connection_options o;
+    o.send_queue_limit = 1000;
+    const std::string chunk(600, 'x');
+    SECTION("policy close") {
+        server_protocol s(o);
+        s.open(clock_type::now());
+        REQUIRE_FALSE(s.send_text(chunk)); // an empty queue always takes one message
+        CHECK(s.send_text(chunk) == errc::send_queue_full);
+        CHECK(s.state() == ready_state::closing);
+        const std::string w = drain(s);
+        CHECK(w.find(std::string("\x88", 1)) != std::string::npos);
+        CHECK(s.close_status_code() == close_code::policy_violation);
+    }
+    SECTION("policy reject") {
+        o.backpressure = backpressure_policy::reject;
+        server_protocol s(o);
+        s.open(clock_type::now());
+        REQUIRE_FALSE(s.send_text(chunk));
+        CHECK(s.buffered_amount() == 604);
+        CHECK(s.send_text(chunk) == errc::send_queue_full);
+        CHECK(s.state() == ready_state::open);
+        drain(s);
+        CHECK(s.buffered_amount() == 0);
+        CHECK_FALSE(s.send_text(chunk));
+    }
+}
+
+TEST_CASE("a prepared message is shared by servers and re-masked by clients", "[protocol][broadcast]") {
+    auto m = prepare_message(opcode::text, "broadcast");
+    pair_fixture f;
+    REQUIRE_FALSE(f.server.send(m));
+    {
+        std::lock_guard<std::mutex> lock(f.server.mutex());
+        const auto& b = f.server.queue().begin_write();
+        REQUIRE(b.segments.size() == 1);
+        CHECK(b.data(b.segments[0]) == m->wire_data()); // the very same bytes, not a copy
+        f.server.queue().end_write();
+    }
+    f.server.send(m);
+    f.server_to_client();
+    REQUIRE(f.at_client.messages.size() == 1);
+    CHECK(f.at_client.messages[0].second == "broadcast");
+    REQUIRE_FALSE(f.client.send(m));
+    f.client_to_server(); // a server parser rejects unmasked frames: this proves the mask
+    REQUIRE(f.at_server.messages.size() == 1);
+    CHECK(f.at_server.messages[0].second == "broadcast");
+    CHECK(f.at_server.errors.empty());
+}
