@@ -1,0 +1,395 @@
+// The server over loopback TCP (127.0.0.1, free ports): the seed's echo,
+// interval-push and chat servers as user code, 1,000 connections at once,
+// graceful stop, limits, and bad input that must not disturb good connections.
+#include <catch2/catch.hpp>
+
+#include <duplex/server.hpp>
+
+#include <asio/connect.hpp>
+#include <asio/read.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <atomic>
+#include <optional>
+#include <sys/resource.h>
+#include <thread>
+
+using namespace duplex;
+using namespace std::chrono_literals;
+
+namespace {
+
+using client_conn = basic_connection<role::client, tcp_transport>;
+
+// The server runs on its own thread; the test drives clients on another io_context.
+struct running_server {
+    asio::io_context io;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work{io.get_executor()};
+    server srv;
+    std::thread thread;
+
+    explicit running_server(server_options o = {}) : srv(io, std::move(o)) {}
+    void start() {
+        REQUIRE_FALSE(srv.listen(0));
+        thread = std::thread([this] { io.run_for(60s); });
+    }
+    ~running_server() {
+        work.reset();
+        asio::post(io, [this] { srv.stop(); });
+        if (thread.joinable()) thread.join();
+    }
+};
+
+struct client_events {
+    std::atomic<int> opened{0}, closed{0};
+    std::atomic<std::uint16_t> last_code{0};
+    std::mutex m;
+    std::vector<std::string> messages;
+    std::size_t count() {
+        std::lock_guard<std::mutex> lock(m);
+        return messages.size();
+    }
+};
+
+std::shared_ptr<endpoint_config<client_conn>> client_config(client_events& e) {
+    auto c = std::make_shared<endpoint_config<client_conn>>();
+    c->request.host = "127.0.0.1";
+    c->on_open = [&e](client_conn&) { ++e.opened; };
+    c->on_message = [&e](client_conn&, const message& m) {
+        std::lock_guard<std::mutex> lock(e.m);
+        e.messages.push_back(m.str());
+    };
+    c->on_close = [&e](client_conn&, std::uint16_t code, std::string_view) {
+        e.last_code = code;
+        ++e.closed;
+    };
+    return c;
+}
+
+std::shared_ptr<client_conn> connect(asio::io_context& io, std::uint16_t port,
+                                     std::shared_ptr<const endpoint_config<client_conn>> cfg) {
+    asio::ip::tcp::socket s(io);
+    s.connect({asio::ip::make_address("127.0.0.1"), port});
+    auto c = std::make_shared<client_conn>(tcp_transport(std::move(s)), std::move(cfg));
+    c->start_connect();
+    return c;
+}
+
+template <class Pred>
+bool run_until(asio::io_context& io, Pred done, std::chrono::milliseconds limit = 10000ms) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < end) {
+        io.restart();
+        io.run_for(5ms);
+    }
+    return done();
+}
+
+// A blocking raw socket, for bytes no well-behaved client would send.
+struct raw_socket {
+    asio::io_context io;
+    asio::ip::tcp::socket s{io};
+    explicit raw_socket(std::uint16_t port) { s.connect({asio::ip::make_address("127.0.0.1"), port}); }
+    void send(std::string_view bytes) {
+        std::error_code ec;
+        asio::write(s, asio::buffer(bytes.data(), bytes.size()), ec);
+    }
+    // Reads until EOF (or the limit) and returns everything.
+    std::string read_all(std::chrono::milliseconds limit = 5000ms) {
+        std::string out;
+        std::array<char, 4096> buf;
+        const auto end = std::chrono::steady_clock::now() + limit;
+        s.non_blocking(true);
+        while (std::chrono::steady_clock::now() < end) {
+            std::error_code ec;
+            const std::size_t n = s.read_some(asio::buffer(buf), ec);
+            if (ec == asio::error::would_block) {
+                std::this_thread::sleep_for(1ms);
+                continue;
+            }
+            out.append(buf.data(), n);
+            if (ec) break;
+        }
+        return out;
+    }
+};
+
+const std::string upgrade =
+    "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+
+} // namespace
+
+TEST_CASE("echo server in a few lines, over TCP", "[server][tcp]") {
+    running_server rs;
+    rs.srv.on_message([](auto& c, const message& m) { c.send(m); });
+    rs.start();
+    asio::io_context cio;
+    client_events e;
+    auto cfg = client_config(e);
+    cfg->on_open = [&e](client_conn& c) {
+        ++e.opened;
+        c.send_text("hello");
+        c.send_binary(std::string("\0\1\2", 3));
+        c.send_text(std::string(65536, 'x'));
+    };
+    auto c = connect(cio, rs.srv.port(), cfg);
+    REQUIRE(run_until(cio, [&] { return e.count() == 3; }));
+    CHECK(e.messages[0] == "hello");
+    CHECK(e.messages[1] == std::string("\0\1\2", 3));
+    CHECK(e.messages[2].size() == 65536);
+    c->close();
+    REQUIRE(run_until(cio, [&] { return e.closed == 1; }));
+    CHECK(e.last_code == 1000);
+}
+
+TEST_CASE("chat server: every message reaches every client, sender included", "[server][tcp][broadcast]") {
+    running_server rs;
+    rs.srv.on_message([&](auto&, const message& m) { rs.srv.broadcast(m); });
+    rs.start();
+    asio::io_context cio;
+    constexpr int n = 5;
+    std::vector<std::unique_ptr<client_events>> ev;
+    std::vector<std::shared_ptr<client_conn>> clients;
+    for (int i = 0; i < n; ++i) {
+        ev.push_back(std::make_unique<client_events>());
+        clients.push_back(connect(cio, rs.srv.port(), client_config(*ev.back())));
+    }
+    REQUIRE(run_until(cio, [&] {
+        for (auto& e : ev) if (e->opened == 0) return false;
+        return rs.srv.connection_count() == n;
+    }));
+    clients[2]->send_text("hi all");
+    REQUIRE(run_until(cio, [&] {
+        for (auto& e : ev) if (e->count() < 1) return false;
+        return true;
+    }));
+    cio.run_for(50ms);
+    for (auto& e : ev) CHECK(e->messages == std::vector<std::string>{"hi all"}); // exactly once
+}
+
+TEST_CASE("interval push: a timer broadcasts to every client", "[server][tcp]") {
+    running_server rs;
+    asio::steady_timer timer(rs.io);
+    std::atomic<int> ticks{0};
+    std::function<void()> tick = [&] {
+        rs.srv.broadcast(opcode::text, "tick " + std::to_string(++ticks));
+        timer.expires_after(20ms);
+        timer.async_wait([&](std::error_code ec) { if (!ec) tick(); });
+    };
+    rs.start();
+    asio::post(rs.io, tick);
+    asio::io_context cio;
+    client_events e;
+    auto c = connect(cio, rs.srv.port(), client_config(e));
+    REQUIRE(run_until(cio, [&] { return e.count() >= 3; }));
+    asio::post(rs.io, [&] { timer.cancel(); });
+    CHECK(e.messages[0].rfind("tick ", 0) == 0);
+    c->close();
+    run_until(cio, [&] { return e.closed == 1; });
+}
+
+TEST_CASE("1,000 connections echo at once", "[server][tcp][load]") {
+    rlimit rl{};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    REQUIRE(rl.rlim_cur >= 2100);
+
+    running_server rs;
+    rs.srv.on_message([](auto& c, const message& m) { c.send(m); });
+    rs.start();
+    asio::io_context cio;
+    constexpr int n = 1000, per = 5;
+    client_events e;
+    auto cfg = client_config(e);
+    cfg->on_open = [&e](client_conn& c) {
+        ++e.opened;
+        for (int i = 0; i < per; ++i) c.send_text("m" + std::to_string(i));
+    };
+    std::vector<std::shared_ptr<client_conn>> clients;
+    for (int i = 0; i < n; ++i) clients.push_back(connect(cio, rs.srv.port(), cfg));
+    REQUIRE(run_until(cio, [&] { return e.count() == n * per; }, 30000ms));
+    CHECK(e.opened == n);
+    for (auto& c : clients) c->close();
+    REQUIRE(run_until(cio, [&] { return e.closed == n; }, 30000ms));
+    const auto end = std::chrono::steady_clock::now() + 5s;
+    while (rs.srv.connection_count() != 0 && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(1ms);
+    CHECK(rs.srv.connection_count() == 0);
+}
+
+TEST_CASE("graceful stop closes every client with 1001", "[server][tcp][rfc6455][7.4.1]") {
+    asio::io_context io;
+    server srv(io);
+    REQUIRE_FALSE(srv.listen(0));
+    const auto port = srv.port();
+    std::thread t([&] { io.run_for(20s); }); // returns by itself once everything closed
+    asio::io_context cio;
+    client_events e;
+    std::vector<std::shared_ptr<client_conn>> clients;
+    for (int i = 0; i < 10; ++i) clients.push_back(connect(cio, port, client_config(e)));
+    REQUIRE(run_until(cio, [&] { return e.opened == 10 && srv.connection_count() == 10; }));
+    const auto t0 = std::chrono::steady_clock::now();
+    srv.stop();
+    REQUIRE(run_until(cio, [&] { return e.closed == 10; }));
+    CHECK(e.last_code == close_code::going_away);
+    t.join();
+    CHECK(std::chrono::steady_clock::now() - t0 < 5s); // io.run() returned: nothing left behind
+    asio::ip::tcp::socket s(cio);
+    std::error_code ec;
+    s.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
+    CHECK(ec); // no longer listening
+}
+
+TEST_CASE("bad input on some connections never disturbs the others", "[server][tcp][robustness]") {
+    running_server rs;
+    std::atomic<int> errors{0};
+    rs.srv.on_message([](auto& c, const message& m) { c.send(m); });
+    rs.srv.on_error([&](auto&, std::error_code) { ++errors; });
+    rs.start();
+    const auto port = rs.srv.port();
+
+    asio::io_context cio;
+    client_events e;
+    auto cfg = client_config(e);
+    constexpr int good = 20, rounds = 50;
+    cfg->on_open = [&e](client_conn& c) { ++e.opened; c.send_text("0"); };
+    cfg->on_message = [&e](client_conn& c, const message& m) {
+        const int i = std::stoi(m.str());
+        {
+            std::lock_guard<std::mutex> lock(e.m);
+            e.messages.push_back(m.str());
+        }
+        if (i + 1 < rounds) c.send_text(std::to_string(i + 1));
+    };
+    std::vector<std::shared_ptr<client_conn>> clients;
+    for (int i = 0; i < good; ++i) clients.push_back(connect(cio, port, cfg));
+
+    // Meanwhile, on other connections: each kind of garbage (RFC 6455 §5.2, §7.1.7).
+    const std::vector<std::string> bad = {
+        "\x16\x03\x01\x02\x00",                                     // a TLS ClientHello on ws://
+        upgrade + "\r\n" + std::string("\x83\x80\0\0\0\0", 6),      // reserved opcode 3
+        upgrade + "\r\n" + std::string("\x81\x05hello", 7),         // unmasked client frame
+        upgrade + "\r\n" + std::string("\x81\xff\x80\0\0\0\0\0\0\0", 10), // 64-bit length, top bit
+        upgrade + "\r\n" + std::string("\x81\x85\0\0\0\0he", 8),    // half a frame, then gone
+        upgrade,                                                    // half a handshake, then gone
+        std::string(20000, 'A'),                                    // an endless header line
+    };
+    std::vector<std::thread> attackers;
+    std::atomic<int> answered{0};
+    for (const auto& b : bad)
+        attackers.emplace_back([&, b] {
+            raw_socket r(port);
+            r.send(b);
+            if (b.size() < 200 && b.find("he", b.size() - 2) != std::string::npos) return; // drop mid-frame
+            if (b == upgrade) return;                                                      // drop mid-handshake
+            const std::string got = r.read_all(3000ms);
+            if (!got.empty()) ++answered;
+        });
+    REQUIRE(run_until(cio, [&] { return e.count() == good * rounds; }, 20000ms));
+    for (auto& t : attackers) t.join();
+    CHECK(answered >= 5); // each got its 400/431 or a 1002 close
+    // And the server still accepts and serves a newcomer.
+    client_events late;
+    auto lc = connect(cio, port, client_config(late));
+    REQUIRE(run_until(cio, [&] { return late.opened == 1; }));
+    lc->send_text("still here");
+    REQUIRE(run_until(cio, [&] { return late.count() == 1; }));
+}
+
+TEST_CASE("a reserved opcode gets a 1002 close frame over TCP", "[server][tcp][rfc6455][5.2]") {
+    running_server rs;
+    rs.start();
+    raw_socket r(rs.srv.port());
+    r.send(upgrade + "\r\n" + std::string("\x83\x80\0\0\0\0", 6));
+    const std::string got = r.read_all();
+    const auto at = got.find("\r\n\r\n");
+    REQUIRE(at != std::string::npos);
+    CHECK(got.substr(0, 12) == "HTTP/1.1 101");
+    REQUIRE(got.size() >= at + 8);
+    CHECK(got[at + 4] == '\x88');
+    CHECK(got.substr(at + 6, 2) == std::string("\x03\xea", 2));
+}
+
+TEST_CASE("connection limit answers 503 and accepting resumes below it", "[server][tcp][limits]") {
+    server_options o;
+    o.max_connections = 3;
+    running_server rs(o);
+    rs.start();
+    asio::io_context cio;
+    client_events e;
+    std::vector<std::shared_ptr<client_conn>> clients;
+    for (int i = 0; i < 3; ++i) clients.push_back(connect(cio, rs.srv.port(), client_config(e)));
+    REQUIRE(run_until(cio, [&] { return e.opened == 3; }));
+    {
+        raw_socket r(rs.srv.port());
+        r.send(upgrade + "\r\n");
+        CHECK(r.read_all().substr(0, 12) == "HTTP/1.1 503");
+    }
+    clients[0]->close();
+    REQUIRE(run_until(cio, [&] { return e.closed == 1 && rs.srv.connection_count() == 2; }));
+    auto again = connect(cio, rs.srv.port(), client_config(e));
+    REQUIRE(run_until(cio, [&] { return e.opened == 4; }));
+}
+
+TEST_CASE("origin allowlist rejects other origins with 403", "[server][tcp][security]") {
+    server_options o;
+    o.allowed_origins = {"https://good.example"};
+    running_server rs(o);
+    rs.start();
+    {
+        raw_socket r(rs.srv.port());
+        r.send(upgrade + "Origin: https://evil.example\r\n\r\n");
+        CHECK(r.read_all().substr(0, 12) == "HTTP/1.1 403");
+    }
+    {
+        raw_socket r(rs.srv.port());
+        r.send(upgrade + "Origin: https://good.example\r\n\r\n");
+        CHECK(r.read_all(300ms).substr(0, 12) == "HTTP/1.1 101");
+    }
+}
+
+TEST_CASE("plain HTTP on the same port goes to the page hook", "[server][tcp]") {
+    running_server rs;
+    rs.srv.on_http([](const http_request& req, http_reply& res) {
+        res.content_type = "text/html";
+        res.body = req.path() == "/" ? "<h1>page</h1>" : "";
+        if (req.path() != "/") res.status = 404;
+    });
+    rs.start();
+    raw_socket a(rs.srv.port());
+    a.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    const std::string page = a.read_all();
+    CHECK(page.substr(0, 15) == "HTTP/1.1 200 OK");
+    CHECK(page.find("<h1>page</h1>") != std::string::npos);
+    raw_socket b(rs.srv.port());
+    b.send("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(b.read_all().substr(0, 12) == "HTTP/1.1 404");
+}
+
+TEST_CASE("IPv6 loopback", "[server][tcp][ipv6]") {
+    asio::io_context io;
+    server srv(io);
+    srv.on_message([](auto& c, const message& m) { c.send(m); });
+    if (srv.listen(0, "::1")) {
+        WARN("no IPv6 loopback on this machine");
+        CHECK(asio::ip::make_address("::1").is_v6()); // still assert something true about the setup
+        return;
+    }
+    std::thread t([&] { io.run_for(10s); });
+    asio::io_context cio;
+    client_events e;
+    asio::ip::tcp::socket s(cio);
+    s.connect({asio::ip::make_address("::1"), srv.port()});
+    auto cfg = client_config(e);
+    cfg->request.host = "[::1]";
+    cfg->on_open = [&e](client_conn& c) { ++e.opened; c.send_text("v6"); };
+    auto c = std::make_shared<client_conn>(tcp_transport(std::move(s)), cfg);
+    c->start_connect();
+    REQUIRE(run_until(cio, [&] { return e.count() == 1; }));
+    CHECK(e.messages[0] == "v6");
+    c->close();
+    run_until(cio, [&] { return e.closed == 1; });
+    asio::post(io, [&] { srv.stop(); });
+    t.join();
+}
