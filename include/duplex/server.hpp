@@ -14,6 +14,7 @@
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
 
@@ -46,7 +47,7 @@ public:
     using transport_factory = std::function<Transport(asio::ip::tcp::socket)>;
 
     explicit basic_server(asio::io_context& io, server_options options = {}, transport_factory make = {})
-        : io_(io), acceptor_(io), make_transport_(std::move(make)), max_connections_(options.max_connections) {
+        : io_(io), acceptor_(io), accept_pause_(io), make_transport_(std::move(make)), max_connections_(options.max_connections) {
         if (!make_transport_) {
             if constexpr (std::is_constructible_v<Transport, asio::ip::tcp::socket>)
                 make_transport_ = [](asio::ip::tcp::socket s) { return Transport(std::move(s)); };
@@ -111,6 +112,7 @@ public:
         asio::post(acceptor_.get_executor(), [this] {
             std::error_code ignored;
             acceptor_.close(ignored);
+            accept_pause_.cancel();
         });
         for (auto& c : clients_.snapshot()) c->close(code, reason);
     }
@@ -133,8 +135,14 @@ private:
     void accept() {
         acceptor_.async_accept(asio::make_strand(io_), [this](std::error_code ec, asio::ip::tcp::socket socket) {
             if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-            if (!ec) serve(std::move(socket));
-            accept(); // per-connection errors (EMFILE, resets) never stop the server
+            if (!ec) return serve(std::move(socket)), accept();
+            // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS): the error
+            // would repeat at once, so pause accepting briefly instead of spinning.
+            // Connections already open are not affected.
+            accept_pause_.expires_after(std::chrono::milliseconds(50));
+            accept_pause_.async_wait([this](std::error_code wait_ec) {
+                if (!wait_ec && acceptor_.is_open()) accept();
+            });
         });
     }
 
@@ -162,6 +170,7 @@ private:
 
     asio::io_context& io_;
     asio::ip::tcp::acceptor acceptor_;
+    asio::steady_timer accept_pause_;
     transport_factory make_transport_;
     std::size_t max_connections_;
     std::shared_ptr<config_type> config_ = std::make_shared<config_type>();

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <optional>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <thread>
 
@@ -30,7 +31,7 @@ struct running_server {
 
     explicit running_server(server_options o = {}) : srv(io, std::move(o)) {}
     void start() {
-        REQUIRE_FALSE(srv.listen(0));
+        REQUIRE_FALSE(srv.listen(0)); // 127.0.0.1, a free port
         thread = std::thread([this] { io.run_for(60s); });
     }
     ~running_server() {
@@ -392,4 +393,63 @@ TEST_CASE("IPv6 loopback", "[server][tcp][ipv6]") {
     run_until(cio, [&] { return e.closed == 1; });
     asio::post(io, [&] { srv.stop(); });
     t.join();
+}
+
+TEST_CASE("a slow consumer is cut off at its queue limit, others keep receiving", "[server][tcp][backpressure]") {
+    server_options o;
+    o.connection.send_queue_limit = 1 << 20; // 1 MiB
+    o.connection.close_timeout = 200ms;      // its close frame can't get through either
+    running_server rs(o);
+    std::atomic<int> full{0};
+    rs.srv.on_error([&](auto&, std::error_code ec) { if (ec == errc::send_queue_full) ++full; });
+    rs.start();
+    raw_socket sleeper(rs.srv.port()); // handshakes, then never reads again
+    sleeper.send(upgrade + "\r\n");
+    asio::io_context cio;
+    client_events e;
+    auto healthy = connect(cio, rs.srv.port(), client_config(e));
+    REQUIRE(run_until(cio, [&] { return e.opened == 1 && rs.srv.connection_count() == 2; }));
+
+    const std::string chunk(64 * 1024, 'x');
+    constexpr int rounds = 200; // 12.5 MiB: far more than socket buffers + the limit
+    int sent = 0;
+    REQUIRE(run_until(cio, [&] {
+        // Pace the broadcasts by what the healthy client has received.
+        while (sent < rounds && static_cast<int>(e.count()) >= sent - 8) {
+            asio::post(rs.io, [&] { rs.srv.broadcast(opcode::binary, chunk); });
+            ++sent;
+        }
+        return static_cast<int>(e.count()) == rounds;
+    }, 30000ms));
+    const auto end = std::chrono::steady_clock::now() + 5s;
+    while (rs.srv.connection_count() != 1 && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(1ms);
+    CHECK(rs.srv.connection_count() == 1); // the sleeper is gone...
+    CHECK(full == 1);                      // ...for the documented reason
+    CHECK(healthy->ready_state() == ready_state::open);
+}
+
+TEST_CASE("running out of file descriptors pauses accepting, never the server", "[server][tcp][limits]") {
+    running_server rs;
+    REQUIRE_FALSE(rs.srv.listen(0)); // not started yet: connections wait in the backlog
+    constexpr int n = 20;
+    std::vector<std::unique_ptr<raw_socket>> clients;
+    for (int i = 0; i < n; ++i) clients.push_back(std::make_unique<raw_socket>(rs.srv.port()));
+    rlimit saved{};
+    getrlimit(RLIMIT_NOFILE, &saved);
+    int open_fds = 0;
+    for (int fd = 0; fd < 4096; ++fd) open_fds += fcntl(fd, F_GETFD) != -1;
+    rlimit low = saved;
+    low.rlim_cur = static_cast<rlim_t>(open_fds + 5);
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    rs.thread = std::thread([&] { rs.io.run_for(60s); });
+    std::this_thread::sleep_for(300ms); // it accepts a few, then hits EMFILE
+    const std::size_t while_starved = rs.srv.connection_count();
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+    CHECK(while_starved < n);
+    int upgraded = 0;
+    for (auto& c : clients) {
+        c->send(upgrade + "\r\n");
+        upgraded += c->read_all(400ms).substr(0, 12) == "HTTP/1.1 101";
+    }
+    CHECK(upgraded == n); // everyone got in once descriptors were back
 }

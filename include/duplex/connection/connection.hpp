@@ -428,8 +428,9 @@ private:
             if (now >= timer_expiry_) return finish(make_error_code(errc::handshake_timeout));
             return start_timer_at(timer_expiry_);
         }
+        // finish() reports the first failure (e.g. send_queue_full rather than
+        // the close_timeout that followed it); an idle timeout is a normal 1001 close.
         const tick_result r = protocol_.tick(now);
-        if (r.ec && r.ec != errc::idle_timeout) report_error(r.ec); // idle: a normal 1001 close
         if (r.abort) return finish(r.ec);
         after_io();
         arm_timer();
