@@ -95,8 +95,8 @@ struct raw_socket {
         std::error_code ec;
         asio::write(s, asio::buffer(bytes.data(), bytes.size()), ec);
     }
-    // Reads until EOF (or the limit) and returns everything.
-    std::string read_all(std::chrono::milliseconds limit = 5000ms) {
+    // Reads until EOF, the limit, or `until` appears; returns everything read.
+    std::string read_all(std::chrono::milliseconds limit = 5000ms, std::string_view until = {}) {
         std::string out;
         std::array<char, 4096> buf;
         const auto end = std::chrono::steady_clock::now() + limit;
@@ -109,7 +109,7 @@ struct raw_socket {
                 continue;
             }
             out.append(buf.data(), n);
-            if (ec) break;
+            if (ec || (!until.empty() && out.find(until) != std::string::npos)) break;
         }
         return out;
     }
@@ -346,7 +346,7 @@ TEST_CASE("origin allowlist rejects other origins with 403", "[server][tcp][secu
     {
         raw_socket r(rs.srv.port());
         r.send(upgrade + "Origin: https://good.example\r\n\r\n");
-        CHECK(r.read_all(300ms).substr(0, 12) == "HTTP/1.1 101");
+        CHECK(r.read_all(2000ms, "\r\n\r\n").substr(0, 12) == "HTTP/1.1 101");
     }
 }
 
@@ -449,7 +449,7 @@ TEST_CASE("running out of file descriptors pauses accepting, never the server", 
     int upgraded = 0;
     for (auto& c : clients) {
         c->send(upgrade + "\r\n");
-        upgraded += c->read_all(400ms).substr(0, 12) == "HTTP/1.1 101";
+        upgraded += c->read_all(2000ms, "\r\n\r\n").substr(0, 12) == "HTTP/1.1 101";
     }
     CHECK(upgraded == n); // everyone got in once descriptors were back
 }

@@ -157,20 +157,40 @@ public:
 private:
     enum class state : std::uint8_t { header, data_payload, control_payload };
 
-    // Gathers header bytes into header_bytes_ (at most 14, so a header split
-    // across reads costs nothing noticeable) and decodes it when complete.
+    // Reads a header. When it is all in the input it is decoded in place;
+    // otherwise its bytes are gathered in header_bytes_ (at most 14) across calls.
     bool read_header(const std::uint8_t* data, std::size_t size, std::size_t& consumed) noexcept {
+        const std::size_t avail = size - consumed;
+        if (header_len_ == 0 && avail >= 2) {
+            const std::size_t need = header_size_from(data[consumed + 1]);
+            if (avail >= need) {
+                decode_header(data + consumed);
+                consumed += need;
+                return true;
+            }
+        }
         while (true) {
-            const std::size_t need = header_needed();
+            const std::size_t need = header_len_ < 2 ? 2 : header_size_from(header_bytes_[1]);
             if (header_len_ == need) break;
-            const std::size_t avail = size - consumed;
-            if (avail == 0) return false;
-            const std::size_t n = need - header_len_ < avail ? need - header_len_ : avail;
+            const std::size_t left = size - consumed;
+            if (left == 0) return false;
+            const std::size_t n = need - header_len_ < left ? need - header_len_ : left;
             std::memcpy(header_bytes_ + header_len_, data + consumed, n);
             header_len_ += n;
             consumed += n;
         }
-        const std::uint8_t* h = header_bytes_;
+        decode_header(header_bytes_);
+        header_len_ = 0;
+        return true;
+    }
+
+    // Header size announced by the second byte (MASK bit, 7-bit length; §5.2).
+    static std::size_t header_size_from(std::uint8_t second) noexcept {
+        const std::uint8_t code = second & 0x7F;
+        return 2 + (code == 126 ? 2 : code == 127 ? 8 : 0) + ((second & 0x80) ? 4 : 0);
+    }
+
+    void decode_header(const std::uint8_t* h) noexcept {
         header_.fin = (h[0] & 0x80) != 0;
         header_.rsv1 = (h[0] & 0x40) != 0;
         header_.rsv2 = (h[0] & 0x20) != 0;
@@ -189,15 +209,6 @@ private:
             header_.payload_size = length_code_;
         }
         if (header_.masked) std::memcpy(header_.key.data(), h + pos, 4);
-        header_len_ = 0;
-        return true;
-    }
-
-    // Header bytes needed: 2, then as many as the first two announce.
-    std::size_t header_needed() const noexcept {
-        if (header_len_ < 2) return 2;
-        const std::uint8_t code = header_bytes_[1] & 0x7F;
-        return 2 + (code == 126 ? 2 : code == 127 ? 8 : 0) + ((header_bytes_[1] & 0x80) ? 4 : 0);
     }
 
     // Every header rule, in the order RFC 6455 states them.

@@ -136,6 +136,8 @@ inline std::string_view select_subprotocol(const http_request& req, const std::v
     }
     return {};
 }
+/// The result would point into a temporary list.
+std::string_view select_subprotocol(const http_request&, std::vector<std::string>&&) = delete;
 
 // ---------------------------------------------------------------------------
 // Sec-WebSocket-Extensions grammar (§9.1)

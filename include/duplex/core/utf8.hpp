@@ -20,17 +20,27 @@ public:
         if (failed_) return false;
         const std::uint8_t* p = data;
         const std::uint8_t* const end = data + size;
+        // Finish a code point left open by the previous piece.
+        while (need_ != 0 && p != end)
+            if (!continue_sequence(*p++)) return fail();
+        // Whole code points: checked in place, no state kept. Fed a piece at
+        // a time, a bad byte still fails this call, i.e. fails fast.
+        while (p != end) {
+            if (*p < 0x80) {
+                p = skip_ascii(p, end);
+                continue;
+            }
+            const int n = whole_sequence(p, static_cast<std::size_t>(end - p));
+            if (n < 0) return fail();
+            if (n == 0) break; // a sequence cut off by the end of the piece
+            p += n;
+        }
+        // The cut-off tail, byte by byte, carrying state into the next call.
         while (p != end) {
             if (need_ == 0) {
-                p = skip_ascii(p, end);
-                if (p == end) break;
                 if (!start_sequence(*p++)) return fail();
-            } else {
-                const std::uint8_t b = *p++;
-                if (b < lo_ || b > hi_) return fail();
-                lo_ = 0x80; // only the second byte has a narrowed range
-                hi_ = 0xBF;
-                --need_;
+            } else if (!continue_sequence(*p++)) {
+                return fail();
             }
         }
         return true;
@@ -61,6 +71,17 @@ private:
     // bytes at a time; stops at (or near) the first non-ASCII byte.
     static const std::uint8_t* skip_ascii(const std::uint8_t* p, const std::uint8_t* end) noexcept {
         constexpr std::uint64_t high = 0x8080808080808080ull;
+        if (end - p < 8) {
+            while (p != end && *p < 0x80) ++p;
+            return p;
+        }
+        std::uint64_t first;
+        std::memcpy(&first, p, 8);
+        if ((first & high) != 0) { // short run (mixed text): go byte by byte
+            while (*p < 0x80) ++p;
+            return p;
+        }
+        p += 8;
         while (end - p >= 32) {
             std::uint64_t w[4];
             std::memcpy(w, p, 32);
@@ -104,6 +125,28 @@ private:
         lo_ = lo;
         hi_ = hi;
         return true;
+    }
+
+    bool continue_sequence(std::uint8_t b) noexcept {
+        if (b < lo_ || b > hi_) return false;
+        lo_ = 0x80; // only the second byte has a narrowed range
+        hi_ = 0xBF;
+        --need_;
+        return true;
+    }
+
+    // The same table applied to a sequence starting at p (p[0] >= 0x80) with
+    // `avail` bytes readable: its length, 0 if it is cut off by `avail` (and
+    // valid so far), -1 if invalid.
+    static int whole_sequence(const std::uint8_t* p, std::size_t avail) noexcept {
+        utf8_validator v;
+        if (!v.start_sequence(p[0])) return -1;
+        const int len = v.need_ + 1;
+        if (avail < static_cast<std::size_t>(len)) return 0;
+        if (p[1] < v.lo_ || p[1] > v.hi_) return -1;
+        for (int i = 2; i < len; ++i)
+            if ((p[i] & 0xC0) != 0x80) return -1;
+        return len;
     }
 
     std::uint8_t need_ = 0;  // continuation bytes still expected
