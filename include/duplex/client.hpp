@@ -258,9 +258,12 @@ private:
         void open_connection() {
             auto config = std::make_shared<typename connection::config_type>();
             config->connection = options.connection;
+            // The connection's handshake timer bounds what is left of connect_timeout.
+            auto& limit = config->connection.handshake_timeout;
+            if (limit.count() <= 0) limit = std::chrono::hours(24 * 365); // 0: no limit (options.hpp)
             if (deadline != std::chrono::steady_clock::time_point::max()) {
                 const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-                config->connection.handshake_timeout = std::max(std::chrono::milliseconds(1), std::min(left, config->connection.handshake_timeout));
+                limit = std::max(std::chrono::milliseconds(1), std::min(left, limit));
             }
             config->request = request;
             std::weak_ptr<attempt> weak = this->shared_from_this();

@@ -176,10 +176,15 @@ private:
         if (ec) return finish(ec);
         if (closed_) return;
         head_.append(reinterpret_cast<const char*>(read_buf_.get()), n);
+        // The scanner looks at each byte once (a head dribbled in byte by byte
+        // costs O(n)); the full parse runs once the head is complete.
         std::error_code perr;
-        std::size_t head_size = 0;
-        if constexpr (R == role::server) head_size = parse_request(head_, request_, perr, config_->limits);
-        else head_size = parse_response(head_, response_, perr, config_->limits);
+        std::size_t head_size = head_scanner_.scan(head_, perr, config_->limits);
+        if (head_size != 0) {
+            const std::string_view head(head_.data(), head_size);
+            if constexpr (R == role::server) head_size = parse_request(head, request_, perr, config_->limits);
+            else head_size = parse_response(head, response_, perr, config_->limits);
+        }
         if (perr) {
             if constexpr (R == role::server) return reject(perr, http_status_for(static_cast<errc>(perr.value())), {});
             else return finish(perr);
@@ -485,6 +490,7 @@ private:
     bool error_reported_ = false;
 
     std::string head_;        // the handshake head; request_ views point into it
+    http_head_scanner head_scanner_;
     http_request request_;
     http_response response_;
     std::string key_;         // client: the Sec-WebSocket-Key sent

@@ -55,7 +55,7 @@ enum class errc {
     bad_method,               // 405: the upgrade request is not a GET
     bad_http_version,         // 400: not HTTP/1.1 or later
     no_host,                  // 400: no Host header
-    no_upgrade,               // 426 for plain HTTP; 400 when other WebSocket fields are present
+    no_upgrade,               // 400 (a plain HTTP request, with no Upgrade at all, gets 426)
     no_connection_upgrade,    // 400: Connection does not list "upgrade"
     bad_version,              // 426: Sec-WebSocket-Version is not 13
     bad_key,                  // 400: Sec-WebSocket-Key is not Base64 of 16 bytes

@@ -125,7 +125,7 @@ public:
                 const std::size_t avail = size - consumed;
                 const std::size_t n = frame_left_ < avail ? static_cast<std::size_t>(frame_left_) : avail;
                 std::uint8_t* p = data + consumed;
-                if (header_.masked) apply_mask(p, n, header_.key, frame_pos_);
+                if (header_.masked) apply_mask(p, n, header_.key, static_cast<std::size_t>(frame_pos_ & 3));
                 consumed += n;
                 return emit_data(ev, p, n);
             }
