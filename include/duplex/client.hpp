@@ -109,7 +109,7 @@ public:
 
     /// Starts connecting to a ws:// (or, with DUPLEX_HAS_TLS, wss://) URL; the state is
     /// CONNECTING from here on. Returns an error, and starts nothing, when the URL is
-    /// bad (errc::bad_url), wss:// is used without TLS support (protocol_not_supported),
+    /// bad (errc::bad_url), wss:// is used without TLS support (errc::tls_unavailable),
     /// the options cannot make a valid request (invalid_argument), or a connection is
     /// still CONNECTING/OPEN/CLOSING (operation_in_progress). Everything later is reported
     /// through on_error / on_close.
@@ -117,7 +117,7 @@ public:
         duplex::url u;
         if (auto ec = parse_url(address, u)) return ec;
 #ifndef DUPLEX_HAS_TLS
-        if (u.secure) return std::make_error_code(std::errc::protocol_not_supported);
+        if (u.secure) return make_error_code(errc::tls_unavailable);
 #endif
         if (auto a = current(); a && a->state() != duplex::ready_state::closed)
             return std::make_error_code(std::errc::operation_in_progress);

@@ -72,6 +72,7 @@ struct raw_peer {
             received.append(buf.data(), n);
             if (ec) {
                 eof = true;
+                t.close(); // like a peer that closes once the server is done
                 return;
             }
             read_all();

@@ -268,7 +268,7 @@ TEST_CASE("bad input on some connections never disturbs the others", "[server][t
 
     // Meanwhile, on other connections: each kind of garbage (RFC 6455 §5.2, §7.1.7).
     const std::vector<std::string> bad = {
-        "\x16\x03\x01\x02\x00",                                     // a TLS ClientHello on ws://
+        std::string("\x16\x03\x01\x02\x00", 5),                     // a TLS ClientHello on ws://
         upgrade + "\r\n" + std::string("\x83\x80\0\0\0\0", 6),      // reserved opcode 3
         upgrade + "\r\n" + std::string("\x81\x05hello", 7),         // unmasked client frame
         upgrade + "\r\n" + std::string("\x81\xff\x80\0\0\0\0\0\0\0", 10), // 64-bit length, top bit
@@ -289,7 +289,7 @@ TEST_CASE("bad input on some connections never disturbs the others", "[server][t
         });
     REQUIRE(run_until(cio, [&] { return e.count() == good * rounds; }, 20000ms));
     for (auto& t : attackers) t.join();
-    CHECK(answered >= 5); // each got its 400/431 or a 1002 close
+    CHECK(answered == 5); // each got its 400/431 or a 1002 close
     // And the server still accepts and serves a newcomer.
     client_events late;
     auto lc = connect(cio, port, client_config(late));

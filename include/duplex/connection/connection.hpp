@@ -118,6 +118,7 @@ public:
 
     /// Starts the closing handshake; during the opening handshake, abandons it.
     std::error_code close(std::uint16_t code = close_code::normal, std::string_view reason = {}) {
+        if (code != close_code::no_status && !is_valid_close_code(code)) return make_error_code(errc::bad_close_code);
         if (protocol_.state() == duplex::ready_state::connecting) {
             asio::post(transport_.get_executor(), [self = this->shared_from_this()] {
                 self->finish(make_error_code(errc::closed));
@@ -147,7 +148,7 @@ public:
 
     /// Server: reads and answers the upgrade request, then runs the connection.
     void start_accept() {
-        start_timer_at(clock::now() + config_->connection.handshake_timeout);
+        start_handshake_timer();
         transport_.async_start(R, [self = this->shared_from_this()](std::error_code ec) {
             if (ec) return self->finish(ec);
             self->read_handshake();
@@ -156,7 +157,7 @@ public:
 
     /// Client: sends the upgrade request and checks the answer.
     void start_connect() {
-        start_timer_at(clock::now() + config_->connection.handshake_timeout);
+        start_handshake_timer();
         transport_.async_start(R, [self = this->shared_from_this()](std::error_code ec) {
             if (ec) return self->finish(ec);
             self->send_client_request();
@@ -180,6 +181,11 @@ private:
         // costs O(n)); the full parse runs once the head is complete.
         std::error_code perr;
         std::size_t head_size = head_scanner_.scan(head_, perr, config_->limits);
+        if constexpr (R == role::server) {
+            // Refuse at once what cannot become a request line (a TLS hello on
+            // ws://, binary noise) instead of waiting for the timeout.
+            if (!perr && head_size == 0 && !plausible_method(head_)) perr = make_error_code(errc::bad_http_request);
+        }
         if (head_size != 0) {
             const std::string_view head(head_.data(), head_size);
             if constexpr (R == role::server) head_size = parse_request(head, request_, perr, config_->limits);
@@ -280,6 +286,15 @@ private:
         flush();
     }
 
+    // The bytes so far start like "METHOD SP": a token, then a space.
+    static bool plausible_method(std::string_view head) noexcept {
+        for (char c : head) {
+            if (c == ' ') return true;
+            if (!detail::is_tchar(c)) return false;
+        }
+        return head.size() <= 32; // no method is longer
+    }
+
     bool origin_allowed(std::string_view origin) const {
         for (const auto& o : config_->allowed_origins)
             if (o == origin) return true;
@@ -347,7 +362,7 @@ private:
         flush();
         if (protocol_.state() != duplex::ready_state::open) {
             if (protocol_.should_close_transport() && !protocol_.queue().writing() && !has_pending())
-                return finish({});
+                return end_transport();
             arm_timer();
         }
     }
@@ -398,7 +413,34 @@ private:
         if (closed_) return;
         if (ec) return finish(ec);
         if (more) return flush();
-        if (close_after_flush_ || protocol_.should_close_transport()) return finish({});
+        if (close_after_flush_ || protocol_.should_close_transport()) return end_transport();
+    }
+
+    // Everything we had to say is written. After a clean close handshake the
+    // transport is closed at once (the server closes TCP first, §7.1.1). After
+    // we failed the connection or refused a handshake, the peer may still be
+    // sending: closing now would make the kernel answer with a reset that can
+    // destroy our close frame or HTTP error before it is read. So half-close,
+    // read and discard until the peer closes, bounded by close_timeout.
+    void end_transport() {
+        const bool clean = !close_after_flush_ && protocol_.close_received();
+        if (clean || protocol_.state() == duplex::ready_state::closed) return finish({});
+        if (lingering_) return;
+        lingering_ = true;
+        transport_.shutdown_send();
+        const auto deadline = clock::now() + config_->connection.close_timeout;
+        if (!timer_armed_ || timer_expiry_ > deadline) start_timer_at(deadline);
+        if (close_after_flush_) discard_reads(); // the frame read loop is not running yet
+    }
+
+    void discard_reads() {
+        ensure_read_buffer();
+        transport_.async_read_some(asio::buffer(read_buf_.get(), read_size_),
+            [self = this->shared_from_this()](std::error_code ec, std::size_t) {
+                if (self->closed_) return;
+                if (ec) return self->finish({});
+                self->discard_reads();
+            });
     }
 
     // ---- time ------------------------------------------------------------------
@@ -408,6 +450,11 @@ private:
         timer_expiry_ = t;
         timer_.expires_at(t);
         timer_.async_wait([self = this->shared_from_this()](std::error_code ec) { self->on_timer(ec); });
+    }
+
+    void start_handshake_timer() {
+        if (config_->connection.handshake_timeout.count() > 0) // zero disables it
+            start_timer_at(clock::now() + config_->connection.handshake_timeout);
     }
 
     void rearm_timer() {
@@ -430,6 +477,7 @@ private:
         timer_armed_ = false;
         const auto now = clock::now();
         if (protocol_.state() == duplex::ready_state::connecting) {
+            if (lingering_) return finish({}); // a refused handshake's peer never closed
             if (now >= timer_expiry_) return finish(make_error_code(errc::handshake_timeout));
             return start_timer_at(timer_expiry_);
         }
@@ -485,7 +533,8 @@ private:
     std::size_t read_size_ = 0;
     std::vector<asio::const_buffer> write_buffers_;
     std::atomic<bool> flush_posted_{false};
-    bool close_after_flush_ = false;
+    bool close_after_flush_ = false; // an HTTP answer: the connection ends after it
+    bool lingering_ = false;         // half-closed, waiting for the peer to close
     bool closed_ = false;
     bool error_reported_ = false;
 

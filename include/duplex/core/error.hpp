@@ -71,6 +71,7 @@ enum class errc {
     bad_extension,            // server answered with an extension that was not offered
     bad_http_response,        // not parseable as an HTTP/1.1 response
     bad_url,                  // not a ws:// or wss:// URL
+    tls_unavailable,          // wss:// but duplex was built without OpenSSL
 
     // Connection life (RFC 6455 §7).
     closed,                   // the connection is closed (or closing): nothing more can be sent
@@ -141,6 +142,7 @@ inline const char* errc_message(errc e) noexcept {
     case errc::bad_extension: return "server accepted an extension that was not offered";
     case errc::bad_http_response: return "malformed HTTP response";
     case errc::bad_url: return "URL is not a valid ws:// or wss:// URL";
+    case errc::tls_unavailable: return "wss:// needs TLS, and duplex was built without OpenSSL";
     case errc::closed: return "connection is closed";
     case errc::not_open: return "connection is not open yet (handshake in progress)";
     case errc::send_queue_full: return "send queue is over its limit (peer reads too slowly)";
@@ -232,7 +234,7 @@ constexpr int http_status_for(errc e) noexcept {
 inline std::error_condition detail::error_category_impl::default_error_condition(int ev) const noexcept {
     const auto e = static_cast<errc>(ev);
     if (e >= errc::reserved_bits && e <= errc::bad_compressed_data) return make_error_condition(condition::protocol_violation);
-    if (e >= errc::bad_http_request && e <= errc::bad_url) return make_error_condition(condition::handshake_failed);
+    if (e >= errc::bad_http_request && e <= errc::tls_unavailable) return make_error_condition(condition::handshake_failed);
     if (e == errc::handshake_timeout || e == errc::ping_timeout || e == errc::idle_timeout || e == errc::close_timeout)
         return make_error_condition(condition::timeout);
     if (e == errc::closed || e == errc::connection_lost || e == errc::going_away)

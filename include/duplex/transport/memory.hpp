@@ -88,6 +88,13 @@ public:
         complete(side_, std::move(h), {}, total);
     }
 
+    /// Ends this side's writing: the peer reads EOF after what was sent.
+    void shutdown_send() noexcept {
+        std::lock_guard<std::mutex> lock(state_->mutex);
+        state_->inbox[1 - side_].eof = true;
+        wake(1 - side_);
+    }
+
     /// Closes this end: the peer reads EOF once it has drained what was sent.
     void close() noexcept {
         std::lock_guard<std::mutex> lock(state_->mutex);

@@ -32,6 +32,10 @@ public:
     void async_write_some(const ConstBuffers& buffers, Handler&& handler) {
         socket_.async_write_some(buffers, std::forward<Handler>(handler));
     }
+    void shutdown_send() noexcept {
+        std::error_code ignored;
+        socket_.shutdown(socket_type::shutdown_send, ignored);
+    }
     void close() noexcept {
         std::error_code ignored;
         socket_.shutdown(socket_type::shutdown_both, ignored);

@@ -125,6 +125,12 @@ public:
         stream_.async_write_some(buffers, std::forward<Handler>(handler)); // linearises up to 16 KiB
     }
 
+    /// Half-closes TCP under TLS: the peer reads our last records, then EOF.
+    void shutdown_send() noexcept {
+        std::error_code ignored;
+        stream_.lowest_layer().shutdown(socket_type::shutdown_send, ignored);
+    }
+
     /// Cuts the TCP connection at once (no TLS close_notify exchange, which could
     /// wait on the peer); pending operations complete with an error.
     void close() noexcept {
@@ -180,6 +186,9 @@ public:
     template <class ConstBuffers, class Handler>
     void async_write_some(const ConstBuffers& buffers, Handler&& handler) {
         std::visit([&](auto& t) { t.async_write_some(buffers, std::forward<Handler>(handler)); }, t_);
+    }
+    void shutdown_send() noexcept {
+        std::visit([](auto& t) { t.shutdown_send(); }, t_);
     }
     void close() noexcept {
         std::visit([](auto& t) { t.close(); }, t_);

@@ -8,6 +8,8 @@
 //                                            // (TLS: after its handshake; TCP: at once)
 //   void async_read_some(asio::mutable_buffer, H&& h);       // h(std::error_code, std::size_t)
 //   void async_write_some(const ConstBufferSequence&, H&& h); // h(std::error_code, std::size_t)
+//   void shutdown_send() noexcept;           // half-close: the peer reads EOF after what
+//                                            // was written; reading still works
 //   void close() noexcept;                   // cut: pending operations complete with an error
 //
 // The connection promises at most one read and one write in flight at a time,
@@ -36,6 +38,7 @@ template <class T>
 struct is_transport<T, std::void_t<
     decltype(std::declval<T&>().get_executor()),
     decltype(std::declval<T&>().close()),
+    decltype(std::declval<T&>().shutdown_send()),
     decltype(std::declval<T&>().async_read_some(std::declval<asio::mutable_buffer>(),
                                                 io_handler_archetype{})),
     decltype(std::declval<T&>().async_write_some(std::declval<asio::const_buffer>(),

@@ -1,0 +1,56 @@
+// A program that uses duplex the way a user's project does. Built by the CMake packaging
+// tests (tests/cmake/) through FetchContent, find_package and pkg-config; it returns
+// non-zero when something does not work. DUPLEX_EXPECT_TLS / DUPLEX_EXPECT_DEFLATE are set
+// by the test to 0 or 1: whether duplex was configured with those components, so the test
+// checks that the target (or .pc file) passes DUPLEX_HAS_TLS / DUPLEX_HAS_DEFLATE along.
+#include <duplex/core/error.hpp>
+
+// Asio's usage requirements (its include path and ASIO_STANDALONE) must come with duplex.
+// Checked before <asio.hpp>, which defines ASIO_STANDALONE itself when it finds no Boost.
+#ifndef ASIO_STANDALONE
+#error "duplex's usage requirements must define ASIO_STANDALONE (Asio::asio / pkg-config Cflags)"
+#endif
+#include <asio.hpp>
+
+#include <cstdio>
+#include <string>
+
+#if defined(DUPLEX_EXPECT_TLS) && DUPLEX_EXPECT_TLS
+#if !defined(DUPLEX_HAS_TLS) || DUPLEX_HAS_TLS != 1
+#error "duplex was installed with TLS but DUPLEX_HAS_TLS=1 did not reach the consumer"
+#endif
+#include <openssl/opensslv.h> // OpenSSL's include path must come along too
+#endif
+#if defined(DUPLEX_EXPECT_DEFLATE) && DUPLEX_EXPECT_DEFLATE
+#if !defined(DUPLEX_HAS_DEFLATE) || DUPLEX_HAS_DEFLATE != 1
+#error "duplex was installed with deflate but DUPLEX_HAS_DEFLATE=1 did not reach the consumer"
+#endif
+#include <zlib.h>
+#endif
+
+int main() {
+    int failures = 0;
+    if (duplex::close_code_for(duplex::errc::invalid_utf8) != 1007) {
+        std::fprintf(stderr, "close_code_for(invalid_utf8) = %u, expected 1007\n",
+                     static_cast<unsigned>(duplex::close_code_for(duplex::errc::invalid_utf8)));
+        ++failures;
+    }
+    const std::error_code ec = duplex::errc::invalid_utf8;
+    if (ec.category().name() != std::string("duplex")) {
+        std::fprintf(stderr, "error category is '%s', expected 'duplex'\n", ec.category().name());
+        ++failures;
+    }
+    asio::io_context io;                 // something from Asio that needs its headers and threads
+    bool ran = false;
+    asio::post(io, [&] { ran = true; });
+    io.run();
+    if (!ran) {
+        std::fprintf(stderr, "asio::io_context did not run the posted handler\n");
+        ++failures;
+    }
+#if defined(DUPLEX_EXPECT_DEFLATE) && DUPLEX_EXPECT_DEFLATE
+    if (zlibVersion() == nullptr) ++failures; // links against zlib
+#endif
+    std::printf("duplex consumer: %s (asio %d)\n", failures ? "FAILED" : "ok", ASIO_VERSION);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,204 @@
+// duplex::client against a foreign echo server (Node's ws, Python's websockets).
+//
+//   client_driver ws://127.0.0.1:PORT/
+//
+// Connects, then runs a script one step at a time: text and binary messages of
+// every payload length encoding up to 16 MiB, each echo checked for type and
+// bytes; a message sent in fragments; a ping with a payload; then close(1000)
+// and the close code the server answers with. Then connects again and asks the
+// server (text "!close 4002 server says bye", which both echo servers of
+// tests/interop understand) to close first: on_close must see 4002 and the
+// reason. Prints one line per step and exits 0 only when every step passed. A
+// watchdog ends the run after 90 s.
+#include <duplex/client.hpp>
+
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct step {
+    std::string name;
+    std::function<void()> run;               // sends something
+    std::function<bool(const duplex::message&)> on_message; // null: a message is a failure
+    std::function<bool(std::string_view)> on_pong;          // null: a pong is a failure
+};
+
+std::string utf8_bytes(std::size_t n) {
+    // 1- to 4-byte code points; a code point cut off at the end is replaced by ASCII.
+    static const std::string pattern = "duplex \xc3\xa9 \xe2\x86\x92 \xe2\x9c\x93 \xf0\x9d\x84\x9e \xe6\x97\xa5 ";
+    std::string s;
+    s.reserve(n);
+    while (s.size() < n) s += pattern;
+    s.resize(n);
+    std::size_t i = n;
+    while (i > 0 && (static_cast<unsigned char>(s[i - 1]) & 0xc0) == 0x80) --i;
+    if (i > 0) {
+        const auto lead = static_cast<unsigned char>(s[i - 1]);
+        const std::size_t len = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+        if (i - 1 + len > n) s.replace(i - 1, n - (i - 1), n - (i - 1), 'a');
+    }
+    return s;
+}
+
+std::string random_bytes(std::size_t n, std::mt19937& rng) {
+    std::string s(n, '\0');
+    for (auto& c : s) c = static_cast<char>(rng() & 0xff);
+    return s;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: client_driver ws://127.0.0.1:PORT/\n");
+        return 2;
+    }
+    const std::string url = argv[1];
+    asio::io_context io;
+    duplex::client ws(io);
+    std::mt19937 rng(6455);
+
+    int failures = 0;
+    int phase = 1;       // 1: the script, then our close; 2: the server closes
+    bool closed = false;
+    std::size_t current = 0;
+    std::vector<step> script;
+    auto t0 = std::chrono::steady_clock::now();
+    const auto fail = [&](const std::string& what) {
+        ++failures;
+        std::printf("FAIL %s\n", what.c_str());
+        std::fflush(stdout);
+    };
+    std::function<void()> next;
+
+    // §5.2: payload lengths at each length encoding's edges; 16 MiB is the
+    // client's default max_message_size, so its echo must still be accepted.
+    const std::size_t sizes[] = {0, 1, 125, 126, 65535, 65536, 16u * 1024 * 1024};
+    for (std::size_t n : sizes) {
+        for (bool binary : {false, true}) {
+            auto payload = std::make_shared<std::string>(binary ? random_bytes(n, rng) : utf8_bytes(n));
+            const auto op = binary ? duplex::opcode::binary : duplex::opcode::text;
+            script.push_back({std::string(binary ? "binary " : "text ") + std::to_string(n) + " B echoed",
+                [&ws, payload, op, &fail] {
+                    if (auto ec = ws.send(op, *payload)) fail("send: " + ec.message());
+                },
+                [payload, op, &fail](const duplex::message& m) {
+                    if (m.op != op) return fail("echo has the other type (§5.6)"), false;
+                    if (m.data.size() != payload->size())
+                        return fail("echo has " + std::to_string(m.data.size()) + " bytes"), false;
+                    if (m.data != *payload) return fail("echo bytes differ"), false;
+                    return true;
+                },
+                nullptr});
+        }
+    }
+    // §5.4: one message in three fragments (text, continuation, continuation+FIN).
+    script.push_back({"text in 3 fragments echoed whole (§5.4)",
+        [&] {
+            std::error_code ec;
+            if (!ec) ec = ws.send_fragment(duplex::opcode::text, "frag-one ", false);
+            if (!ec) ec = ws.send_fragment(duplex::opcode::text, "fr\xc3\xa4g-two ", false);
+            if (!ec) ec = ws.send_fragment(duplex::opcode::text, "frag-three", true);
+            if (ec) fail("send_fragment: " + ec.message());
+        },
+        [&](const duplex::message& m) {
+            if (!m.is_text() || m.data != "frag-one fr\xc3\xa4g-two frag-three")
+                return fail("reassembled: '" + m.str() + "'"), false;
+            return true;
+        },
+        nullptr});
+    // §5.5.2/§5.5.3: the pong carries the ping's payload.
+    script.push_back({"ping with payload answered by a pong with the same payload (§5.5.2)",
+        [&] {
+            if (auto ec = ws.ping("duplex ping \x01\x02\xff")) fail("ping: " + ec.message());
+        },
+        nullptr,
+        [&](std::string_view p) {
+            if (p != "duplex ping \x01\x02\xff") return fail("pong payload '" + std::string(p) + "'"), false;
+            return true;
+        }});
+
+    const auto pass = [&] {
+        const auto now = std::chrono::steady_clock::now();
+        std::printf("ok   %s (%lld ms)\n", script[current].name.c_str(),
+                    static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(now - t0).count()));
+        std::fflush(stdout);
+        ++current;
+        next();
+    };
+    next = [&] {
+        t0 = std::chrono::steady_clock::now();
+        if (current < script.size()) return script[current].run();
+        // §7.1.2: start the closing handshake; the server echoes 1000 (§5.5.1).
+        if (auto ec = ws.close(1000, "done")) fail("close: " + ec.message());
+    };
+
+    asio::steady_timer watchdog(io);
+    watchdog.expires_after(std::chrono::seconds(90));
+    watchdog.async_wait([&](std::error_code ec) {
+        if (ec) return;
+        fail(current < script.size() ? "timed out at step: " + script[current].name
+               : phase == 1 ? "timed out waiting for the close" : "timed out waiting for the server's close");
+        io.stop();
+    });
+
+    ws.on_open([&] {
+        std::printf("ok   open %s (subprotocol '%s')%s\n", url.c_str(), ws.subprotocol().c_str(),
+                    phase == 2 ? " again, after a clean close" : "");
+        if (phase == 1) return next();
+        // §7.1.2: the server starts the closing handshake; the client answers with the
+        // same code and waits for the server to close TCP (§7.1.1).
+        if (auto ec = ws.send_text("!close 4002 server says bye")) fail("send: " + ec.message());
+    });
+    ws.on_message([&](const duplex::message& m) {
+        if (phase == 2) return fail("unexpected message in phase 2: '" + m.str().substr(0, 80) + "'");
+        if (current >= script.size() || !script[current].on_message) {
+            fail("unexpected message of " + std::to_string(m.data.size()) + " bytes");
+            return;
+        }
+        if (script[current].on_message(m)) pass();
+        else { ++current; next(); }
+    });
+    ws.on_pong([&](std::string_view p) {
+        if (current >= script.size() || !script[current].on_pong) return; // unsolicited pongs are allowed (§5.5.3)
+        if (script[current].on_pong(p)) pass();
+        else { ++current; next(); }
+    });
+    ws.on_error([&](std::error_code ec) { fail("on_error: " + ec.message()); });
+    ws.on_close([&](std::uint16_t code, std::string_view reason) {
+        if (phase == 1) {
+            if (current < script.size()) fail("closed early at step: " + script[current].name);
+            // §7.1.5/§7.4.1: the code of the server's close frame.
+            if (code != 1000) fail("on_close code " + std::to_string(code) + " (" + std::string(reason) + "), expected 1000");
+            else std::printf("ok   on_close 1000 after close(1000)\n");
+            phase = 2;
+            asio::post(io, [&] {
+                if (auto ec = ws.connect(url)) fail("second connect(): " + ec.message());
+            });
+            return;
+        }
+        closed = true;
+        watchdog.cancel();
+        // §7.1.5/§7.1.6: the server's code and reason.
+        if (code != 4002 || reason != "server says bye")
+            fail("server-initiated close: on_close " + std::to_string(code) + " '" + std::string(reason) +
+                 "', expected 4002 'server says bye'");
+        else std::printf("ok   on_close 4002 'server says bye' when the server closed first\n");
+    });
+
+    if (auto ec = ws.connect(url)) {
+        std::fprintf(stderr, "FAIL connect(%s): %s\n", url.c_str(), ec.message().c_str());
+        return 1;
+    }
+    io.run();
+    if (!closed) fail("on_close never called");
+    std::printf("\n%s: %d failure(s)\n", failures ? "FAILED" : "PASSED", failures);
+    return failures ? 1 : 0;
+}

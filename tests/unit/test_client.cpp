@@ -1,0 +1,587 @@
+// duplex::client against duplex::server over loopback TCP (and TLS): every run is
+// bounded in time (run_until) and every server listens on 127.0.0.1, port 0.
+#include <catch2/catch.hpp>
+
+#include <duplex/client.hpp>
+#include <duplex/server.hpp>
+#ifdef DUPLEX_HAS_TLS
+#include <duplex/transport/tls.hpp>
+#endif
+
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+// Runs io until pred() holds; false if it did not within `limit` (or io ran out of work).
+template <class Pred>
+bool run_until(asio::io_context& io, Pred pred, std::chrono::milliseconds limit = 10s) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    io.restart();
+    while (!pred()) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= end) return false;
+        if (io.run_one_for(end - now) == 0 && io.stopped()) return pred();
+    }
+    return true;
+}
+
+// What a client reported.
+struct events {
+    int opens = 0;
+    std::vector<duplex::opcode> ops;
+    std::vector<std::string> messages;
+    std::vector<std::error_code> errors;
+    int closes = 0;
+    std::uint16_t close_code = 0;
+    std::string close_reason;
+};
+
+void record(duplex::client& c, events& e) {
+    c.on_open([&e] { ++e.opens; });
+    c.on_message([&e](const duplex::message& m) {
+        e.ops.push_back(m.op);
+        e.messages.push_back(m.str());
+    });
+    c.on_error([&e](std::error_code ec) { e.errors.push_back(ec); });
+    c.on_close([&e](std::uint16_t code, std::string_view reason) {
+        ++e.closes;
+        e.close_code = code;
+        e.close_reason = std::string(reason);
+    });
+}
+
+// What a server reported, for any transport.
+struct server_events {
+    int opens = 0;
+    std::vector<std::error_code> errors;
+    std::vector<std::uint16_t> close_codes;
+    std::string subprotocol;
+};
+
+template <class Server>
+void echo_and_record(Server& s, server_events& e) {
+    s.on_open([&e](auto& c) {
+        ++e.opens;
+        e.subprotocol = c.subprotocol();
+    });
+    s.on_message([](auto& c, const duplex::message& m) {
+        if (m.is_text() && m.text() == "close please") c.close(4001, "bye");
+        else c.send(m);
+    });
+    s.on_error([&e](auto&, std::error_code ec) { e.errors.push_back(ec); });
+    s.on_close([&e](auto&, std::uint16_t code, std::string_view) { e.close_codes.push_back(code); });
+}
+
+std::string ws_url(std::uint16_t port, const std::string& path = "/") {
+    return "ws://127.0.0.1:" + std::to_string(port) + path;
+}
+
+// A TCP listener that accepts and never answers (a stuck handshake).
+struct silent_listener {
+    asio::ip::tcp::acceptor acceptor;
+    asio::ip::tcp::socket peer;
+    bool accepted = false;
+    explicit silent_listener(asio::io_context& io)
+        : acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), peer(io) {
+        acceptor.async_accept(peer, [this](std::error_code ec) { accepted = !ec; });
+    }
+    std::uint16_t port() const { return acceptor.local_endpoint().port(); }
+};
+
+std::string pattern(std::size_t n, bool text) {
+    std::string s(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) s[i] = text ? static_cast<char>('a' + i % 26) : static_cast<char>(i * 7 + 3);
+    return s;
+}
+
+} // namespace
+
+TEST_CASE("client: open, round trips of every length class, client-initiated close", "[client]") {
+    asio::io_context io;
+    duplex::server server(io);
+    server_events se;
+    echo_and_record(server, se);
+    REQUIRE_FALSE(server.listen(0));
+
+    duplex::client client(io);
+    events e;
+    record(client, e);
+    CHECK(client.ready_state() == duplex::ready_state::closed); // nothing started yet
+    REQUIRE_FALSE(client.connect(ws_url(server.port(), "/echo?x=1")));
+    CHECK(client.ready_state() == duplex::ready_state::connecting);
+    CHECK(client.send_text("too early") == duplex::errc::not_open);
+    CHECK(client.connect(ws_url(server.port())) == std::errc::operation_in_progress);
+    CHECK(client.url() == ws_url(server.port(), "/echo?x=1"));
+
+    REQUIRE(run_until(io, [&] { return e.opens == 1; }));
+    CHECK(client.ready_state() == duplex::ready_state::open);
+    CHECK(client.subprotocol().empty());
+
+    const std::size_t sizes[] = {0, 1, 125, 126, 127, 65535, 65536, 4 * 1024 * 1024};
+    std::vector<std::pair<duplex::opcode, std::string>> sent;
+    for (std::size_t n : sizes) {
+        sent.emplace_back(duplex::opcode::text, pattern(n, true));
+        sent.emplace_back(duplex::opcode::binary, pattern(n, false));
+    }
+    for (const auto& [op, data] : sent) {
+        if (op == duplex::opcode::text) REQUIRE_FALSE(client.send_text(data));
+        else REQUIRE_FALSE(client.send_binary(data));
+    }
+    CHECK(client.buffered_amount() > 8 * 1024 * 1024); // nothing written yet: the loop has not run
+    REQUIRE(run_until(io, [&] { return e.messages.size() == sent.size(); }));
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+        INFO("message " << i << " of " << sent[i].second.size() << " bytes");
+        CHECK(e.ops[i] == sent[i].first);
+        CHECK(e.messages[i] == sent[i].second); // Catch prints huge strings badly; sizes first
+    }
+    // A fragmented message and send(message) come back whole.
+    REQUIRE_FALSE(client.send_fragment(duplex::opcode::text, "frag", false));
+    REQUIRE_FALSE(client.send_fragment(duplex::opcode::continuation, "mented", true));
+    REQUIRE_FALSE(client.send(duplex::message{duplex::opcode::binary, "msg", true}));
+    REQUIRE(run_until(io, [&] { return e.messages.size() == sent.size() + 2; }));
+    CHECK(e.messages[sent.size()] == "fragmented");
+    CHECK(e.ops[sent.size() + 1] == duplex::opcode::binary);
+    CHECK(e.messages[sent.size() + 1] == "msg");
+    CHECK(client.buffered_amount() == 0);
+
+    REQUIRE_FALSE(client.close(1000, "done"));
+    CHECK(client.ready_state() == duplex::ready_state::closing);
+    CHECK(client.send_text("late") == duplex::errc::closed);
+    REQUIRE(run_until(io, [&] { return e.closes == 1 && se.close_codes.size() == 1; }));
+    CHECK(e.close_code == 1000); // the server's echo of our close frame
+    CHECK(se.close_codes[0] == 1000);
+    CHECK(e.errors.empty());
+    CHECK(se.errors.empty());
+    CHECK(client.ready_state() == duplex::ready_state::closed);
+    CHECK(client.close() == duplex::errc::closed);
+    CHECK(e.opens == 1);
+}
+
+TEST_CASE("client: server-initiated close, then reconnect from on_close", "[client]") {
+    asio::io_context io;
+    duplex::server server(io);
+    server_events se;
+    echo_and_record(server, se);
+    REQUIRE_FALSE(server.listen(0));
+
+    duplex::client client(io);
+    events e;
+    record(client, e);
+    client.on_open([&] {
+        ++e.opens;
+        client.send_text("close please");
+    });
+    client.on_close([&](std::uint16_t code, std::string_view reason) {
+        ++e.closes;
+        e.close_code = code;
+        e.close_reason = std::string(reason);
+        if (e.closes == 1) CHECK_FALSE(client.connect(ws_url(server.port())));
+    });
+    REQUIRE_FALSE(client.connect(ws_url(server.port())));
+    REQUIRE(run_until(io, [&] { return e.closes == 2 && se.close_codes.size() == 2; }));
+    CHECK(e.opens == 2);
+    CHECK(e.close_code == 4001);
+    CHECK(e.close_reason == "bye");
+    CHECK(se.close_codes == std::vector<std::uint16_t>{4001, 4001});
+    CHECK(e.errors.empty());
+    CHECK(se.errors.empty());
+    CHECK(client.ready_state() == duplex::ready_state::closed);
+}
+
+TEST_CASE("client: subprotocol negotiation, Origin and extra headers", "[client]") {
+    asio::io_context io;
+    duplex::server_options so;
+    so.subprotocols = {"superchat", "chat"};
+    duplex::server server(io, so);
+    server_events se;
+    echo_and_record(server, se);
+    std::string origin, auth;
+    server.on_handshake([&](const duplex::http_request& req, duplex::handshake_decision&) {
+        origin = std::string(req.origin());
+        auth = std::string(req.header("Authorization"));
+    });
+    REQUIRE_FALSE(server.listen(0));
+
+    SECTION("chat offered, chat chosen") {
+        duplex::client client(io);
+        events e;
+        record(client, e);
+        duplex::client_options o;
+        o.subprotocols = {"chat"};
+        o.origin = "https://app.example";
+        o.headers = {{"Authorization", "Bearer t0ken"}};
+        REQUIRE_FALSE(client.connect(ws_url(server.port()), o));
+        CHECK(client.subprotocol().empty()); // not before the handshake
+        REQUIRE(run_until(io, [&] { return e.opens == 1; }));
+        CHECK(client.subprotocol() == "chat");
+        CHECK(se.subprotocol == "chat");
+        CHECK(origin == "https://app.example");
+        CHECK(auth == "Bearer t0ken");
+        client.close();
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        CHECK(e.close_code == 1000);
+    }
+    SECTION("nothing offered: none chosen") {
+        duplex::client client(io);
+        events e;
+        record(client, e);
+        REQUIRE_FALSE(client.connect(ws_url(server.port())));
+        REQUIRE(run_until(io, [&] { return e.opens == 1; }));
+        CHECK(client.subprotocol().empty());
+        CHECK(se.subprotocol.empty());
+        CHECK(origin.empty());
+        client.close();
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+    }
+    SECTION("no timeouts at all (0 disables them)") {
+        duplex::client client(io);
+        events e;
+        record(client, e);
+        duplex::client_options o;
+        o.connect_timeout = 0ms;
+        o.connection.handshake_timeout = 0ms;
+        REQUIRE_FALSE(client.connect(ws_url(server.port()), o));
+        REQUIRE(run_until(io, [&] { return e.opens == 1 || e.closes == 1; }));
+        CHECK(e.opens == 1);
+        CHECK(e.errors.empty());
+        client.close();
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+    }
+    SECTION("invalid request options are refused at once") {
+        duplex::client client(io);
+        duplex::client_options o;
+        o.subprotocols = {"not a token"};
+        CHECK(client.connect(ws_url(server.port()), o) == std::errc::invalid_argument);
+        o.subprotocols = {};
+        o.headers = {{"X-Bad", "a\r\nInjected: 1"}};
+        CHECK(client.connect(ws_url(server.port()), o) == std::errc::invalid_argument);
+        CHECK(client.ready_state() == duplex::ready_state::closed);
+    }
+}
+
+TEST_CASE("client: failures before the connection opens", "[client]") {
+    asio::io_context io;
+    duplex::client client(io);
+    events e;
+    record(client, e);
+
+    SECTION("bad URLs are refused at once, with nothing reported") {
+        CHECK(client.connect("http://127.0.0.1/") == duplex::errc::bad_url);
+        CHECK(client.connect("ws://user@127.0.0.1/") == duplex::errc::bad_url);
+        CHECK_THROWS_AS(client.connect_or_throw("ws://[::1/"), duplex::error);
+        CHECK(client.ready_state() == duplex::ready_state::closed);
+        io.restart();
+        io.run_for(20ms);
+        CHECK(e.errors.empty());
+        CHECK(e.closes == 0);
+    }
+    SECTION("closed port: on_error, then on_close(1006)") {
+        std::uint16_t port = 0;
+        {
+            asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+            port = a.local_endpoint().port();
+        }
+        REQUIRE_FALSE(client.connect(ws_url(port)));
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        REQUIRE(e.errors.size() == 1);
+        CHECK(e.errors[0] == asio::error::connection_refused);
+        CHECK(e.close_code == 1006);
+        CHECK(e.opens == 0);
+        CHECK(client.ready_state() == duplex::ready_state::closed);
+    }
+    SECTION("handshake rejected with 403: errc::bad_status") {
+        duplex::server server(io);
+        server.on_handshake([](const duplex::http_request&, duplex::handshake_decision& d) { d.reject(403, "go away"); });
+        REQUIRE_FALSE(server.listen(0));
+        REQUIRE_FALSE(client.connect(ws_url(server.port())));
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        REQUIRE(e.errors.size() == 1);
+        CHECK(e.errors[0] == duplex::errc::bad_status);
+        CHECK(e.errors[0] == duplex::condition::handshake_failed);
+        CHECK(e.close_code == 1006);
+        CHECK(e.opens == 0);
+        CHECK(client.ready_state() == duplex::ready_state::closed);
+    }
+    SECTION("close() right after connect(): errc::closed, then 1006") {
+        duplex::server server(io);
+        int server_opens = 0;
+        server.on_open([&](auto&) { ++server_opens; });
+        REQUIRE_FALSE(server.listen(0));
+        REQUIRE_FALSE(client.connect(ws_url(server.port())));
+        REQUIRE_FALSE(client.close());
+        CHECK(e.closes == 0); // reported later, from the io_context, never inside close()
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        REQUIRE(e.errors.size() == 1);
+        CHECK(e.errors[0] == duplex::errc::closed);
+        CHECK(e.close_code == 1006);
+        CHECK(client.ready_state() == duplex::ready_state::closed);
+        io.restart();
+        io.run_for(50ms);
+        CHECK(e.closes == 1);
+        CHECK(e.opens == 0);
+        CHECK(server_opens == 0);
+    }
+    SECTION("close() while the server has not answered the handshake") {
+        silent_listener silent(io);
+        REQUIRE_FALSE(client.connect(ws_url(silent.port())));
+        REQUIRE(run_until(io, [&] { return silent.accepted && client.connection_ptr() != nullptr; }));
+        CHECK(client.ready_state() == duplex::ready_state::connecting);
+        REQUIRE_FALSE(client.close());
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        REQUIRE(e.errors.size() == 1);
+        CHECK(e.errors[0] == duplex::errc::closed);
+        CHECK(e.close_code == 1006);
+        CHECK(client.ready_state() == duplex::ready_state::closed);
+    }
+    SECTION("connect timeout covers the handshake") {
+        silent_listener silent(io);
+        duplex::client_options o;
+        o.connect_timeout = 300ms;
+        const auto t0 = std::chrono::steady_clock::now();
+        REQUIRE_FALSE(client.connect(ws_url(silent.port()), o));
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        const auto took = std::chrono::steady_clock::now() - t0;
+        CHECK(took >= 250ms);
+        CHECK(took < 3s);
+        REQUIRE(e.errors.size() == 1);
+        CHECK(e.errors[0] == duplex::errc::handshake_timeout);
+        CHECK(e.errors[0] == duplex::condition::timeout);
+        CHECK(e.close_code == 1006);
+    }
+}
+
+TEST_CASE("client: destroying the client closes with 1001 and silences its handlers", "[client]") {
+    asio::io_context io;
+    duplex::server server(io);
+    server_events se;
+    echo_and_record(server, se);
+    REQUIRE_FALSE(server.listen(0));
+
+    events e;
+    auto client = std::make_unique<duplex::client>(io);
+    record(*client, e);
+    REQUIRE_FALSE(client->connect(ws_url(server.port())));
+    REQUIRE(run_until(io, [&] { return e.opens == 1; }));
+    client.reset();
+    REQUIRE(run_until(io, [&] { return se.close_codes.size() == 1; }));
+    CHECK(se.close_codes[0] == 1001);
+    io.restart();
+    io.run_for(50ms);
+    CHECK(e.closes == 0);
+    CHECK(e.errors.empty());
+
+    SECTION("also while connecting") {
+        events e2;
+        auto c2 = std::make_unique<duplex::client>(io);
+        record(*c2, e2);
+        REQUIRE_FALSE(c2->connect(ws_url(server.port())));
+        c2.reset();
+        io.restart();
+        io.run_for(100ms);
+        CHECK(e2.opens == 0);
+        CHECK(e2.closes == 0);
+        CHECK(e2.errors.empty());
+    }
+}
+
+#ifdef DUPLEX_HAS_TLS
+
+namespace {
+
+struct test_certs {
+    std::string dir, cert, key, other_cert, other_key;
+};
+
+// Self-signed certificates made once per run: "localhost" (DNS:localhost,
+// IP:127.0.0.1) and "other.example" (a name the tests never connect to).
+const test_certs& certs() {
+    static const test_certs c = [] {
+        test_certs t;
+        char tmpl[] = "/tmp/duplex_tls_XXXXXX";
+        REQUIRE(::mkdtemp(tmpl) != nullptr);
+        t.dir = tmpl;
+        t.cert = t.dir + "/cert.pem";
+        t.key = t.dir + "/key.pem";
+        t.other_cert = t.dir + "/other.pem";
+        t.other_key = t.dir + "/other_key.pem";
+        const auto make = [](const std::string& subject_alt, const std::string& cn, const std::string& key,
+                             const std::string& cert) {
+            const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=" + cn +
+                                    " -addext subjectAltName=" + subject_alt + " -days 1 -keyout " + key +
+                                    " -out " + cert + " >/dev/null 2>&1";
+            return std::system(cmd.c_str());
+        };
+        REQUIRE(make("DNS:localhost,IP:127.0.0.1", "localhost", t.key, t.cert) == 0);
+        REQUIRE(make("DNS:other.example", "other.example", t.other_key, t.other_cert) == 0);
+        return t;
+    }();
+    return c;
+}
+
+std::string wss_url(const std::string& host, std::uint16_t port) {
+    return "wss://" + host + ":" + std::to_string(port) + "/";
+}
+
+std::shared_ptr<asio::ssl::context> trusting(const std::string& ca_file) {
+    auto ctx = std::make_shared<asio::ssl::context>(duplex::make_client_tls_context());
+    ctx->load_verify_file(ca_file);
+    return ctx;
+}
+
+// Connects, echoes one text and one binary message, closes with 1000.
+void check_round_trip(asio::io_context& io, const std::string& address, duplex::client_options o,
+                      server_events& se) {
+    duplex::client client(io);
+    events e;
+    record(client, e);
+    const std::size_t closes_before = se.close_codes.size();
+    REQUIRE_FALSE(client.connect(address, o));
+    REQUIRE(run_until(io, [&] { return e.opens == 1 || e.closes == 1; }));
+    INFO((e.errors.empty() ? std::string("no error") : e.errors[0].message()));
+    REQUIRE(e.opens == 1);
+    REQUIRE_FALSE(client.send_text("over tls"));
+    REQUIRE_FALSE(client.send_binary(pattern(100000, false)));
+    REQUIRE(run_until(io, [&] { return e.messages.size() == 2; }));
+    CHECK(e.messages[0] == "over tls");
+    CHECK(e.messages[1] == pattern(100000, false));
+    REQUIRE_FALSE(client.close());
+    REQUIRE(run_until(io, [&] { return e.closes == 1 && se.close_codes.size() == closes_before + 1; }));
+    CHECK(e.close_code == 1000);
+    CHECK(se.close_codes.back() == 1000);
+    CHECK(e.errors.empty()); // a TCP cut after the close handshake is not an error
+}
+
+} // namespace
+
+TEST_CASE("client: wss:// against a duplex TLS server with a self-signed certificate", "[client][tls]") {
+    const test_certs& tc = certs();
+    asio::io_context io;
+    auto server_ctx = std::make_shared<asio::ssl::context>(duplex::make_server_tls_context(tc.cert, tc.key));
+    duplex::tls_server server(io, {}, duplex::tls_accept(server_ctx));
+    server_events se;
+    echo_and_record(server, se);
+    REQUIRE_FALSE(server.listen(0));
+
+    SECTION("verification on, certificate not trusted: a clear verification error") {
+        duplex::client client(io);
+        events e;
+        record(client, e);
+        REQUIRE_FALSE(client.connect(wss_url("127.0.0.1", server.port())));
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        REQUIRE(e.errors.size() == 1);
+        INFO(e.errors[0].message());
+        CHECK(e.errors[0].category() == asio::error::get_ssl_category());
+        CHECK(e.errors[0].message().find("certificate verify failed") != std::string::npos);
+        CHECK(e.close_code == 1006);
+        CHECK(e.opens == 0);
+        CHECK(se.opens == 0);
+    }
+    SECTION("the certificate trusted through a custom context: works, by IP and by name") {
+        duplex::client_options o;
+        o.tls_context = trusting(tc.cert);
+        check_round_trip(io, wss_url("127.0.0.1", server.port()), o, se);
+        check_round_trip(io, wss_url("localhost", server.port()), o, se); // ::1 refused, then 127.0.0.1
+        CHECK(se.errors.empty());
+    }
+    SECTION("insecure_no_verify: works with any certificate") {
+        duplex::client_options o;
+        o.verify = duplex::tls_verify::insecure_no_verify;
+        check_round_trip(io, wss_url("127.0.0.1", server.port()), o, se);
+        CHECK(se.errors.empty());
+    }
+    SECTION("a TLS server survives garbage instead of a ClientHello and keeps serving") {
+        asio::ip::tcp::socket raw(io);
+        raw.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
+        const std::string garbage = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n";
+        asio::write(raw, asio::buffer(garbage));
+        char buf[512];
+        std::error_code read_ec;
+        bool ended = false;
+        std::function<void()> read_more = [&] {
+            raw.async_read_some(asio::buffer(buf), [&](std::error_code ec, std::size_t) {
+                if (ec) {
+                    read_ec = ec;
+                    ended = true;
+                } else {
+                    read_more(); // a TLS alert may come first
+                }
+            });
+        };
+        read_more();
+        REQUIRE(run_until(io, [&] { return ended; }));
+        CHECK((read_ec == asio::error::eof || read_ec == asio::error::connection_reset));
+        CHECK(se.opens == 0);
+
+        duplex::client_options o;
+        o.verify = duplex::tls_verify::insecure_no_verify;
+        check_round_trip(io, wss_url("127.0.0.1", server.port()), o, se);
+        REQUIRE(run_until(io, [&] { return server.connection_count() == 0; }));
+    }
+    SECTION("ws:// to a TLS server fails, and so does wss:// to a plain server") {
+        duplex::client client(io);
+        events e;
+        record(client, e);
+        duplex::client_options o;
+        o.connect_timeout = 3s;
+        REQUIRE_FALSE(client.connect(ws_url(server.port()), o));
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        CHECK(e.errors.size() == 1);
+        CHECK(e.close_code == 1006);
+        CHECK(e.opens == 0);
+
+        duplex::server plain(io);
+        REQUIRE_FALSE(plain.listen(0));
+        duplex::client c2(io);
+        events e2;
+        record(c2, e2);
+        o.verify = duplex::tls_verify::insecure_no_verify;
+        REQUIRE_FALSE(c2.connect(wss_url("127.0.0.1", plain.port()), o));
+        REQUIRE(run_until(io, [&] { return e2.closes == 1; }));
+        REQUIRE(e2.errors.size() == 1);
+        CHECK(e2.errors[0].category() == asio::error::get_ssl_category());
+        CHECK(e2.close_code == 1006);
+    }
+}
+
+TEST_CASE("client: wss:// host name verification", "[client][tls]") {
+    const test_certs& tc = certs();
+    asio::io_context io;
+    // The server presents a certificate for other.example; the client trusts it as a CA
+    // but connects to 127.0.0.1, which the certificate does not name.
+    auto server_ctx = std::make_shared<asio::ssl::context>(duplex::make_server_tls_context(tc.other_cert, tc.other_key));
+    duplex::tls_server server(io, {}, duplex::tls_accept(server_ctx));
+    server_events se;
+    echo_and_record(server, se);
+    REQUIRE_FALSE(server.listen(0));
+
+    duplex::client client(io);
+    events e;
+    record(client, e);
+    duplex::client_options o;
+    o.tls_context = trusting(tc.other_cert);
+    REQUIRE_FALSE(client.connect(wss_url("127.0.0.1", server.port()), o));
+    REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+    REQUIRE(e.errors.size() == 1);
+    INFO(e.errors[0].message());
+    CHECK(e.errors[0].message().find("certificate verify failed") != std::string::npos);
+    CHECK(e.opens == 0);
+    CHECK(e.close_code == 1006);
+
+    // The same trust with verification off connects: the failure above was the name.
+    duplex::client_options insecure = o;
+    insecure.verify = duplex::tls_verify::insecure_no_verify;
+    check_round_trip(io, wss_url("127.0.0.1", server.port()), insecure, se);
+}
+
+#endif // DUPLEX_HAS_TLS
