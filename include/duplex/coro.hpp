@@ -286,14 +286,14 @@ template <class Connection, class CompletionToken>
 auto async_receive(Connection& c, CompletionToken&& token) {
     auto box = detail::find_inbox(c);
     return asio::async_initiate<CompletionToken, void(std::error_code, owned_message)>(
-        [](auto handler, detail::inbox_ptr box) {
+        [](auto handler, detail::inbox_ptr b) {
             auto slot = asio::get_associated_cancellation_slot(handler);
             auto w = detail::make_waiter(std::move(handler), asio::system_executor());
-            if (!box) return w(make_error_code(errc::closed), {}, true); // not set up (or not connected)
-            const std::uint64_t id = box->wait(std::move(w));
+            if (!b) return w(make_error_code(errc::closed), {}, true); // not set up (or not connected)
+            const std::uint64_t id = b->wait(std::move(w));
             if (id != 0 && slot.is_connected())
-                slot.assign([weak = std::weak_ptr<detail::inbox>(box), id](asio::cancellation_type) {
-                    if (auto b = weak.lock()) b->cancel(id);
+                slot.assign([weak = std::weak_ptr<detail::inbox>(b), id](asio::cancellation_type) {
+                    if (auto locked = weak.lock()) locked->cancel(id);
                 });
         },
         token, std::move(box));
@@ -336,10 +336,10 @@ close_status close_info(Connection& c) {
 /// 1011 and then goes to `on_exception`; without one it is rethrown out of
 /// io_context::run(), as from a callback handler.
 template <class Transport, class Session>
-void serve(basic_server<Transport>& server, Session session, coro_options options = {},
+void serve(basic_server<Transport>& srv, Session session, coro_options options = {},
            std::function<void(std::exception_ptr)> on_exception = {}) {
     using connection = typename basic_server<Transport>::connection;
-    server.on_open([session = std::move(session), options, on_exception](connection& c) {
+    srv.on_open([session = std::move(session), options, on_exception](connection& c) {
         c.user_data() = std::make_shared<detail::inbox>(options.inbox_limit);
         std::shared_ptr<connection> self = c.shared_from_this();
         asio::co_spawn(c.get_executor(), session(self), [self, on_exception](std::exception_ptr e) {
@@ -361,11 +361,11 @@ void serve(basic_server<Transport>& server, Session session, coro_options option
             else std::rethrow_exception(e);
         });
     });
-    server.on_message([](connection& c, const message& m) { detail::deliver(c, m); });
-    server.on_error([](connection& c, std::error_code ec) {
+    srv.on_message([](connection& c, const message& m) { detail::deliver(c, m); });
+    srv.on_error([](connection& c, std::error_code ec) {
         if (auto box = detail::find_inbox(c)) box->fail(ec);
     });
-    server.on_close([](connection& c, std::uint16_t code, std::string_view reason) {
+    srv.on_close([](connection& c, std::uint16_t code, std::string_view reason) {
         if (auto box = detail::find_inbox(c)) box->close(code, reason);
     });
 }

@@ -8,6 +8,8 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,6 +25,16 @@
 #include "transport/tcp.hpp"
 
 namespace duplex {
+
+/// A server's counters: what is open now, and totals over its life.
+struct server_stats {
+    std::size_t open_connections = 0; ///< now, including those still in their handshake
+    std::uint64_t accepted = 0;       ///< TCP connections accepted
+    std::uint64_t refused = 0;        ///< answered 503 at max_connections
+    connection_stats traffic;         ///< messages and payload bytes, open and closed connections
+    std::map<std::uint16_t, std::uint64_t> closes_by_code;          ///< opened connections, by on_close code
+    std::map<std::string, std::uint64_t> handshake_failures;        ///< refused upgrades, by reason
+};
 
 /// Server-wide settings; `connection` applies to every connection.
 struct server_options {
@@ -73,6 +85,9 @@ public:
     /// Answers plain HTTP requests on the same port (e.g. the app's page);
     /// without it they get 426 Upgrade Required.
     basic_server& on_http(std::function<void(const http_request&, http_reply&)> f) { config_->on_http = std::move(f); return *this; }
+    /// Receives duplex's log messages (refused handshakes, protocol errors,
+    /// accept failures) with a level; the library itself never prints.
+    basic_server& on_log(log_hook f) { config_->on_log = std::move(f); return *this; }
 
     connection_options& options() noexcept { return config_->connection; }
 
@@ -117,6 +132,19 @@ public:
         for (auto& c : clients_.snapshot()) c->close(code, reason);
     }
 
+    /// Counters: open connections, traffic, closes by code, refused handshakes by reason.
+    server_stats stats() const {
+        std::lock_guard<std::mutex> lock(stats_mutex_);
+        server_stats s = retired_;
+        s.accepted = accepted_.load(std::memory_order_relaxed);
+        s.refused = refused_.load(std::memory_order_relaxed);
+        clients_.for_each([&](const connection& c) {
+            ++s.open_connections;
+            s.traffic += c.stats();
+        });
+        return s;
+    }
+
     /// Every open connection (the `wss.clients` of Node's ws).
     const hub<connection>& clients() const noexcept { return clients_; }
     std::size_t connection_count() const { return clients_.size(); }
@@ -127,6 +155,10 @@ public:
 private:
     void install_detach() {
         config_->on_detach = [this](connection& c) {
+            std::lock_guard<std::mutex> lock(stats_mutex_); // then the hub's: same order as stats()
+            retired_.traffic += c.stats();
+            if (c.handshake_error()) ++retired_.handshake_failures[c.handshake_error().message()];
+            else ++retired_.closes_by_code[c.protocol().close_status_code()];
             clients_.remove(c.shared_from_this());
         };
         shared_config_ = config_;
@@ -136,6 +168,7 @@ private:
         acceptor_.async_accept(asio::make_strand(io_), [this](std::error_code ec, asio::ip::tcp::socket socket) {
             if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
             if (!ec) return serve(std::move(socket)), accept();
+            if (config_->on_log) config_->on_log(log_level::error, "accept failed, pausing 50 ms: " + ec.message());
             // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS): the error
             // would repeat at once, so pause accepting briefly instead of spinning.
             // Connections already open are not affected.
@@ -147,7 +180,11 @@ private:
     }
 
     void serve(asio::ip::tcp::socket socket) {
-        if (clients_.size() >= max_connections_) return refuse(std::move(socket));
+        accepted_.fetch_add(1, std::memory_order_relaxed);
+        if (clients_.size() >= max_connections_) {
+            refused_.fetch_add(1, std::memory_order_relaxed);
+            return refuse(std::move(socket));
+        }
         auto c = std::make_shared<connection>(make_transport_(std::move(socket)), shared_config_);
         clients_.add(c);
         c->start_accept();
@@ -176,6 +213,9 @@ private:
     std::shared_ptr<config_type> config_ = std::make_shared<config_type>();
     std::shared_ptr<const config_type> shared_config_;
     hub<connection> clients_;
+    mutable std::mutex stats_mutex_;
+    server_stats retired_; // totals of connections that are gone
+    std::atomic<std::uint64_t> accepted_{0}, refused_{0};
 };
 
 /// A plain ws:// server.

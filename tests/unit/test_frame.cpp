@@ -423,6 +423,53 @@ TEST_CASE("frame: message over max_message_size, refused at the header", "[rfc64
     CHECK(duplex::close_code_for(duplex::make_error_code(errc::message_too_big)) == 1009);
 }
 
+TEST_CASE("frame: data frame over max_frame_size, refused at the header", "[rfc6455][10.4][frame][error]") {
+    duplex::frame_parser_options opt;
+    opt.max_frame_size = 10;
+    // Default: no per-frame limit, only max_message_size.
+    CHECK(duplex::frame_parser_options{}.max_frame_size == ~std::uint64_t(0));
+    // 11 bytes in one frame: refused from the 2-byte header, before any payload.
+    expect_error<role::client>(raw("\x82\x0b"), errc::frame_too_big, opt);
+    expect_error<role::server>(raw("\x81\x8b\x01\x02\x03\x04"), errc::frame_too_big, opt);
+    // 16-bit and 64-bit length forms.
+    expect_error<role::client>(raw("\x82\x7e\x01\x00"), errc::frame_too_big, opt);
+    expect_error<role::client>(raw("\x82\x7f\x00\x00\x00\x01\x00\x00\x00\x00"), errc::frame_too_big, opt);
+    // Exactly the limit is fine.
+    CHECK_FALSE(feed_all<role::client>(cat({raw("\x82\x0a"), bytes(10, 'x')}), opt).ec);
+    // The limit is per frame: a 30-byte message in three 10-byte fragments passes...
+    const parse_log frags = feed_all<role::client>(
+        cat({raw("\x01\x0a"), bytes(10, 'a'), raw("\x00\x0a"), bytes(10, 'b'), raw("\x80\x0a"), bytes(10, 'c')}), opt);
+    REQUIRE(frags.problem == "");
+    CHECK_FALSE(frags.ec);
+    REQUIRE(frags.messages.size() == 1);
+    CHECK(frags.messages[0].payload == std::string(10, 'a') + std::string(10, 'b') + std::string(10, 'c'));
+    // ...and an oversized continuation is refused at its own header.
+    expect_error<role::client>(cat({raw("\x01\x0a"), bytes(10, 'a'), raw("\x80\x0b")}), errc::frame_too_big, opt);
+    // Control frames have their own 125-byte rule; a 20-byte ping is not a "frame too big".
+    const parse_log ping = feed_all<role::client>(cat({raw("\x89\x14"), bytes(20, 'p')}), opt);
+    CHECK_FALSE(ping.ec);
+    CHECK(ping.order == "c");
+    // A frame within max_frame_size still counts towards max_message_size.
+    opt.max_message_size = 15;
+    expect_error<role::client>(cat({raw("\x02\x0a"), bytes(10, 'x'), raw("\x80\x06")}), errc::message_too_big, opt);
+    // Both map to 1009 on the wire, and both are protocol violations.
+    CHECK(duplex::close_code_for(duplex::make_error_code(errc::frame_too_big)) == 1009);
+    CHECK(duplex::make_error_code(errc::frame_too_big) == duplex::condition::protocol_violation);
+    CHECK(duplex::make_error_code(errc::frame_too_big).message() == "frame is larger than the configured maximum");
+    // A header claiming more than 4 GiB is refused by the frame limit even with no message limit.
+    duplex::frame_parser_options huge;
+    huge.max_message_size = ~std::uint64_t(0);
+    huge.max_frame_size = 1 << 20;
+    expect_error<role::client>(raw("\x82\x7f\x00\x00\x00\x01\x40\x00\x00\x03"), errc::frame_too_big, huge);
+    // Changed through options() between frames: applies from the next header.
+    duplex::client_frame_parser p;
+    bytes first = cat({raw("\x82\x0b"), bytes(11, 'x')});
+    CHECK_FALSE(feed(p, first, {}).ec);
+    p.options().max_frame_size = 10;
+    bytes second = cat({raw("\x82\x0b"), bytes(11, 'x')});
+    CHECK(feed(p, second, {}).ec == errc::frame_too_big);
+}
+
 TEST_CASE("frame: close payload of one byte", "[rfc6455][5.5.1][frame][error]") {
     // A 1-byte close from a client: masked, key 00 00 00 00.
     expect_error<role::server>(raw("\x88\x81\x00\x00\x00\x00\x01"), errc::bad_close_size);

@@ -453,3 +453,53 @@ TEST_CASE("running out of file descriptors pauses accepting, never the server", 
     }
     CHECK(upgraded == n); // everyone got in once descriptors were back
 }
+
+TEST_CASE("server counters and the logging hook", "[server][tcp][stats]") {
+    running_server rs;
+    std::mutex m;
+    std::vector<std::pair<log_level, std::string>> logs;
+    rs.srv.on_message([](auto& c, const message& msg) { c.send(msg); });
+    rs.srv.on_log([&](log_level l, std::string_view s) {
+        std::lock_guard<std::mutex> lock(m);
+        logs.emplace_back(l, std::string(s));
+    });
+    rs.start();
+    asio::io_context cio;
+    client_events e;
+    auto cfg = client_config(e);
+    cfg->on_open = [&e](client_conn& c) {
+        ++e.opened;
+        c.send_text("12345");
+        c.send_binary(std::string(10, 'b'));
+    };
+    auto c = connect(cio, rs.srv.port(), cfg);
+    REQUIRE(run_until(cio, [&] { return e.count() == 2; }));
+    auto live = rs.srv.stats();
+    CHECK(live.open_connections == 1);
+    CHECK(live.traffic.messages_in == 2);
+    CHECK(live.traffic.bytes_in == 15);
+    CHECK(live.traffic.messages_out == 2);
+    CHECK(c->stats().messages_out == 2);
+    c->close(4000, "done");
+    REQUIRE(run_until(cio, [&] { return e.closed == 1; }));
+    {
+        raw_socket r(rs.srv.port()); // refused: version 8
+        r.send("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n");
+        CHECK(r.read_all().substr(0, 12) == "HTTP/1.1 426");
+    }
+    const auto end = std::chrono::steady_clock::now() + 5s;
+    server_stats s;
+    do s = rs.srv.stats();
+    while ((s.open_connections != 0 || s.handshake_failures.empty()) && std::chrono::steady_clock::now() < end);
+    CHECK(s.open_connections == 0);
+    CHECK(s.accepted == 2);
+    CHECK(s.traffic.messages_in == 2);
+    CHECK(s.traffic.bytes_out == 15);
+    CHECK(s.closes_by_code[4000] == 1);
+    CHECK(s.handshake_failures[make_error_code(errc::bad_version).message()] == 1);
+    std::lock_guard<std::mutex> lock(m);
+    bool logged_refusal = false;
+    for (auto& [level, text] : logs) logged_refusal |= level == log_level::info && text.find("426") != std::string::npos;
+    CHECK(logged_refusal);
+}

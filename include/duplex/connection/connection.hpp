@@ -23,6 +23,7 @@
 #include "../transport/transport.hpp"
 #include "message.hpp"
 #include "protocol.hpp"
+#include "stats.hpp"
 
 namespace duplex {
 
@@ -68,6 +69,7 @@ struct endpoint_config {
     std::function<void(const http_request&, handshake_decision&)> on_handshake;
     std::function<void(const http_request&, http_reply&)> on_http;
     std::function<void(Connection&)> on_detach; ///< the server's bookkeeping
+    log_hook on_log;                            ///< duplex's own messages; it never prints
 
     // Client side.
     client_request_options request;
@@ -137,6 +139,13 @@ public:
     const std::string& subprotocol() const noexcept { return subprotocol_; }
     /// The upgrade request (server side); valid for the connection's life.
     const http_request& request() const noexcept { return request_; }
+    /// Messages and bytes so far (any thread).
+    connection_stats stats() const noexcept { return protocol_.stats(); }
+    /// Why the opening handshake failed, if it did (then the connection never opened).
+    std::error_code handshake_error() const noexcept { return handshake_error_; }
+    /// The peer's address, for logs.
+    std::string remote_address() const { return transport_.remote_address(); }
+
     /// Per-connection storage for the application.
     std::any& user_data() noexcept { return user_data_; }
 
@@ -148,6 +157,7 @@ public:
 
     /// Server: reads and answers the upgrade request, then runs the connection.
     void start_accept() {
+        if (config_->on_log) peer_ = transport_.remote_address(); // still known when the socket is gone
         start_handshake_timer();
         transport_.async_start(R, [self = this->shared_from_this()](std::error_code ec) {
             if (ec) return self->finish(ec);
@@ -157,6 +167,7 @@ public:
 
     /// Client: sends the upgrade request and checks the answer.
     void start_connect() {
+        if (config_->on_log) peer_ = transport_.remote_address();
         start_handshake_timer();
         transport_.async_start(R, [self = this->shared_from_this()](std::error_code ec) {
             if (ec) return self->finish(ec);
@@ -276,7 +287,8 @@ private:
     void reject(std::error_code ec, int status, std::string_view body) {
         std::string out;
         write_error_response(out, status, body.empty() ? std::string_view(ec.message()) : body);
-        (void)ec; // the application never sees a connection that did not open
+        handshake_error_ = ec; // the application never sees it; the server counts it
+        log(log_level::info, "handshake refused with " + std::to_string(status) + ": " + ec.message());
         respond_and_close(out);
     }
 
@@ -373,8 +385,8 @@ private:
     }
 
     std::error_code after_send(std::error_code ec) {
-        // A refused send may still have queued a close frame (backpressure policy).
-        if (!ec || ec == errc::send_queue_full) schedule(ec == errc::send_queue_full);
+        if (!ec) schedule(false);
+        else if (ec == errc::send_queue_full) schedule(true); // a close frame may be queued
         return ec;
     }
 
@@ -491,9 +503,14 @@ private:
 
     // ---- the end ---------------------------------------------------------------
 
+    void log(log_level level, std::string_view what) const {
+        if (config_->on_log) config_->on_log(level, peer_ + ": " + std::string(what));
+    }
+
     void report_error(std::error_code ec) {
         if (error_reported_) return;
         error_reported_ = true;
+        log(ec == condition::protocol_violation ? log_level::warning : log_level::info, ec.message());
         if (config_->on_error) config_->on_error(*this, ec);
     }
 
@@ -508,6 +525,8 @@ private:
         std::error_code failure = protocol_.transport_closed();
         auto self = this->shared_from_this(); // keep alive through the callbacks
         if (!was_open) {
+            if (!handshake_error_)
+                handshake_error_ = ec && ec != asio::error::eof ? ec : make_error_code(errc::connection_lost);
             // A client learns why its handshake failed; a server's application
             // never saw this connection.
             if constexpr (R == role::client) {
@@ -544,6 +563,8 @@ private:
     http_response response_;
     std::string key_;         // client: the Sec-WebSocket-Key sent
     std::string subprotocol_;
+    std::error_code handshake_error_;
+    std::string peer_;        // the remote address, kept for log messages
     std::any user_data_;
 };
 

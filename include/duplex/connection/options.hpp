@@ -33,8 +33,9 @@ struct connection_options {
 
     /// Deliver each message piece by piece as it arrives instead of whole.
     bool stream_messages = false;
-    /// Bytes read from the transport at most per read call.
-    std::size_t read_buffer_size = 16 * 1024;
+    /// Bytes read from the transport at most per read call. Pages of it that
+    /// were never filled cost no memory; a large buffer means fewer reads.
+    std::size_t read_buffer_size = 64 * 1024;
 };
 
 } // namespace duplex

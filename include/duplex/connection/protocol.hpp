@@ -18,6 +18,7 @@
 #include "options.hpp"
 #include "ready_state.hpp"
 #include "send_queue.hpp"
+#include "stats.hpp"
 
 namespace duplex {
 
@@ -113,8 +114,9 @@ public:
         if (auto ec = check_can_send(m->wire_size())) return ec;
         if (fragmenting_) return make_error_code(errc::expected_continuation);
         if constexpr (R == role::server) {
+            count_out(m->payload_size(), true);
             queue_.append(std::move(m));
-            last_msg_tx_ = clock::now();
+            if (options_.idle_timeout.count() > 0) last_msg_tx_ = clock::now();
         } else {
             write_frame_locked(m->op(), m->payload(), m->payload_size(), true); // clients mask each frame
         }
@@ -230,6 +232,11 @@ public:
         return close_received_ && close_sent_;
     }
 
+    /// Messages and payload bytes so far; callable from any thread.
+    connection_stats stats() const noexcept {
+        return {messages_in_.get(), bytes_in_.get(), messages_out_.get(), bytes_out_.get()};
+    }
+
     /// The code and reason user code sees in on_close: the peer's close frame
     /// if one came, the code we failed with, or 1006 when the connection dropped.
     std::uint16_t close_status_code() const {
@@ -257,7 +264,11 @@ private:
         const auto view = [](const std::uint8_t* p, std::size_t n) {
             return std::string_view(reinterpret_cast<const char*>(p), n);
         };
-        if (ev.message_end) last_msg_rx_ = now;
+        if (ev.message_end) {
+            last_msg_rx_ = now;
+            messages_in_.add(1);
+        }
+        bytes_in_.add(ev.size);
         if (options_.stream_messages) {
             if (ev.size > 0 || ev.message_end) h.on_message(ev.op, view(ev.data, ev.size), ev.message_end);
             return;
@@ -270,7 +281,9 @@ private:
         message_.append(reinterpret_cast<const char*>(ev.data), ev.size);
         if (!ev.message_end) return;
         h.on_message(ev.op, std::string_view(message_), true);
-        if (message_.capacity() > 64 * 1024) std::string().swap(message_); // idle connections stay small
+        // Keep the buffer for the next message unless it grew huge (an idle
+        // connection should not hold on to its largest message).
+        if (message_.capacity() > 256 * 1024) std::string().swap(message_);
     }
 
     template <class Handler>
@@ -324,7 +337,15 @@ private:
     void write_frame_locked(opcode op, const void* data, std::size_t size, bool fin) {
         std::uint8_t* out = queue_.append(writer_.frame_size(size));
         writer_.write(out, op, data, size, fin);
-        if (!is_control(op)) last_msg_tx_ = clock::now();
+        if (!is_control(op)) {
+            if (options_.idle_timeout.count() > 0) last_msg_tx_ = clock::now(); // only idle needs it
+            count_out(size, fin);
+        }
+    }
+
+    void count_out(std::size_t size, bool fin) noexcept {
+        bytes_out_.add(size);
+        if (fin) messages_out_.add(1);
     }
 
     void send_close_locked(std::uint16_t code, std::string_view reason, clock::time_point now) {
@@ -365,6 +386,9 @@ private:
     bool close_received_ = false;
     std::uint16_t peer_code_ = close_code::no_status;
     std::string peer_reason_;
+
+    detail::counter messages_in_, bytes_in_;   // written by the reader
+    detail::counter messages_out_, bytes_out_; // written under mutex_
 
     // Guarded by mutex_.
     mutable std::mutex mutex_;

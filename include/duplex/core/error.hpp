@@ -44,6 +44,7 @@ enum class errc {
     bad_close_size,           // close payload of 1 byte
     bad_close_code,           // close code that may not be sent
     message_too_big,          // 1009: message over the configured maximum
+    frame_too_big,            // 1009: data frame over the configured maximum (max_frame_size)
     invalid_utf8,             // 1007: text message that is not UTF-8
     invalid_close_reason,     // 1007: close reason that is not UTF-8
     bad_compressed_data,      // 1007: permessage-deflate data that does not inflate
@@ -119,6 +120,7 @@ inline const char* errc_message(errc e) noexcept {
     case errc::bad_close_size: return "close frame payload of one byte";
     case errc::bad_close_code: return "close frame carries an invalid status code";
     case errc::message_too_big: return "message is larger than the configured maximum";
+    case errc::frame_too_big: return "frame is larger than the configured maximum";
     case errc::invalid_utf8: return "text message is not valid UTF-8";
     case errc::invalid_close_reason: return "close reason is not valid UTF-8";
     case errc::bad_compressed_data: return "compressed message does not inflate";
@@ -196,7 +198,8 @@ inline std::error_condition make_error_condition(condition c) noexcept {
 /// The close code to send when the connection fails with `e` (RFC 6455 §7.4.1).
 constexpr std::uint16_t close_code_for(errc e) noexcept {
     switch (e) {
-    case errc::message_too_big: return close_code::message_too_big;
+    case errc::message_too_big:
+    case errc::frame_too_big: return close_code::message_too_big;
     case errc::invalid_utf8:
     case errc::invalid_close_reason:
     case errc::bad_compressed_data: return close_code::invalid_payload;

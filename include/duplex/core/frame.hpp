@@ -65,6 +65,9 @@ inline std::size_t write_frame_header(std::uint8_t* out, opcode op, bool fin, st
 /// Parser settings; may be changed between messages through options().
 struct frame_parser_options {
     std::uint64_t max_message_size = 16 * 1024 * 1024; ///< 1009 past it (sum of a message's frames)
+    /// Largest payload of one data frame; errc::frame_too_big (1009) past it, from the
+    /// header alone. Default: no per-frame limit (only max_message_size applies).
+    std::uint64_t max_frame_size = ~std::uint64_t(0);
     bool allow_rsv1 = false;    ///< permessage-deflate negotiated: RSV1 on a message's first frame
     bool validate_utf8 = true;  ///< validate uncompressed text messages incrementally
 };
@@ -241,7 +244,8 @@ private:
         // and a new message cannot start until the open one is finished.
         if (h.op == opcode::continuation && !in_message_) return errc::unexpected_continuation;
         if (h.op != opcode::continuation && in_message_) return errc::expected_continuation;
-        // §10.4: limit the message size; refuse at the header, before any payload.
+        // §10.4: limit the frame and the message size; refuse at the header, before any payload.
+        if (h.payload_size > options_.max_frame_size) return errc::frame_too_big;
         const std::uint64_t so_far = h.op == opcode::continuation ? message_size_ : 0;
         if (h.payload_size > options_.max_message_size - so_far) return errc::message_too_big;
         return {};

@@ -11,12 +11,14 @@
 //   void shutdown_send() noexcept;           // half-close: the peer reads EOF after what
 //                                            // was written; reading still works
 //   void close() noexcept;                   // cut: pending operations complete with an error
+//   std::string remote_address() const;      // for logs: "address:port" or a name
 //
 // The connection promises at most one read and one write in flight at a time,
 // all started from handlers running on get_executor() (a strand when the
 // io_context runs on several threads). A handler is called exactly once.
 #pragma once
 #include <cstddef>
+#include <string>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -39,6 +41,7 @@ struct is_transport<T, std::void_t<
     decltype(std::declval<T&>().get_executor()),
     decltype(std::declval<T&>().close()),
     decltype(std::declval<T&>().shutdown_send()),
+    decltype(std::declval<const T&>().remote_address()),
     decltype(std::declval<T&>().async_read_some(std::declval<asio::mutable_buffer>(),
                                                 io_handler_archetype{})),
     decltype(std::declval<T&>().async_write_some(std::declval<asio::const_buffer>(),

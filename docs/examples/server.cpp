@@ -1,0 +1,105 @@
+// docs/server.md: server options and hooks: subprotocols, allowed origins, a handshake
+// check, plain HTTP on the same port, the connection limit (503). Exits 0 when every
+// request got the expected answer.
+#include <duplex/client.hpp>
+#include <duplex/server.hpp>
+
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <thread>
+
+int main() {
+    asio::io_context io; // the server's, run by its own thread below
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work(io.get_executor());
+
+    // [options]
+    duplex::server_options options;
+    options.max_connections = 1;                         // the next one gets 503
+    options.subprotocols = {"chat.v2", "chat.v1"};       // ours, in order of preference
+    options.allowed_origins = {"https://example.com"};   // others get 403
+    options.connection.max_message_size = 64 * 1024;     // see connection_options
+    duplex::server server(io, options);
+
+    server.on_handshake([](const duplex::http_request& req, duplex::handshake_decision& d) {
+        if (req.path() != "/chat") d.reject(404, "no such endpoint\n");
+        d.headers.emplace_back("X-Server", "duplex-docs");
+    });
+    server.on_http([](const duplex::http_request& req, duplex::http_reply& reply) {
+        if (req.path() == "/health") reply.body = "ok\n";
+        else reply.status = 404;
+    });
+    server.on_message([](duplex::server::connection& c, const duplex::message& m) { c.send(m); });
+    // [options]
+    if (auto ec = server.listen(0)) return std::fprintf(stderr, "listen: %s\n", ec.message().c_str()), 1;
+    const std::uint16_t port = server.port();
+    std::thread server_thread([&] { io.run_for(std::chrono::seconds(20)); });
+
+    int failures = 0;
+    const auto expect = [&](bool ok, const char* what) {
+        std::printf("%s %s\n", ok ? "ok  " : "FAIL", what);
+        failures += !ok;
+    };
+
+    // Plain HTTP on the same port.
+    {
+        asio::io_context cio;
+        asio::ip::tcp::socket s(cio);
+        s.connect({asio::ip::make_address("127.0.0.1"), port});
+        asio::write(s, asio::buffer(std::string("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")));
+        std::string response;
+        std::error_code ec;
+        asio::read(s, asio::dynamic_buffer(response), ec); // the server closes after answering
+        expect(response.rfind("HTTP/1.1 200", 0) == 0 && response.find("\r\n\r\nok\n") != std::string::npos,
+               "GET /health: 200 ok");
+    }
+
+    // WebSocket clients on their own io_context, on this thread.
+    asio::io_context cio;
+    const auto run_until = [&](auto done) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (!done() && std::chrono::steady_clock::now() < deadline) cio.run_one_for(std::chrono::milliseconds(50));
+    };
+    const std::string url = "ws://127.0.0.1:" + std::to_string(port);
+
+    duplex::client_options good;
+    good.origin = "https://example.com";
+    good.subprotocols = {"chat.v1"};
+    duplex::client first(cio);
+    bool opened = false;
+    first.on_open([&] { opened = true; });
+    first.connect(url + "/chat", good);
+    run_until([&] { return opened; });
+    expect(opened && first.subprotocol() == "chat.v1", "origin allowed, subprotocol chat.v1 agreed");
+
+    const auto refused = [&](const std::string& target, const duplex::client_options& o) {
+        duplex::client c(cio);
+        std::error_code error;
+        bool closed = false;
+        c.on_error([&](std::error_code ec) { error = ec; });
+        c.on_close([&](std::uint16_t, std::string_view) { closed = true; });
+        c.connect(url + target, o);
+        run_until([&] { return closed; });
+        return error;
+    };
+    // The limit counts connections at once: `first` is still open.
+    std::error_code ec = refused("/chat", good);
+    expect(ec == duplex::errc::bad_status, "second connection: not 101 (503 Too many connections)");
+
+    first.close();
+    run_until([&] { return server.connection_count() == 0; });
+    duplex::client_options evil = good;
+    evil.origin = "https://evil.example";
+    ec = refused("/chat", evil);
+    expect(ec == duplex::errc::bad_status, "origin not allowed: not 101 (403)");
+    ec = refused("/elsewhere", good);
+    expect(ec == duplex::errc::bad_status, "on_handshake rejected /elsewhere: not 101 (404)");
+
+    server.stop();
+    work.reset();
+    server_thread.join();
+    return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,56 @@
+// Counters a connection keeps and a server sums: cheap enough for the hot
+// path (plain stores by the one thread that writes each field).
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+namespace duplex {
+
+/// Messages and payload bytes through one connection.
+struct connection_stats {
+    std::uint64_t messages_in = 0;
+    std::uint64_t bytes_in = 0;  ///< payload bytes of messages received
+    std::uint64_t messages_out = 0;
+    std::uint64_t bytes_out = 0; ///< payload bytes of messages queued for sending
+
+    connection_stats& operator+=(const connection_stats& o) noexcept {
+        messages_in += o.messages_in;
+        bytes_in += o.bytes_in;
+        messages_out += o.messages_out;
+        bytes_out += o.bytes_out;
+        return *this;
+    }
+};
+
+namespace detail {
+// A counter with one writer and any number of readers: a relaxed load + store
+// compiles to a plain add (no locked instruction), and readers see no torn values.
+class counter {
+public:
+    void add(std::uint64_t n) noexcept { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+    std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<std::uint64_t> v_{0};
+};
+} // namespace detail
+
+/// Severity of a message given to a logging hook. duplex itself never prints.
+enum class log_level : std::uint8_t { debug, info, warning, error };
+
+constexpr const char* to_string(log_level l) noexcept {
+    switch (l) {
+    case log_level::debug: return "debug";
+    case log_level::info: return "info";
+    case log_level::warning: return "warning";
+    case log_level::error: return "error";
+    }
+    return "?";
+}
+
+/// A user callback that receives duplex's log messages.
+using log_hook = std::function<void(log_level, std::string_view)>;
+
+} // namespace duplex

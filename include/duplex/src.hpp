@@ -1,0 +1,28 @@
+// The compiled part of duplex in separate-compilation mode: include this header in
+// exactly one .cpp file of the program, compiled with DUPLEX_SEPARATE_COMPILATION
+// defined (as every other file of the program must be; see separate_compilation.hpp).
+//
+//   // duplex_src.cpp
+//   #include <duplex/src.hpp>
+#pragma once
+
+#ifndef DUPLEX_SEPARATE_COMPILATION
+#error "duplex/src.hpp: define DUPLEX_SEPARATE_COMPILATION for every file of the program (see duplex/separate_compilation.hpp)"
+#endif
+#ifdef DUPLEX_SEPARATE_COMPILATION_HPP_SEEN
+#error "duplex/src.hpp must come before any other duplex header in its file"
+#endif
+
+// Explicit instantiation definitions of the list in separate_compilation.hpp.
+#define DUPLEX_EXTERN_TEMPLATE
+#include "separate_compilation.hpp"
+#undef DUPLEX_EXTERN_TEMPLATE
+
+#include "duplex.hpp"
+
+#ifdef ASIO_SEPARATE_COMPILATION
+#include <asio/impl/src.hpp>
+#ifdef DUPLEX_HAS_TLS
+#include <asio/ssl/impl/src.hpp>
+#endif
+#endif
