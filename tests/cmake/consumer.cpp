@@ -3,7 +3,9 @@
 // non-zero when something does not work. DUPLEX_EXPECT_TLS / DUPLEX_EXPECT_DEFLATE are set
 // by the test to 0 or 1: whether duplex was configured with those components, so the test
 // checks that the target (or .pc file) passes DUPLEX_HAS_TLS / DUPLEX_HAS_DEFLATE along.
+#include <duplex/client.hpp>
 #include <duplex/core/error.hpp>
+#include <duplex/server.hpp>
 
 // Asio's usage requirements (its include path and ASIO_STANDALONE) must come with duplex.
 // Checked before <asio.hpp>, which defines ASIO_STANDALONE itself when it finds no Boost.
@@ -51,6 +53,31 @@ int main() {
 #if defined(DUPLEX_EXPECT_DEFLATE) && DUPLEX_EXPECT_DEFLATE
     if (zlibVersion() == nullptr) ++failures; // links against zlib
 #endif
+
+    // The point of it all: a short echo server and one message round trip.
+    {
+        asio::io_context ws_io;
+        duplex::server server(ws_io);
+        server.on_message([](auto& conn, const duplex::message& m) { conn.send(m); });
+        if (auto ec = server.listen(0)) {
+            std::fprintf(stderr, "listen: %s\n", ec.message().c_str());
+            return 1;
+        }
+        duplex::client client(ws_io);
+        std::string echoed;
+        client.on_open([&] { client.send_text("round trip"); });
+        client.on_message([&](const duplex::message& m) {
+            echoed = m.str();
+            client.close();
+        });
+        client.on_close([&](std::uint16_t, std::string_view) { server.stop(); });
+        client.connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/");
+        ws_io.run_for(std::chrono::seconds(10));
+        if (echoed != "round trip") {
+            std::fprintf(stderr, "echo round trip failed: got '%s'\n", echoed.c_str());
+            ++failures;
+        }
+    }
     std::printf("duplex consumer: %s (asio %d)\n", failures ? "FAILED" : "ok", ASIO_VERSION);
     return failures ? 1 : 0;
 }
