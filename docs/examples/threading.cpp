@@ -57,12 +57,13 @@ int main() {
     while (server.connection_count() < clients) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     for (auto& ws : wss)
         while (ws->ready_state() != duplex::ready_state::open) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    for (int i = 0; i < messages; ++i)
-        for (auto& ws : wss) ws->send_text("message " + std::to_string(i));
     // To run code on a connection's strand (ordered with its handlers), post to its executor:
     std::atomic<int> posted{0};
     for (auto& c : server.clients().snapshot())
         asio::post(c->get_executor(), [c, &posted] { posted += c->ready_state() == duplex::ready_state::open; });
+    while (posted < clients) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (int i = 0; i < messages; ++i)
+        for (auto& ws : wss) ws->send_text("message " + std::to_string(i));
     // [foreign-thread]
 
     for (auto& t : client_threads) t.join();

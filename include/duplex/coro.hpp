@@ -242,6 +242,17 @@ inbox_ptr find_inbox(Connection& c) {
     }
 }
 
+template <class Connection>
+asio::any_io_executor executor_of(Connection& c) {
+    if constexpr (std::is_same_v<Connection, client>) {
+        auto p = c.connection_ptr();
+        if (p) return p->get_executor();
+        return asio::system_executor(); // not connected: the error is all there is to deliver
+    } else {
+        return c.get_executor();
+    }
+}
+
 // Wraps a completion handler: keeps its executor busy until it runs, and runs it
 // there (posted when completing inside the initiating function).
 template <bool WithMessage = true, class Handler, class IoExecutor>
@@ -285,10 +296,12 @@ auto async_wait_open(inbox_ptr box, CompletionToken&& token) {
 template <class Connection, class CompletionToken>
 auto async_receive(Connection& c, CompletionToken&& token) {
     auto box = detail::find_inbox(c);
+    // A handler without an executor of its own runs on the connection's.
+    asio::any_io_executor ex = detail::executor_of(c);
     return asio::async_initiate<CompletionToken, void(std::error_code, owned_message)>(
-        [](auto handler, detail::inbox_ptr b) {
+        [](auto handler, detail::inbox_ptr b, asio::any_io_executor io_ex) {
             auto slot = asio::get_associated_cancellation_slot(handler);
-            auto w = detail::make_waiter(std::move(handler), asio::system_executor());
+            auto w = detail::make_waiter(std::move(handler), io_ex);
             if (!b) return w(make_error_code(errc::closed), {}, true); // not set up (or not connected)
             const std::uint64_t id = b->wait(std::move(w));
             if (id != 0 && slot.is_connected())
@@ -296,7 +309,7 @@ auto async_receive(Connection& c, CompletionToken&& token) {
                     if (auto locked = weak.lock()) locked->cancel(id);
                 });
         },
-        token, std::move(box));
+        token, std::move(box), std::move(ex));
 }
 
 /// co_await receive(c): the next message; throws duplex::error once the connection is

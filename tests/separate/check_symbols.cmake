@@ -12,8 +12,11 @@ function(count_members object out_defined out_undefined)
   set(defined 0)
   set(undefined 0)
   foreach(line IN LISTS lines)
-    # Implicit destructors are emitted wherever they are used; they are not counted.
-    if(line MATCHES "^[0-9a-f]+ [TWtw] duplex::basic_(connection|server|protocol)<" AND NOT line MATCHES ">::~basic_")
+    # Implicit destructors are emitted wherever they are used; they are not counted, nor
+    # are std functions whose demangled name starts with a duplex return type
+    # ("duplex::basic_connection<...>& std::forward<...>(...)").
+    if(line MATCHES "^[0-9a-f]+ [TWtw] duplex::basic_(connection|server|protocol)<"
+       AND NOT line MATCHES ">::~basic_" AND NOT line MATCHES "^[0-9a-f]+ [TWtw] duplex::basic_[a-z]+<[^ ]*( [^ ]*)?>&? std::")
       math(EXPR defined "${defined} + 1")
       if(defined LESS 6)
         message(STATUS "  defined: ${line}")

@@ -22,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <vector>
 
 #include <malloc.h>
@@ -73,7 +74,18 @@ enum fault_kind : int {
 const char* const fault_names[fault_kinds] = {"drop_mid_frame", "drop_mid_handshake", "garbage_http", "garbage_frames",
                                               "slow_consumer",  "no_pong",            "idle_tcp"};
 std::array<std::atomic<std::uint64_t>, fault_kinds> faults_run{}, faults_unexpected{};
-std::atomic<std::uint64_t> slow_bytes_sent{0};
+std::atomic<std::uint64_t> slow_bytes_sent{0}, slow_bytes_max{0};
+void note_max(std::atomic<std::uint64_t>& m, std::uint64_t v) {
+    std::uint64_t cur = m.load();
+    while (v > cur && !m.compare_exchange_weak(cur, v)) {}
+}
+// Peers ("127.0.0.1:port") whose echo the server refused with send_queue_full.
+std::mutex cut_mutex;
+std::set<std::string> cut_for_queue;
+bool was_cut_for_queue(const std::string& address) {
+    std::lock_guard<std::mutex> lock(cut_mutex);
+    return cut_for_queue.count(address) != 0;
+}
 
 // Server side: what the application saw.
 struct server_stats {
@@ -223,6 +235,7 @@ bool raw_handshake(soak::raw_socket& s, std::uint16_t port, std::string& rest, i
 struct frames_seen {
     bool eof = false;
     int pings = 0, closes = 0, data = 0;
+    std::size_t data_bytes = 0;
     std::uint16_t close_code = 0;
     std::error_code parse_error;
 };
@@ -241,7 +254,7 @@ frames_seen read_frames_until_eof(soak::raw_socket& s, std::string rest, sclock:
             if (ev.kind == k::error) f.parse_error = ev.ec;
             else if (ev.kind == k::control && ev.op == duplex::opcode::ping) ++f.pings;
             else if (ev.kind == k::control && ev.op == duplex::opcode::close) { ++f.closes; f.close_code = ev.close_code; }
-            else if (ev.kind == k::data && ev.message_end) ++f.data;
+            else if (ev.kind == k::data) { f.data_bytes += ev.size; f.data += ev.message_end; }
             else if (ev.kind == k::need_more) break;
         }
         bytes.clear();
@@ -312,16 +325,24 @@ bool run_fault(fault_kind kind, std::uint16_t port, std::mt19937& rng) {
         const std::string payload(64 * 1024, 's');
         std::string frame(w.frame_size(payload.size()), '\0');
         w.write(reinterpret_cast<std::uint8_t*>(frame.data()), duplex::opcode::binary, payload.data(), payload.size());
-        // Enough to pass the 256 KiB limit plus what the kernel buffers on both sides
-        // (our receive buffer is 4 KiB), checking between frames whether we were cut.
-        for (std::size_t total = 0; total < (32u << 20); total += frame.size()) {
-            if (s.peer_gone()) return true;
+        // Push until the server refuses an echo for this connection with send_queue_full
+        // (its on_message records our address), then read: what was queued for us is
+        // gone, the server cuts TCP after close_timeout, so we see at most what the
+        // kernel buffers held, then EOF.
+        const std::string me = s.local_address();
+        std::size_t pushed = 0;
+        while (!was_cut_for_queue(me)) {
+            if (pushed >= (64u << 20)) return false; // the limit never applied
             const io r = s.send_all(frame, deadline);
-            if (r == io::error) return true;    // reset: the server cut us
-            if (r == io::timeout) return false; // still open at the deadline
-            slow_bytes_sent += frame.size();
+            if (r == io::timeout) return false;
+            if (r == io::error) break; // reset: it was cut (checked below)
+            pushed += frame.size();
         }
-        return s.wait_peer_gone(deadline);
+        slow_bytes_sent += pushed;
+        note_max(slow_bytes_max, pushed);
+        if (!was_cut_for_queue(me)) return false;
+        const frames_seen f = read_frames_until_eof(s, rest, deadline);
+        return f.eof && !f.parse_error && f.data_bytes < pushed;
     }
     case no_pong: {
         if (!raw_handshake(s, port, rest)) return false;
@@ -382,9 +403,18 @@ int main() {
         so.connection.handshake_timeout = 2000ms;
         so.connection.max_message_size = 1 << 20;
         duplex::server srv(sio, so);
-        srv.on_open([](auto&) { ++srv_stats.opened; });
+        srv.on_open([](auto& c) {
+            ++srv_stats.opened;
+            c.user_data() = c.transport().remote_address(); // gone from the socket once closed
+        });
         srv.on_message([](auto& c, const duplex::message& m) {
-            if (c.send(m)) ++srv_stats.echo_refused; // a slow consumer over its limit
+            if (const auto ec = c.send(m)) { // a slow consumer over its limit: failed now, cut after close_timeout
+                ++srv_stats.echo_refused;
+                if (ec == duplex::errc::send_queue_full) {
+                    std::lock_guard<std::mutex> lock(cut_mutex);
+                    cut_for_queue.insert(std::any_cast<std::string>(c.user_data()));
+                }
+            }
         });
         srv.on_error([](auto&, std::error_code ec) {
             std::lock_guard<std::mutex> lock(srv_stats.m);
@@ -480,8 +510,10 @@ int main() {
         faults_total += faults_run[k];
         unexpected_total += faults_unexpected[k];
     }
-    std::printf("faults total: %" PRIu64 ", ended unexpectedly: %" PRIu64 "; slow consumers pushed %.1f MiB\n", faults_total,
-                unexpected_total, soak::mib(slow_bytes_sent.load()));
+    std::printf("faults total: %" PRIu64 ", ended unexpectedly: %" PRIu64 "; a slow consumer pushed %.1f MiB on average (at most %.1f MiB) before it was cut\n",
+                faults_total, unexpected_total,
+                faults_run[slow_consumer] ? soak::mib(slow_bytes_sent.load()) / static_cast<double>(faults_run[slow_consumer]) : 0.0,
+                soak::mib(slow_bytes_max.load()));
     {
         std::lock_guard<std::mutex> lock(srv_stats.m);
         std::printf("server on_error:");

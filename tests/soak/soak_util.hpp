@@ -192,6 +192,15 @@ public:
         fd_ = -1;
     }
     int fd() const { return fd_; }
+    /// "127.0.0.1:port" of our end, as the server sees it as its peer.
+    std::string local_address() const {
+        sockaddr_in a{};
+        socklen_t n = sizeof a;
+        if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &n) != 0) return {};
+        char ip[INET_ADDRSTRLEN] = {};
+        ::inet_ntop(AF_INET, &a.sin_addr, ip, sizeof ip);
+        return std::string(ip) + ":" + std::to_string(ntohs(a.sin_port));
+    }
 
     /// True once the peer closed or reset the connection, without reading any
     /// data (POLLRDHUP: its FIN arrived; POLLHUP/POLLERR: a reset).

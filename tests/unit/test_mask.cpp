@@ -26,6 +26,7 @@ TEST_CASE("mask: apply_mask matches a byte-by-byte reference", "[rfc6455][5.3][m
     std::vector<std::uint8_t> src(300 + 8 + 8);
     for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<std::uint8_t>(i * 131 + 7);
     const std::size_t offsets[] = {0, 1, 2, 3, 4, 5, 7, 1001};
+    std::size_t compared = 0;
     for (std::size_t len = 0; len <= 300; ++len) {
         for (std::size_t align = 0; align < 8; ++align) {
             for (std::size_t offset : offsets) {
@@ -37,15 +38,18 @@ TEST_CASE("mask: apply_mask matches a byte-by-byte reference", "[rfc6455][5.3][m
                     INFO("len=" << len << " align=" << align << " offset=" << offset);
                     REQUIRE(got == want);
                 }
+                ++compared;
             }
         }
     }
+    CHECK(compared == 301 * 8 * 8); // every case ran and matched
 }
 
 TEST_CASE("mask: copy_masked matches a byte-by-byte reference", "[rfc6455][5.3][mask]") {
     const mask_key key = {0x01, 0x80, 0xfe, 0x5a};
     std::vector<std::uint8_t> src(320);
     for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<std::uint8_t>(i * 7 + 3);
+    std::size_t compared = 0;
     for (std::size_t len = 0; len <= 300; ++len) {
         for (std::size_t align = 0; align < 8; ++align) {
             std::vector<std::uint8_t> dst(320, 0xcc), want(320, 0xcc);
@@ -56,8 +60,10 @@ TEST_CASE("mask: copy_masked matches a byte-by-byte reference", "[rfc6455][5.3][
                 INFO("len=" << len << " align=" << align);
                 REQUIRE(dst == want);
             }
+            ++compared;
         }
     }
+    CHECK(compared == 301 * 8);
 }
 
 TEST_CASE("mask: unmasking in pieces keeps the key phase", "[rfc6455][5.3][mask]") {
