@@ -32,7 +32,7 @@ static const char* const page = R"html(<!doctype html>
     line.scrollIntoView();
   };
   const ws = new WebSocket(`ws://${location.host}/`, "chat");
-  ws.onopen = () => log(`open (subprotocol: ${ws.protocol || "none"})`, "sys");
+  ws.onopen = () => log(`open (subprotocol: ${ws.protocol || "none"}, extensions: ${ws.extensions || "none"})`, "sys");
   ws.onmessage = (e) => log(e.data, "msg");
   ws.onclose = (e) => log(`close ${e.code} ${e.reason}`, "sys");
   document.getElementById("form").onsubmit = (e) => {
@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
 
     asio::io_context io;
     duplex::server_options options;
-    options.subprotocols = {"chat"}; // answered when the client offers it
+    options.subprotocols = {"chat"};        // answered when the client offers it
+    options.connection.deflate.enabled = true; // permessage-deflate, as browsers offer
     duplex::server server(io, options);
 
     // Plain HTTP on the same port: the page itself.

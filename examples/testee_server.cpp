@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
     c.ping_interval = std::chrono::milliseconds(0); // no heartbeat pings of our own
     c.handshake_timeout = std::chrono::seconds(60);
     c.close_timeout = std::chrono::seconds(10);
+    c.deflate.enabled = true;                    // permessage-deflate (when built with zlib)
 
     asio::io_context io;
     duplex::server server(io, options);

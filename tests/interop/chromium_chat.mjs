@@ -18,6 +18,7 @@ if (!chatExe || !screenshot) {
   process.exit(2);
 }
 const CHROMIUM = process.env.DUPLEX_CHROMIUM || '/usr/bin/chromium';
+const OPEN_LINE = 'open (subprotocol: chat, extensions: permessage-deflate)'; // RFC 7692 negotiated
 if (!fs.existsSync(CHROMIUM)) {
   console.error(`FAIL: no browser at ${CHROMIUM}. Install Debian's Chromium with:  apt-get install chromium\n` +
     '(or: bash scripts/install-deps.sh). Browser downloads (npx playwright install) do not work here.');
@@ -89,7 +90,7 @@ try {
       ws.binaryType = 'arraybuffer';
       await opened(ws);
       out.protocol = ws.protocol;
-      out.extensions = ws.extensions; // no permessage-deflate yet
+      out.extensions = ws.extensions; // RFC 7692: chat_server accepts the browser's offer
       // Broadcast to a single client is an echo: binary stays binary (§5.6).
       const bytes = new Uint8Array(70000).map((_, i) => (i * 31 + 7) & 0xff);
       let p = next(ws);
@@ -114,7 +115,7 @@ try {
     assertEq(r.unmatched, 'close 1006', 'offering only superchat (the browser fails the handshake)');
     assertEq(r.plainProtocol, '', 'protocol when none is offered');
     assertEq(r.protocol, 'chat', 'protocol when [superchat, chat] is offered');
-    assertEq(r.extensions, '', 'extensions');
+    assertEq(r.extensions, 'permessage-deflate', 'extensions');
     assert(r.binaryOk, '70000-byte binary message came back changed');
     assert(r.textOk, '1.3 MB text message came back changed');
     assertEq(r.close.code, 4000, 'CloseEvent.code after close(4000)');
@@ -132,9 +133,10 @@ try {
       assertEq(res.status(), 200, 'GET / status');
       assertEq(await p.title(), 'duplex chat', 'page title');
     }
-    // The page logs "open (subprotocol: chat)" once its WebSocket opened with `chat` (§4.2.2).
+    // The page logs "open (subprotocol: chat, extensions: permessage-deflate)" once its
+    // WebSocket opened with `chat` (RFC 6455 §4.2.2) and compression (RFC 7692 §5).
     for (const p of [one, two]) {
-      await p.locator('#log .sys', { hasText: 'open (subprotocol: chat)' }).waitFor({ timeout: 10000 });
+      await p.locator('#log .sys', { hasText: OPEN_LINE }).waitFor({ timeout: 10000 });
     }
     const text = 'Hello from page one — ✓ 日本語 🎉';
     await one.locator('#text').pressSequentially(text);
@@ -150,7 +152,7 @@ try {
     await two.locator('#text').press('Enter');
     for (const p of [one, two]) await p.locator('#log .msg', { hasText: reply }).waitFor({ timeout: 10000 });
     const logTwo = await two.locator('#log > div').allTextContents();
-    assertEq(JSON.stringify(logTwo), JSON.stringify(['open (subprotocol: chat)', text, reply]), "page two's log");
+    assertEq(JSON.stringify(logTwo), JSON.stringify([OPEN_LINE, text, reply]), "page two's log");
     fs.mkdirSync(path.dirname(path.resolve(screenshot)), { recursive: true });
     await two.screenshot({ path: screenshot, fullPage: true });
     console.log(`screenshot of page two: ${path.resolve(screenshot)}`);

@@ -61,6 +61,9 @@ int main(int argc, char** argv) {
         return 2;
     }
     const std::string url = argv[1];
+    const bool deflate = std::getenv("DUPLEX_DEFLATE") != nullptr; // offer permessage-deflate
+    duplex::client_options options;
+    options.connection.deflate.enabled = deflate;
     asio::io_context io;
     duplex::client ws(io);
     std::mt19937 rng(6455);
@@ -152,6 +155,9 @@ int main(int argc, char** argv) {
     ws.on_open([&] {
         std::printf("ok   open %s (subprotocol '%s')%s\n", url.c_str(), ws.subprotocol().c_str(),
                     phase == 2 ? " again, after a clean close" : "");
+        // RFC 7692 §5: with DUPLEX_DEFLATE=1 the server must have accepted our offer.
+        if (deflate && !ws.connection_ptr()->protocol().deflate_enabled()) fail("permessage-deflate was not negotiated");
+        else if (deflate) std::printf("ok   permessage-deflate negotiated\n");
         if (phase == 1) return next();
         // §7.1.2: the server starts the closing handshake; the client answers with the
         // same code and waits for the server to close TCP (§7.1.1).
@@ -180,7 +186,7 @@ int main(int argc, char** argv) {
             else std::printf("ok   on_close 1000 after close(1000)\n");
             phase = 2;
             asio::post(io, [&] {
-                if (auto ec = ws.connect(url)) fail("second connect(): " + ec.message());
+                if (auto ec = ws.connect(url, options)) fail("second connect(): " + ec.message());
             });
             return;
         }
@@ -193,7 +199,7 @@ int main(int argc, char** argv) {
         else std::printf("ok   on_close 4002 'server says bye' when the server closed first\n");
     });
 
-    if (auto ec = ws.connect(url)) {
+    if (auto ec = ws.connect(url, options)) {
         std::fprintf(stderr, "FAIL connect(%s): %s\n", url.c_str(), ec.message().c_str());
         return 1;
     }

@@ -10,7 +10,7 @@
 import { requirePackage } from './lib.mjs';
 
 const { WebSocketServer } = await requirePackage('ws');
-const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: process.env.DUPLEX_DEFLATE ? { threshold: 0 } : false, maxPayload: 64 * 1024 * 1024 });
 wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => {
     // "!close CODE REASON": the server starts the closing handshake (§7.1.2).

@@ -11,6 +11,7 @@ permessage-deflate; max_size=None so 16 MiB messages fit. Exits on SIGTERM/SIGIN
 itself after 120 s so it can never outlive a test.
 """
 import asyncio
+import os
 import signal
 import sys
 
@@ -40,7 +41,7 @@ async def main():
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, lambda: stop.done() or stop.set_result(None))
-    async with websockets.serve(echo, "127.0.0.1", 0, compression=None, max_size=None,
+    async with websockets.serve(echo, "127.0.0.1", 0, compression="deflate" if os.environ.get("DUPLEX_DEFLATE") else None, max_size=None,
                                 ping_interval=None) as server:
         port = server.sockets[0].getsockname()[1]
         print(f"python_echo_server listening on ws://127.0.0.1:{port}", flush=True)

@@ -365,3 +365,96 @@ TEST_CASE("a prepared message is shared by servers and re-masked by clients", "[
     CHECK(f.at_server.messages[0].second == "broadcast");
     CHECK(f.at_server.errors.empty());
 }
+
+#if DUPLEX_HAS_DEFLATE
+namespace {
+struct deflate_pair : pair_fixture {
+    explicit deflate_pair(connection_options o = deflate_on()) : pair_fixture(o) {
+        deflate_params p;
+        p.enabled = true;
+        server.enable_deflate(p);
+        client.enable_deflate(p);
+    }
+    static connection_options deflate_on() {
+        connection_options o;
+        o.deflate.enabled = true;
+        o.deflate.threshold = 0;
+        return o;
+    }
+};
+// A client frame (masked with a zero key) with RSV1 set: a compressed message.
+std::string compressed_frame(opcode op, const std::string& deflated) {
+    std::uint8_t header[max_frame_header_size];
+    const mask_key zero{};
+    const std::size_t n = write_frame_header(header, op, true, deflated.size(), &zero, true);
+    return std::string(reinterpret_cast<const char*>(header), n) + deflated;
+}
+} // namespace
+
+TEST_CASE("permessage-deflate: messages are compressed on the wire and restored", "[protocol][rfc7692][7.2]") {
+    deflate_pair f;
+    const std::string text(10000, 'a');
+    REQUIRE_FALSE(f.client.send_text(text));
+    const std::string wire = drain(f.client);
+    CHECK(wire.size() < 200);                 // 10,000 bytes became a few dozen
+    CHECK((static_cast<unsigned char>(wire[0]) & 0x40) != 0); // RSV1: this message is compressed
+    feed(f.server, wire, f.at_server);
+    REQUIRE(f.at_server.messages.size() == 1);
+    CHECK(f.at_server.messages[0].second == text);
+    CHECK(f.server.stats().bytes_in == wire.size() - 6); // the payload as it was on the wire
+    f.server.send_text("back");
+    f.server_to_client();
+    REQUIRE(f.at_client.messages.size() == 1);
+    CHECK(f.at_client.messages[0].second == "back");
+}
+
+TEST_CASE("permessage-deflate: the RFC 7692 'Hello' frame", "[protocol][rfc7692][7.2.3.1]") {
+    deflate_pair f;
+    feed(f.server, compressed_frame(opcode::text, std::string("\xf2\x48\xcd\xc9\xc9\x07\x00", 7)), f.at_server);
+    REQUIRE(f.at_server.messages.size() == 1);
+    CHECK(f.at_server.messages[0].second == "Hello");
+}
+
+TEST_CASE("permessage-deflate: a compression bomb stops at the inflated limit with 1009", "[protocol][rfc7692][limits]") {
+    connection_options o = deflate_pair::deflate_on();
+    o.max_message_size = 1 << 20;
+    deflate_pair f(o);
+    // 64 MiB of zeros deflates to about 64 KiB: far under the wire limit.
+    deflate_codec c(role::client, [] { deflate_params p; p.enabled = true; return p; }());
+    std::string deflated;
+    REQUIRE_FALSE(c.compress(std::string(64u << 20, '\0').data(), 64u << 20, deflated));
+    REQUIRE(deflated.size() < (1u << 20));
+    feed(f.server, compressed_frame(opcode::binary, deflated), f.at_server);
+    REQUIRE(f.at_server.errors.size() == 1);
+    CHECK(f.at_server.errors[0] == errc::message_too_big);
+    CHECK(f.server.close_status_code() == close_code::message_too_big);
+    CHECK(f.at_server.messages.empty());
+}
+
+TEST_CASE("permessage-deflate: bad data is 1007, bad UTF-8 after inflating is 1007", "[protocol][rfc7692][8.1]") {
+    SECTION("not deflate") {
+        deflate_pair f;
+        feed(f.server, compressed_frame(opcode::binary, std::string("\xff\xff\xff\xff", 4)), f.at_server);
+        REQUIRE(f.at_server.errors.size() == 1);
+        CHECK(f.at_server.errors[0] == errc::bad_compressed_data);
+        CHECK(f.server.close_status_code() == close_code::invalid_payload);
+    }
+    SECTION("text that inflates to invalid UTF-8") {
+        deflate_pair f;
+        deflate_codec c(role::client, [] { deflate_params p; p.enabled = true; return p; }());
+        std::string deflated;
+        REQUIRE_FALSE(c.compress("\xc0\xaf", 2, deflated));
+        feed(f.server, compressed_frame(opcode::text, deflated), f.at_server);
+        REQUIRE(f.at_server.errors.size() == 1);
+        CHECK(f.at_server.errors[0] == errc::invalid_utf8);
+    }
+}
+
+TEST_CASE("permessage-deflate: RSV1 without negotiation is 1002", "[protocol][rfc7692][6.1]") {
+    pair_fixture f; // no deflate
+    feed(f.server, compressed_frame(opcode::text, std::string("\xf2\x48\xcd\xc9\xc9\x07\x00", 7)), f.at_server);
+    REQUIRE(f.at_server.errors.size() == 1);
+    CHECK(f.at_server.errors[0] == errc::reserved_bits);
+    CHECK(f.server.close_status_code() == close_code::protocol_error);
+}
+#endif

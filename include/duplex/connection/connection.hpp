@@ -235,10 +235,26 @@ private:
         if (!decision.accepted) return reject(make_error_code(errc::rejected), decision.status, decision.body);
 
         subprotocol_ = std::move(decision.subprotocol);
+        const std::string extensions = negotiate_extensions();
         std::string out;
-        if (!write_accept_response(out, request_.header("Sec-WebSocket-Key"), subprotocol_, {}, &decision.headers))
+        if (!write_accept_response(out, request_.header("Sec-WebSocket-Key"), subprotocol_, extensions, &decision.headers))
             return reject(make_error_code(errc::rejected), 500, "invalid handshake response header\n");
         open(out, head_size);
+    }
+
+    // Server: accept the client's first acceptable permessage-deflate offer
+    // (RFC 7692 §5.1); returns the Sec-WebSocket-Extensions answer, or empty.
+    std::string negotiate_extensions() {
+        std::string answer;
+#if DUPLEX_HAS_DEFLATE
+        if (!config_->connection.deflate.enabled) return answer;
+        std::error_code ec;
+        const auto offers = parse_extensions(request_, ec);
+        deflate_params params;
+        if (!ec && negotiate(offers, config_->connection.deflate, params, answer)) protocol_.enable_deflate(params);
+        else answer.clear(); // a malformed header: decline every extension
+#endif
+        return answer;
     }
 
     void send_client_request() {
@@ -246,8 +262,18 @@ private:
         std::array<std::uint8_t, 16> nonce{};
         random.fill(nonce.data(), nonce.size());
         key_ = make_client_key(nonce);
+        const client_request_options* request = &config_->request;
+#if DUPLEX_HAS_DEFLATE
+        client_request_options with_offer;
+        if (config_->connection.deflate.enabled && request->extensions.empty()) {
+            with_offer = *request;
+            with_offer.extensions = make_offer(config_->connection.deflate);
+            request = &with_offer;
+        }
+#endif
+        extensions_offered_ = !request->extensions.empty();
         std::string out;
-        if (!write_client_request(out, config_->request, key_)) return finish(make_error_code(errc::bad_url));
+        if (!write_client_request(out, *request, key_)) return finish(make_error_code(errc::bad_url));
         queue_raw(out);
         flush();
         read_handshake();
@@ -256,8 +282,18 @@ private:
     void check_response(std::size_t head_size) {
         std::string chosen;
         if (auto ec = check_upgrade_response(response_, key_, config_->request.subprotocols,
-                                             !config_->request.extensions.empty(), &chosen))
+                                             extensions_offered_, &chosen))
             return finish(ec);
+#if DUPLEX_HAS_DEFLATE
+        if (extensions_offered_) { // RFC 7692 §5: the client fails on anything it did not offer
+            std::error_code ec;
+            const auto answer = parse_extensions(response_, ec);
+            deflate_params params;
+            if (!ec) ec = accept_response(answer, config_->connection.deflate, params);
+            if (ec) return finish(make_error_code(errc::bad_extension));
+            if (params.enabled) protocol_.enable_deflate(params);
+        }
+#endif
         subprotocol_ = std::move(chosen);
         open({}, head_size);
     }
@@ -562,6 +598,7 @@ private:
     http_request request_;
     http_response response_;
     std::string key_;         // client: the Sec-WebSocket-Key sent
+    bool extensions_offered_ = false;
     std::string subprotocol_;
     std::error_code handshake_error_;
     std::string peer_;        // the remote address, kept for log messages

@@ -20,6 +20,11 @@
 #include "send_queue.hpp"
 #include "stats.hpp"
 
+#if DUPLEX_HAS_DEFLATE
+#include "../core/utf8.hpp"
+#include "../extensions/permessage_deflate.hpp"
+#endif
+
 namespace duplex {
 
 /// What `tick` found: a timeout error, and whether the transport must be cut now.
@@ -61,6 +66,31 @@ public:
     /// Lets permessage-deflate allow RSV1 once negotiated.
     frame_parser_options& parser_options() noexcept { return parser_.options(); }
 
+#if DUPLEX_HAS_DEFLATE
+    /// The handshake agreed on permessage-deflate (RFC 7692): from now on
+    /// messages may be compressed both ways. Call before open().
+    void enable_deflate(const deflate_params& params) {
+        deflate_ = std::make_unique<deflate_codec>(R, params, options_.deflate);
+        parser_.options().allow_rsv1 = true;
+        // Incompressible data grows a little when deflated (5 bytes per stored
+        // block; python-websockets' small memLevel gives +0.25%, measured), so the
+        // wire may carry a bit more than max_message_size for
+        // a message that inflates to exactly that: the parser gets the slack, the
+        // inflated size is held to the limit exactly, and uncompressed messages
+        // are checked in on_data.
+        const std::uint64_t max = options_.max_message_size;
+        parser_.options().max_message_size = max + max / 32 + 1024;
+    }
+#endif
+    /// Whether permessage-deflate is in use on this connection.
+    bool deflate_enabled() const noexcept {
+#if DUPLEX_HAS_DEFLATE
+        return deflate_ != nullptr;
+#else
+        return false;
+#endif
+    }
+
     // ---- receiving -------------------------------------------------------
 
     /// Parses `size` bytes (unmasking them in place) and reports what they
@@ -75,7 +105,13 @@ public:
             size -= used;
             switch (ev.kind) {
             case parse_event::kind_t::need_more: return;
-            case parse_event::kind_t::data: on_data(ev, h, now); break;
+            case parse_event::kind_t::data:
+                if (auto ec = on_data(ev, h, now)) {
+                    fail(ec, now);
+                    h.on_protocol_error(ec);
+                    return;
+                }
+                break;
             case parse_event::kind_t::control: on_control(ev, h, now); break;
             case parse_event::kind_t::error:
                 fail(ev.ec, now);
@@ -92,8 +128,7 @@ public:
         std::lock_guard<std::mutex> lock(mutex_);
         if (auto ec = check_can_send(size)) return ec;
         if (fragmenting_) return make_error_code(errc::expected_continuation);
-        write_frame_locked(op, data, size, true);
-        return {};
+        return write_message_locked(op, data, size);
     }
     std::error_code send_text(std::string_view text) { return send(opcode::text, text.data(), text.size()); }
     std::error_code send_binary(const void* data, std::size_t size) { return send(opcode::binary, data, size); }
@@ -259,8 +294,9 @@ private:
         return p;
     }
 
+    // Returns an error when the message must fail the connection (inflating).
     template <class Handler>
-    void on_data(const parse_event& ev, Handler& h, clock::time_point now) {
+    std::error_code on_data(const parse_event& ev, Handler& h, clock::time_point now) {
         const auto view = [](const std::uint8_t* p, std::size_t n) {
             return std::string_view(reinterpret_cast<const char*>(p), n);
         };
@@ -269,18 +305,55 @@ private:
             messages_in_.add(1);
         }
         bytes_in_.add(ev.size);
+#if DUPLEX_HAS_DEFLATE
+        if (ev.compressed) return inflate(ev, h);
+        if (deflate_) {
+            raw_message_size_ = (ev.message_begin ? 0 : raw_message_size_) + ev.size;
+            if (raw_message_size_ > options_.max_message_size) return make_error_code(errc::message_too_big);
+        }
+#endif
         if (options_.stream_messages) {
             if (ev.size > 0 || ev.message_end) h.on_message(ev.op, view(ev.data, ev.size), ev.message_end);
-            return;
+            return {};
         }
         if (ev.message_begin && ev.message_end) { // whole message in this read: no copy
             h.on_message(ev.op, view(ev.data, ev.size), true);
-            return;
+            return {};
         }
         if (ev.message_begin) message_.clear();
         message_.append(reinterpret_cast<const char*>(ev.data), ev.size);
-        if (!ev.message_end) return;
-        h.on_message(ev.op, std::string_view(message_), true);
+        if (!ev.message_end) return {};
+        deliver_message(ev.op, h);
+        return {};
+    }
+
+#if DUPLEX_HAS_DEFLATE
+    // A compressed message (RSV1, §7.2.2): inflate each piece as it comes, with
+    // max_message_size applied to the inflated size while inflating (a small
+    // frame that would inflate to gigabytes stops at the limit: 1009), and
+    // UTF-8 checked on the inflated text (1007).
+    template <class Handler>
+    std::error_code inflate(const parse_event& ev, Handler& h) {
+        if (ev.message_begin) {
+            message_.clear();
+            inflated_utf8_.reset();
+        }
+        const std::size_t before = message_.size();
+        std::error_code ec = deflate_->decompress(ev.data, ev.size, ev.message_end, message_, options_.max_message_size);
+        if (ec) return ec.category() == error_category() ? ec : make_error_code(errc::internal_error);
+        if (ev.op == opcode::text) {
+            const auto* fresh = reinterpret_cast<const std::uint8_t*>(message_.data()) + before;
+            if (!inflated_utf8_.feed(fresh, message_.size() - before) || (ev.message_end && !inflated_utf8_.complete()))
+                return make_error_code(errc::invalid_utf8);
+        }
+        if (ev.message_end) deliver_message(ev.op, h);
+        return {};
+    }
+#endif
+
+    template <class Handler>
+    void deliver_message(opcode op, Handler& h) {
+        h.on_message(op, std::string_view(message_), true);
         // Keep the buffer for the next message unless it grew huge (an idle
         // connection should not hold on to its largest message).
         if (message_.capacity() > 256 * 1024) std::string().swap(message_);
@@ -334,6 +407,25 @@ private:
         return {};
     }
 
+    // A whole data message: compressed when permessage-deflate is on and the
+    // message is over the threshold (RSV1 marks it, per message, §6.1).
+    std::error_code write_message_locked(opcode op, const void* data, std::size_t size) {
+#if DUPLEX_HAS_DEFLATE
+        if (deflate_ && deflate_->should_compress(size)) {
+            compressed_.clear();
+            if (deflate_->compress(data, size, compressed_)) return fail_locked(errc::internal_error, clock::now());
+            std::uint8_t* out = queue_.append(writer_.frame_size(compressed_.size()));
+            writer_.write(out, op, compressed_.data(), compressed_.size(), true, true);
+            if (options_.idle_timeout.count() > 0) last_msg_tx_ = clock::now();
+            count_out(size, true);
+            if (compressed_.capacity() > 256 * 1024) std::string().swap(compressed_);
+            return {};
+        }
+#endif
+        write_frame_locked(op, data, size, true);
+        return {};
+    }
+
     void write_frame_locked(opcode op, const void* data, std::size_t size, bool fin) {
         std::uint8_t* out = queue_.append(writer_.frame_size(size));
         writer_.write(out, op, data, size, fin);
@@ -372,12 +464,18 @@ private:
     }
     void fail(const std::error_code& ec, clock::time_point now) {
         std::lock_guard<std::mutex> lock(mutex_);
-        fail_locked(static_cast<errc>(ec.value()), now);
+        fail_locked(ec.category() == error_category() ? static_cast<errc>(ec.value()) : errc::internal_error, now);
     }
 
     connection_options options_;
     basic_frame_parser<R> parser_;
-    std::string message_; // reassembly of fragmented messages
+    std::string message_; // reassembly of fragmented (or inflated) messages
+#if DUPLEX_HAS_DEFLATE
+    std::unique_ptr<deflate_codec> deflate_; // its two halves: the reader inflates, senders deflate under mutex_
+    utf8_validator inflated_utf8_;
+    std::uint64_t raw_message_size_ = 0;     // an uncompressed message so far (the parser has slack)
+    std::string compressed_;                 // guarded by mutex_
+#endif
 
     // Reader-only state.
     clock::time_point last_rx_{};

@@ -11,7 +11,7 @@ namespace duplex {
 /// Messages and payload bytes through one connection.
 struct connection_stats {
     std::uint64_t messages_in = 0;
-    std::uint64_t bytes_in = 0;  ///< payload bytes of messages received
+    std::uint64_t bytes_in = 0;  ///< payload bytes received, as on the wire (compressed if so)
     std::uint64_t messages_out = 0;
     std::uint64_t bytes_out = 0; ///< payload bytes of messages queued for sending
 

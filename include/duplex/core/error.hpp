@@ -85,6 +85,7 @@ enum class errc {
     connection_lost,          // 1006: TCP ended without a close frame
     going_away,               // 1001: the server is shutting down
     too_many_connections,     // 503: the server is at its connection limit
+    internal_error,           // 1011: out of memory or a zlib failure on our side
 };
 
 /// Broad families of errors, for `ec == duplex::condition::...` tests.
@@ -155,6 +156,7 @@ inline const char* errc_message(errc e) noexcept {
     case errc::connection_lost: return "connection lost without a close frame";
     case errc::going_away: return "server is going away";
     case errc::too_many_connections: return "server is at its connection limit";
+    case errc::internal_error: return "internal error (out of memory or compression failure)";
     }
     return "unknown duplex error";
 }
