@@ -8,13 +8,22 @@
 #   build       build/ (RelWithDebInfo): library, unit/integration tests, examples, benchmarks
 #   ctest       ctest in build/
 #   asan-build  build-asan/ with -DDUPLEX_SANITIZE=address,undefined (tests + examples)
-#   asan-ctest  ctest in build-asan/ (the CMake packaging tests, label "cmake", run once only)
+#   asan-ctest  ctest in build-asan/ without the labels "cmake" (packaging tests, run once only)
+#               and "soak" (run in their own stage)
+#   asan-soak   the soak tests (label "soak") in build-asan/, soak for DUPLEX_SOAK_SECONDS_SANITIZED
+#   tsan-build  build-tsan/ with -DDUPLEX_SANITIZE=thread: duplex_unit_tests and soak only
+#   tsan-tests  duplex_unit_tests "[threads],[client]" and the soak test, under ThreadSanitizer
 #   fuzz-build  build-fuzz/ with clang++ and -DDUPLEX_BUILD_FUZZERS=ON
 #   fuzz        every fuzz_* target for DUPLEX_FUZZ_SECONDS on a scratch copy of its corpus
-#   bench       every micro_* benchmark once with --benchmark_min_time=0.01 (smoke only)
+#   bench       every micro_* benchmark once with --benchmark_min_time=0.01, and
+#               benchmarks/run.py --smoke (each scenario 1 s, duplex + TCP ceiling)
 #
 # Environment:
-#   DUPLEX_SKIP_ASAN=1      skip the sanitizer build and its tests
+#   DUPLEX_SKIP_ASAN=1      skip the AddressSanitizer build and its tests
+#   DUPLEX_SKIP_TSAN=1      skip the ThreadSanitizer build and its tests
+#   DUPLEX_SKIP_SOAK=1      leave out the soak tests (label "soak") everywhere
+#   DUPLEX_SOAK_SECONDS=N   soak duration in the main ctest (default 60, in the test itself)
+#   DUPLEX_SOAK_SECONDS_SANITIZED=N  soak duration under ASan and TSan (default 15)
 #   DUPLEX_SKIP_FUZZ=1      skip the fuzzers
 #   DUPLEX_SKIP_BENCH=1     skip the benchmark smoke run
 #   DUPLEX_SKIP_DEPS=1      do not run scripts/install-deps.sh
@@ -23,7 +32,8 @@
 #   DUPLEX_CTEST_ARGS       extra ctest arguments for both ctest runs (e.g. "-R frame")
 #
 # The last line is "tests: N passed, M failed": N and M add up the ctest results of every
-# ctest run plus one per fuzz target and per benchmark binary; a stage that fails without
+# ctest run, the Catch2 test cases of the tsan stage, plus one per fuzz target and per
+# benchmark binary; a stage that fails without
 # running tests (a build, a configure) counts as one failure. Exit status is 0 only when
 # nothing failed.
 set -euo pipefail
@@ -111,6 +121,39 @@ run_ctest() {
 
 skip() { record "$1" "skipped ($2)" 0; }
 
+# run_catch NAME BINARY [ARGS...]: run a Catch2 binary, show its output, add its test-case counts.
+run_catch() {
+  local name="$1" bin="$2"; shift 2
+  local log="$LOG_DIR/$name.log" t0=$SECONDS rc=0 passed=0 failed=0 line
+  say "$name: $bin $*"
+  "$bin" "$@" </dev/null 2>&1 | tee "$log" || rc=$?
+  # Catch2 v2 ends with "All tests passed (A assertions in N test cases)" or
+  # "test cases: N | P passed | F failed".
+  if line="$(grep -E '^All tests passed \([0-9]+ assertions? in [0-9]+ test cases?\)' "$log" | tail -n 1)" && [[ -n "$line" ]]; then
+    passed="$(sed -E 's/.* in ([0-9]+) test cases?.*/\1/' <<<"$line")"
+  elif line="$(grep -E '^test cases: *[0-9]+' "$log" | tail -n 1)" && [[ -n "$line" ]]; then
+    passed="$(sed -nE 's/.*\| *([0-9]+) passed.*/\1/p' <<<"$line")"
+    failed="$(sed -nE 's/.*\| *([0-9]+) failed.*/\1/p' <<<"$line")"
+    passed="${passed:-0}"; failed="${failed:-0}"
+  fi
+  if ((rc == 0 && passed == 0 && failed == 0)); then rc=1; fi  # no test case matched
+  if ((rc != 0 && failed == 0)); then failed=1; fi   # a crash, a sanitizer abort, no summary
+  TOTAL_PASSED=$((TOTAL_PASSED + passed))
+  TOTAL_FAILED=$((TOTAL_FAILED + failed))
+  if ((rc == 0)); then
+    record "$name" "ok ($passed passed)" $((SECONDS - t0))
+  else
+    printf '\n!!! stage %s FAILED: %s failed (exit %s; output above, log %s)\n\n' \
+      "$name" "$failed" "$rc" "${log#"$ROOT"/}" >&2
+    record "$name" "FAILED ($failed of $((passed + failed)))" $((SECONDS - t0))
+  fi
+  return "$rc"
+}
+
+SOAK_SANITIZED="${DUPLEX_SOAK_SECONDS_SANITIZED:-15}"
+SOAK_EXCLUDE=()
+if [[ "${DUPLEX_SKIP_SOAK:-0}" == 1 ]]; then SOAK_EXCLUDE=(-LE '^soak$'); fi
+
 # ---------------------------------------------------------------- deps
 if [[ "${DUPLEX_SKIP_DEPS:-0}" == 1 ]]; then
   skip deps DUPLEX_SKIP_DEPS=1
@@ -135,7 +178,8 @@ if run_logged configure "$LOG_DIR/configure.log" \
   main_built=1
 fi
 if ((main_built)); then
-  run_ctest ctest build || true
+  # Everything, the soak tests (label "soak", ~65 s, run serially) included.
+  run_ctest ctest build "${SOAK_EXCLUDE[@]+"${SOAK_EXCLUDE[@]}"}" || true
 else
   skip ctest "build failed"
 fi
@@ -150,12 +194,48 @@ else
          -DDUPLEX_BUILD_BENCHMARKS=OFF -DDUPLEX_BUILD_FUZZERS=OFF \
     && run_logged asan-build "$LOG_DIR/asan-build.log" cmake --build build-asan -j"$JOBS"; then
     # The CMake packaging tests (label "cmake") build their own projects without
-    # sanitizers; they already ran in the main ctest stage.
+    # sanitizers; they already ran in the main ctest stage. The soak tests (label
+    # "soak") run next, on their own and shorter: under ASan they are 2-3x slower.
     ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:check_initialization_order=1:strict_init_order=1}" \
     UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
-      run_ctest asan-ctest build-asan -LE '^cmake$' || true
+      run_ctest asan-ctest build-asan -LE '^(cmake|soak)$' || true
+    if [[ "${DUPLEX_SKIP_SOAK:-0}" == 1 ]]; then
+      skip asan-soak DUPLEX_SKIP_SOAK=1
+    else
+      DUPLEX_SOAK_SECONDS="$SOAK_SANITIZED" \
+      ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" \
+      UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
+        run_ctest asan-soak build-asan -L '^soak$' || true
+    fi
   else
     skip asan-ctest "asan build failed"
+  fi
+fi
+
+# ThreadSanitizer: only what runs on several threads (the unit tests tagged [threads] and
+# [client], and the soak test), in its own tree; about 4 minutes on 2 cores.
+if [[ "${DUPLEX_SKIP_TSAN:-0}" == 1 ]]; then
+  skip tsan-build DUPLEX_SKIP_TSAN=1
+else
+  tsan_targets=(duplex_unit_tests)
+  if [[ "${DUPLEX_SKIP_SOAK:-0}" != 1 ]]; then tsan_targets+=(soak); fi
+  if run_logged tsan-configure "$LOG_DIR/tsan-configure.log" \
+       cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
+         -DDUPLEX_SANITIZE=thread -DDUPLEX_BUILD_EXAMPLES=OFF \
+         -DDUPLEX_BUILD_BENCHMARKS=OFF -DDUPLEX_BUILD_FUZZERS=OFF \
+    && run_logged tsan-build "$LOG_DIR/tsan-build.log" \
+         cmake --build build-tsan -j"$JOBS" --target "${tsan_targets[@]}"; then
+    TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}" \
+      run_catch tsan-unit build-tsan/tests/duplex_unit_tests '[threads],[client]' || true
+    if [[ "${DUPLEX_SKIP_SOAK:-0}" == 1 ]]; then
+      skip tsan-soak DUPLEX_SKIP_SOAK=1
+    else
+      DUPLEX_SOAK_SECONDS="$SOAK_SANITIZED" \
+      TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}" \
+        run_ctest tsan-soak build-tsan -R '^soak$' || true
+    fi
+  else
+    skip tsan-tests "tsan build failed"
   fi
 fi
 
@@ -222,6 +302,14 @@ else
         TOTAL_PASSED=$((TOTAL_PASSED + 1))
       fi
     done
+  fi
+  # The side-by-side suite, each scenario once for 1 s against duplex and the TCP
+  # ceiling (benchmarks/run.py --smoke fails on any zero or loadgen error).
+  if [[ -x build/benchmarks/loadgen && -x build/benchmarks/duplex_server ]]; then
+    if run_logged "bench:suite-smoke" "$LOG_DIR/bench-suite-smoke.log" \
+        /usr/bin/python3 benchmarks/run.py --smoke --no-build --build-dir build; then
+      TOTAL_PASSED=$((TOTAL_PASSED + 1))
+    fi
   fi
 fi
 

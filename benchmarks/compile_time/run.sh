@@ -2,8 +2,8 @@
 # Compile time of one minimal echo server written with duplex, bare Asio, Boost.Beast
 # and WebSocket++, plus duplex's user file in separate-compilation mode: g++ -c, C++17,
 # at -O0 and -O2, RUNS times each (default 5), sequentially. Prints a Markdown table
-# (median and min-max, seconds of wall time) and writes it to latest.md with the date,
-# machine, load and commands.
+# (median and min-max seconds, CPU = user+sys of the compiler, and wall time) and writes
+# it to latest.md with the date, machine, load and commands.
 #   bash benchmarks/compile_time/run.sh            # RUNS=3 CXX=clang++ ... also work
 # Needs: g++, libasio-dev, libboost-dev (Beast), libwebsocketpp-dev.
 set -euo pipefail
@@ -26,27 +26,31 @@ variants=(
   "WebSocket++|websocketpp_echo.cpp|"
 )
 
-now() { date +%s.%N; }
 stats() { # reads numbers, prints "median min max"
   sort -n | awk '{a[NR]=$1} END {m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.2f %.2f %.2f\n", m, a[1], a[NR]}'
 }
 
 load_before="$(cat /proc/loadavg)"
 echo "load before: $load_before" >&2
-declare -A result lines
+declare -A result cpu lines
 for opt in -O0 -O2; do
   for v in "${variants[@]}"; do
     IFS='|' read -r name file flags <<<"$v"
     times=()
+    cpus=()
     for ((i = 0; i < RUNS; i++)); do
-      t0=$(now)
+      # wall, user and system seconds of the compiler and its children (cc1plus, as)
+      TIMEFORMAT='%R %U %S'
       # shellcheck disable=SC2086
-      "$CXX" -std=c++17 $opt -c $flags "$here/$file" -o "$out/x.o"
-      t1=$(now)
-      times+=("$(echo "$t1 - $t0" | bc)")
+      { time "$CXX" -std=c++17 $opt -c $flags "$here/$file" -o "$out/x.o" 2>"$out/err" ; } 2>"$out/time" ||
+        { cat "$out/err" >&2; exit 1; }
+      read -r wall user sys <"$out/time"
+      times+=("$wall")
+      cpus+=("$(echo "$user + $sys" | bc)")
     done
     result["$name$opt"]="$(printf '%s\n' "${times[@]}" | stats)"
-    echo "$opt $name: ${result["$name$opt"]}  (${times[*]})" >&2
+    cpu["$name$opt"]="$(printf '%s\n' "${cpus[@]}" | stats)"
+    echo "$opt $name: wall ${result["$name$opt"]} (${times[*]}); cpu ${cpu["$name$opt"]} (${cpus[*]})" >&2
   done
 done
 for v in "${variants[@]}"; do
@@ -59,11 +63,11 @@ echo "load after: $load_after" >&2
 
 fmt() { read -r med lo hi <<<"$1"; printf '%s (%s–%s)' "$med" "$lo" "$hi"; }
 table() {
-  echo "| echo server | -O0 median (min–max) s | -O2 median (min–max) s | preprocessed lines |"
-  echo "|---|---|---|---|"
+  echo "| echo server | -O0 CPU s | -O0 wall s | -O2 CPU s | -O2 wall s | preprocessed lines |"
+  echo "|---|---|---|---|---|---|"
   for v in "${variants[@]}"; do
     IFS='|' read -r name file flags <<<"$v"
-    echo "| $name | $(fmt "${result["$name-O0"]}") | $(fmt "${result["$name-O2"]}") | ${lines["$name"]} |"
+    echo "| $name | $(fmt "${cpu["$name-O0"]}") | $(fmt "${result["$name-O0"]}") | $(fmt "${cpu["$name-O2"]}") | $(fmt "${result["$name-O2"]}") | ${lines["$name"]} |"
   done
 }
 
@@ -75,7 +79,8 @@ echo "$tbl"
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores visible, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
   echo "- compiler: $("$CXX" --version | head -1)"
-  echo "- command: \`RUNS=$RUNS CXX=$CXX bash benchmarks/compile_time/run.sh\` — each file: \`$CXX -std=c++17 -O0|-O2 -c <flags> <file>\`, $RUNS runs, one after the other, wall time"
+  echo "- command: \`RUNS=$RUNS CXX=$CXX bash benchmarks/compile_time/run.sh\` — each file: \`$CXX -std=c++17 -O0|-O2 -c <flags> <file>\`, $RUNS runs, one after the other"
+  echo "- figures: median (min–max) seconds; CPU = user + system time of the compiler (less sensitive to other load than wall time)"
   echo "- duplex flags: \`$duplex_flags\` (what the duplex::duplex CMake target passes)"
   echo "- load average before: \`$load_before\`; after: \`$load_after\` (the machine is shared: figures are upper bounds)"
   echo "- preprocessed lines: \`$CXX -std=c++17 -E <flags> <file> | grep -vc '^#'\`"

@@ -41,10 +41,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "coro_echo_server: cannot listen on port %u: %s\n", port, ec.message().c_str());
         return 1;
     }
+    asio::signal_set signals(io, SIGINT, SIGTERM); // Ctrl-C: close every connection with 1001
+    signals.async_wait([&](std::error_code, int) { server.stop(); });
     std::printf("coro_echo_server listening on ws://127.0.0.1:%u\n", server.port());
     std::fflush(stdout);
 
-    asio::signal_set signals(io, SIGINT, SIGTERM); // Ctrl-C: close every connection with 1001
-    signals.async_wait([&](std::error_code, int) { server.stop(); });
     io.run();
 }

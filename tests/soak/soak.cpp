@@ -526,19 +526,17 @@ int main() {
     std::printf("messages lost: %" PRIu64 " (echoes %" PRIu64 ", ticks %" PRIu64 "), out of order: %" PRIu64 ", corrupt: %" PRIu64 ", healthy errors: %" PRIu64 "\n",
                 lost, healthy_stats.lost.load(), healthy_stats.tick_gaps.load(), healthy_stats.out_of_order.load(),
                 healthy_stats.corrupt.load(), healthy_stats.healthy_errors.load());
-    // The end RSS may exceed the start by what the allocator keeps cached (glibc keeps
-    // freed memory in per-thread arenas and trims only the top of each heap) plus the
-    // sanitizer's own state (ASan's quarantine of freed blocks, up to 256 MiB by default;
-    // TSan's shadow of every address touched). 64 MiB is about 2x the peak live set of a
-    // plain build (see the peak figure); a leak of even 10 KiB per connection over the
-    // thousands of connections of a run would pass it.
-    const std::size_t slack = std::size_t(64) << 20;
-    const std::size_t sanitizer_allowance = std::string_view(soak::build_kind) == "asan" ? (std::size_t(256) << 20)
-                                            : std::string_view(soak::build_kind) == "tsan" ? (std::size_t(512) << 20) : 0;
-    const std::size_t rss_bound = rss_start + slack + sanitizer_allowance;
+    // The end RSS is measured after malloc_trim(0), so what glibc keeps cached in its
+    // per-thread arenas does not count: what remains is what is still allocated. 64 MiB is
+    // about 80% of the peak live set of a plain build (see the peak figure), and a leak of
+    // even 10 KiB per connection over the thousands of connections of a run passes it.
+    // Under sanitizers the RSS says little (ASan keeps up to 256 MiB of freed blocks in
+    // quarantine, TSan shadows every address touched): the figures are printed, the bound
+    // is not checked, and ASan's LeakSanitizer checks for leaks at exit instead.
+    const std::size_t rss_bound = rss_start + (std::size_t(64) << 20);
     std::printf("rss: start %.1f MiB, peak %.1f MiB, end %.1f MiB (%.1f MiB before malloc_trim; bound %.1f MiB = start + 64 MiB%s)\n",
                 soak::mib(rss_start), soak::mib(rss_peak), soak::mib(rss_end), soak::mib(rss_end_untrimmed), soak::mib(rss_bound),
-                sanitizer_allowance ? " + sanitizer allowance" : "");
+                soak::sanitized ? ", not checked under sanitizers" : "");
 
     // ---- verdict
     bool ok = true;
@@ -563,7 +561,7 @@ int main() {
     require(srv_stats.error(duplex::errc::send_queue_full) == faults_run[slow_consumer], "one send_queue_full per slow consumer");
     require(srv_stats.error(duplex::errc::ping_timeout) >= faults_run[no_pong], "a ping_timeout for every peer that never answers");
     require(srv_stats.error(duplex::errc::connection_lost) >= faults_run[drop_mid_frame], "connection_lost for every drop mid-frame");
-    require(rss_end <= rss_bound, "the RSS is back near the start");
+    if (!soak::sanitized) require(rss_end <= rss_bound, "the RSS is back near the start");
     std::printf("soak: %s\n", ok ? "PASSED" : "FAILED");
     return ok ? 0 : 1;
 }

@@ -76,6 +76,11 @@ struct endpoint_config {
 };
 
 namespace detail {
+template <class T, class = void>
+struct has_abort : std::false_type {};
+template <class T>
+struct has_abort<T, std::void_t<decltype(std::declval<T&>().abort())>> : std::true_type {};
+
 // The connection whose handler is running on this thread: its sends are
 // flushed once the handler returns, in one write, instead of each posting one.
 inline thread_local const void* flushing_after_handler = nullptr;
@@ -532,7 +537,10 @@ private:
         // finish() reports the first failure (e.g. send_queue_full rather than
         // the close_timeout that followed it); an idle timeout is a normal 1001 close.
         const tick_result r = protocol_.tick(now);
-        if (r.abort) return finish(r.ec);
+        if (r.abort) { // the peer stopped reading or answering: don't leave its bytes in the kernel
+            if constexpr (detail::has_abort<Transport>::value) transport_.abort();
+            return finish(r.ec);
+        }
         after_io();
         arm_timer();
     }

@@ -17,6 +17,10 @@ enum class backpressure_policy : std::uint8_t {
 struct connection_options {
     /// Largest message accepted (sum of its frames); bigger ones close with 1009.
     std::size_t max_message_size = 16 * 1024 * 1024;
+    /// Largest payload of one data frame (the wire size, compressed if so); bigger
+    /// frames close with 1009 (errc::frame_too_big), refused from the header alone.
+    /// 0: no per-frame limit, only max_message_size applies.
+    std::size_t max_frame_size = 0;
     /// Bytes that may wait in the send queue (like the browser's bufferedAmount)
     /// before `backpressure` applies. A message is always accepted into an empty queue.
     std::size_t send_queue_limit = 16 * 1024 * 1024;

@@ -291,6 +291,7 @@ private:
     static frame_parser_options parser_options(const connection_options& o) {
         frame_parser_options p;
         p.max_message_size = o.max_message_size;
+        if (o.max_frame_size != 0) p.max_frame_size = o.max_frame_size;
         return p;
     }
 

@@ -36,6 +36,13 @@ public:
         std::error_code ignored;
         socket_.shutdown(socket_type::shutdown_send, ignored);
     }
+    /// Cuts with a reset: for a peer that stopped reading, whose unsent bytes
+    /// would otherwise sit in the kernel (up to the socket buffer) after close.
+    void abort() noexcept {
+        std::error_code ignored;
+        socket_.set_option(asio::socket_base::linger(true, 0), ignored);
+        socket_.close(ignored);
+    }
     void close() noexcept {
         std::error_code ignored;
         socket_.shutdown(socket_type::shutdown_both, ignored);
