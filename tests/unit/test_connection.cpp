@@ -395,3 +395,22 @@ TEST_CASE("closing a client during its handshake reports 1006", "[connection][rf
     CHECK(ce.errors[0] == errc::closed);
     CHECK(client->ready_state() == ready_state::closed);
 }
+
+TEST_CASE("running out of memory for a message fails that connection with 1011, not the process", "[connection][limits]") {
+    asio::io_context io;
+    auto [st, ct] = make_memory_pair(io.get_executor(), io.get_executor());
+    events se, ce;
+    auto scfg = recording_config<server_conn>(se);
+    // Stands in for an allocation failing while the message is handled.
+    scfg->on_message = [](server_conn&, const message& m) { if (m.text() == "boom") throw std::bad_alloc(); };
+    auto ccfg = recording_config<client_conn>(ce);
+    ccfg->on_open = [](client_conn& c) { c.send_text("boom"); };
+    auto server = std::make_shared<server_conn>(std::move(st), scfg);
+    auto client = std::make_shared<client_conn>(std::move(ct), ccfg);
+    server->start_accept();
+    client->start_connect();
+    REQUIRE(run_until(io, [&] { return se.closes == 1 && ce.closes == 1; }));
+    CHECK(ce.close_code == close_code::internal_error);
+    REQUIRE_FALSE(se.errors.empty());
+    CHECK(se.errors[0] == errc::internal_error);
+}

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -399,10 +400,16 @@ private:
     void on_read(std::error_code ec, std::size_t n) {
         if (closed_) return;
         if (ec) return finish(ec);
-        {
+        try {
             handler_scope scope(this);
             event_adapter adapter{*this};
             protocol_.receive(read_buf_.get(), n, adapter, clock::now());
+        } catch (const std::bad_alloc&) {
+            // No memory for this connection's message: it fails with 1011;
+            // the process and the other connections carry on.
+            const auto oom = make_error_code(errc::internal_error);
+            protocol_.fail_connection(oom);
+            report_error(oom);
         }
         after_io();
         if (!closed_) read_frames();

@@ -251,6 +251,10 @@ public:
         return failure_;
     }
 
+    /// Fails the connection from outside the parser (e.g. out of memory while
+    /// handling a message): close frame with the error's code, stop reading.
+    void fail_connection(std::error_code ec, clock::time_point now = clock::now()) { fail(ec, now); }
+
     /// The failure that ended (or is ending) the connection, if any.
     std::error_code failure() const {
         std::lock_guard<std::mutex> lock(mutex_);
