@@ -75,10 +75,11 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "chat_server: cannot listen on port %u: %s\n", port, ec.message().c_str());
         return 1;
     }
-    std::printf("chat_server: open http://localhost:%u in a browser\n", server.port());
-    std::fflush(stdout);
 
     asio::signal_set signals(io, SIGINT, SIGTERM); // Ctrl-C: close every connection with 1001
     signals.async_wait([&](std::error_code, int) { server.stop(); });
+    // Printed once Ctrl-C is handled, so a script may stop us as soon as it reads this.
+    std::printf("chat_server: open http://localhost:%u in a browser\n", server.port());
+    std::fflush(stdout);
     io.run();
 }

@@ -23,8 +23,6 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "clock_server: cannot listen on port %u: %s\n", port, ec.message().c_str());
         return 1;
     }
-    std::printf("clock_server listening on ws://127.0.0.1:%u\n", server.port());
-    std::fflush(stdout);
 
     // One timer for all clients; the frame is encoded once per tick.
     asio::steady_timer timer(io);
@@ -43,5 +41,8 @@ int main(int argc, char** argv) {
         timer.cancel();
         server.stop();
     });
+    // Printed once Ctrl-C is handled, so a script may stop us as soon as it reads this.
+    std::printf("clock_server listening on ws://127.0.0.1:%u\n", server.port());
+    std::fflush(stdout);
     io.run();
 }

@@ -22,10 +22,11 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "echo_server: cannot listen on port %u: %s\n", port, ec.message().c_str());
         return 1;
     }
-    std::printf("echo_server listening on ws://127.0.0.1:%u\n", server.port());
-    std::fflush(stdout);
 
     asio::signal_set signals(io, SIGINT, SIGTERM); // Ctrl-C: close every connection with 1001
     signals.async_wait([&](std::error_code, int) { server.stop(); });
+    // Printed once Ctrl-C is handled, so a script may stop us as soon as it reads this.
+    std::printf("echo_server listening on ws://127.0.0.1:%u\n", server.port());
+    std::fflush(stdout);
     io.run();
 }

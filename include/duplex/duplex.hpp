@@ -17,3 +17,6 @@
 #include "hub.hpp"
 #include "server.hpp"
 #include "url.hpp"
+
+// extern template declarations when DUPLEX_SEPARATE_COMPILATION is defined.
+#include "separate_compilation.hpp"
