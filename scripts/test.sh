@@ -5,16 +5,19 @@
 #
 # Stages (each timed, summarised in a table at the end):
 #   deps        scripts/install-deps.sh (apt packages, npm packages of tests/interop)
-#   build       build/ (RelWithDebInfo): library, unit/integration tests, examples, benchmarks
+#   build       build/ (-O2, no debug info): library, unit/integration tests, examples, benchmarks
 #   ctest       ctest in build/
-#   asan-build  build-asan/ with -DDUPLEX_SANITIZE=address,undefined (tests + examples)
+#   asan-build  build-asan/ with -DDUPLEX_SANITIZE=address,undefined (tests + examples; not the
+#               docs examples and separate-compilation tests, which only prove code compiles)
 #   asan-ctest  ctest in build-asan/ without the labels "cmake" (packaging tests, run once only)
 #               and "soak" (run in their own stage)
 #   asan-soak   the soak tests (label "soak") in build-asan/, soak for DUPLEX_SOAK_SECONDS_SANITIZED
-#   tsan-build  build-tsan/ with -DDUPLEX_SANITIZE=thread: duplex_unit_tests and soak only
-#   tsan-tests  duplex_unit_tests "[threads],[client]" and the soak test, under ThreadSanitizer
+#   tsan-build  build-tsan/ with -DDUPLEX_SANITIZE=thread: the unit-test files that use
+#               threads (test_client, test_connection, test_server_tcp) and soak only
+#   tsan-tests  those unit tests "[threads],[client],[server]" and the soak test, under TSan
 #   fuzz-build  build-fuzz/ with clang++ and -DDUPLEX_BUILD_FUZZERS=ON
-#   fuzz        every fuzz_* target for DUPLEX_FUZZ_SECONDS on a scratch copy of its corpus
+#   fuzz        every fuzz_* target for DUPLEX_FUZZ_SECONDS on a scratch copy of its corpus,
+#               DUPLEX_JOBS of them at a time
 #   bench       every micro_* benchmark once with --benchmark_min_time=0.01, and
 #               benchmarks/run.py --smoke (each scenario 1 s, duplex + TCP ceiling)
 #
@@ -173,7 +176,8 @@ fi
 # ---------------------------------------------------------------- main build + tests
 main_built=0
 if run_logged configure "$LOG_DIR/configure.log" \
-     cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUPLEX_BUILD_FUZZERS=OFF \
+     cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
+       -DDUPLEX_BUILD_FUZZERS=OFF \
   && run_logged build "$LOG_DIR/build.log" cmake --build build -j"$JOBS"; then
   main_built=1
 fi
@@ -189,8 +193,8 @@ if [[ "${DUPLEX_SKIP_ASAN:-0}" == 1 ]]; then
   skip asan-build DUPLEX_SKIP_ASAN=1
 else
   if run_logged asan-configure "$LOG_DIR/asan-configure.log" \
-       cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
-         -DDUPLEX_SANITIZE=address,undefined -DDUPLEX_BUILD_EXAMPLES=ON \
+       cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" \
+         -DDUPLEX_SANITIZE=address,undefined -DDUPLEX_BUILD_EXAMPLES=ON -DDUPLEX_BUILD_COMPILE_TESTS=OFF \
          -DDUPLEX_BUILD_BENCHMARKS=OFF -DDUPLEX_BUILD_FUZZERS=OFF \
     && run_logged asan-build "$LOG_DIR/asan-build.log" cmake --build build-asan -j"$JOBS"; then
     # The CMake packaging tests (label "cmake") build their own projects without
@@ -218,15 +222,18 @@ if [[ "${DUPLEX_SKIP_TSAN:-0}" == 1 ]]; then
   skip tsan-build DUPLEX_SKIP_TSAN=1
 else
   tsan_targets=(duplex_unit_tests)
+  # The files whose tests run on several threads (a server thread and a client thread).
+  TSAN_UNIT_FILES="test_client;test_connection;test_server_tcp"
   if [[ "${DUPLEX_SKIP_SOAK:-0}" != 1 ]]; then tsan_targets+=(soak); fi
   if run_logged tsan-configure "$LOG_DIR/tsan-configure.log" \
-       cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
-         -DDUPLEX_SANITIZE=thread -DDUPLEX_BUILD_EXAMPLES=OFF \
+       cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" \
+         -DDUPLEX_SANITIZE=thread -DDUPLEX_BUILD_EXAMPLES=OFF -DDUPLEX_BUILD_COMPILE_TESTS=OFF \
+         "-DDUPLEX_UNIT_TEST_FILES=$TSAN_UNIT_FILES" \
          -DDUPLEX_BUILD_BENCHMARKS=OFF -DDUPLEX_BUILD_FUZZERS=OFF \
     && run_logged tsan-build "$LOG_DIR/tsan-build.log" \
          cmake --build build-tsan -j"$JOBS" --target "${tsan_targets[@]}"; then
     TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}" \
-      run_catch tsan-unit build-tsan/tests/duplex_unit_tests '[threads],[client]' || true
+      run_catch tsan-unit build-tsan/tests/duplex_unit_tests '[threads],[client],[server]' || true
     if [[ "${DUPLEX_SKIP_SOAK:-0}" == 1 ]]; then
       skip tsan-soak DUPLEX_SKIP_SOAK=1
     else
@@ -253,30 +260,47 @@ else
            -DDUPLEX_BUILD_FUZZERS=ON -DDUPLEX_BUILD_TESTS=OFF -DDUPLEX_BUILD_EXAMPLES=OFF \
            -DDUPLEX_BUILD_BENCHMARKS=OFF \
       && run_logged fuzz-build "$LOG_DIR/fuzz-build.log" cmake --build build-fuzz -j"$JOBS"; then
-    for src in "${fuzz_sources[@]}"; do
-      name="$(basename "$src" .cpp)"
-      bin="build-fuzz/tests/fuzz/$name"
-      scratch="build-fuzz/scratch/$name"
-      artifacts="build-fuzz/artifacts/$name"
+    # Two fuzzers at a time, one per core; each result is recorded once both are done.
+    fuzz_one() { # NAME: runs it on a scratch copy of its corpus, exit status in its .rc file
+      local name="$1" bin="build-fuzz/tests/fuzz/$1" scratch="build-fuzz/scratch/$1" artifacts="build-fuzz/artifacts/$1"
       rm -rf "$scratch" "$artifacts"
       mkdir -p "$scratch" "$artifacts"
       if [[ -d "tests/fuzz/corpus/$name" ]]; then cp -R "tests/fuzz/corpus/$name/." "$scratch/"; fi
-      args=(-max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
-            -artifact_prefix="$artifacts/")
+      local args=(-max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+                  -artifact_prefix="$artifacts/")
       if [[ -f "tests/fuzz/$name.dict" ]]; then args+=(-dict="tests/fuzz/$name.dict"); fi
-      if ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" \
-         UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
-         run_logged "fuzz:$name" "$LOG_DIR/fuzz-$name.log" "$bin" "${args[@]}" "$scratch"; then
-        TOTAL_PASSED=$((TOTAL_PASSED + 1))
-        runs="$(awk '/stat::number_of_executed_units/ {print $2}' "$LOG_DIR/fuzz-$name.log")"
-        say "fuzz:$name: ${runs:-?} runs in ${FUZZ_SECONDS} s, no crash"
-      else
-        shopt -s nullglob; crashes=("$artifacts"/*); shopt -u nullglob
-        if ((${#crashes[@]})); then
-          printf '!!! fuzz:%s reproducer(s): %s\n!!! rerun: %s %s\n' \
-            "$name" "${crashes[*]}" "$bin" "${crashes[0]}" >&2
+      local rc=0
+      ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" \
+      UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
+        "$bin" "${args[@]}" "$scratch" </dev/null >"$LOG_DIR/fuzz-$name.log" 2>&1 || rc=$?
+      echo "$rc" >"$LOG_DIR/fuzz-$name.rc"
+    }
+    fuzz_names=()
+    for src in "${fuzz_sources[@]}"; do fuzz_names+=("$(basename "$src" .cpp)"); done
+    for ((i = 0; i < ${#fuzz_names[@]}; i += JOBS)); do
+      group=("${fuzz_names[@]:i:JOBS}")
+      t0=$SECONDS
+      say "fuzz: ${group[*]} (${FUZZ_SECONDS} s each, at once)"
+      for name in "${group[@]}"; do fuzz_one "$name" & done
+      wait
+      for name in "${group[@]}"; do
+        log="$LOG_DIR/fuzz-$name.log"
+        if [[ "$(cat "$LOG_DIR/fuzz-$name.rc" 2>/dev/null)" == 0 ]]; then
+          record "fuzz:$name" ok $((SECONDS - t0))
+          TOTAL_PASSED=$((TOTAL_PASSED + 1))
+          runs="$(awk '/stat::number_of_executed_units/ {print $2}' "$log")"
+          say "fuzz:$name: ${runs:-?} runs in ${FUZZ_SECONDS} s, no crash"
+        else
+          stage_fail "fuzz:$name" "$log" "build-fuzz/tests/fuzz/$name found a failure"
+          record "fuzz:$name" FAILED $((SECONDS - t0))
+          TOTAL_FAILED=$((TOTAL_FAILED + 1))
+          shopt -s nullglob; crashes=("build-fuzz/artifacts/$name"/*); shopt -u nullglob
+          if ((${#crashes[@]})); then
+            printf '!!! fuzz:%s reproducer(s): %s\n!!! rerun: %s %s\n' \
+              "$name" "${crashes[*]}" "build-fuzz/tests/fuzz/$name" "${crashes[0]}" >&2
+          fi
         fi
-      fi
+      done
     done
   fi
 fi
