@@ -10,6 +10,12 @@
 // tests/interop understand) to close first: on_close must see 4002 and the
 // reason. Prints one line per step and exits 0 only when every step passed. A
 // watchdog ends the run after 90 s.
+//
+// Subprotocols (RFC 6455 §4.1, §4.2.2): the first connection offers none and must get
+// none; the second offers "superchat, chat" and must get what DUPLEX_EXPECT_SUBPROTOCOL
+// says: "chat" against node_echo_server.mjs, nothing (unset) against
+// python_echo_server.py, which chooses none (a server may answer without one).
+// DUPLEX_DEFLATE set: both connections offer permessage-deflate and must get it.
 #include <duplex/client.hpp>
 
 #include <asio/steady_timer.hpp>
@@ -64,6 +70,11 @@ int main(int argc, char** argv) {
     const bool deflate = std::getenv("DUPLEX_DEFLATE") != nullptr; // offer permessage-deflate
     duplex::client_options options;
     options.connection.deflate.enabled = deflate;
+    // The second connection: the same, offering two subprotocols in preference order.
+    duplex::client_options options_with_protocols = options;
+    options_with_protocols.subprotocols = {"superchat", "chat"};
+    const char* expect_env = std::getenv("DUPLEX_EXPECT_SUBPROTOCOL");
+    const std::string expected_subprotocol = expect_env ? expect_env : "";
     asio::io_context io;
     duplex::client ws(io);
     std::mt19937 rng(6455);
@@ -155,6 +166,13 @@ int main(int argc, char** argv) {
     ws.on_open([&] {
         std::printf("ok   open %s (subprotocol '%s')%s\n", url.c_str(), ws.subprotocol().c_str(),
                     phase == 2 ? " again, after a clean close" : "");
+        // §4.1: nothing offered, nothing chosen; §4.2.2: the server picks one of those offered.
+        const std::string want = phase == 1 ? std::string() : expected_subprotocol;
+        const char* offered = phase == 1 ? "nothing" : "[superchat, chat]";
+        if (ws.subprotocol() != want)
+            fail(std::string("subprotocol '") + ws.subprotocol() + "' after offering " + offered + ", expected '" + want + "'");
+        else
+            std::printf("ok   subprotocol '%s' after offering %s\n", want.c_str(), offered);
         // RFC 7692 §5: with DUPLEX_DEFLATE=1 the server must have accepted our offer.
         if (deflate && !ws.connection_ptr()->protocol().deflate_enabled()) fail("permessage-deflate was not negotiated");
         else if (deflate) std::printf("ok   permessage-deflate negotiated\n");
@@ -186,7 +204,7 @@ int main(int argc, char** argv) {
             else std::printf("ok   on_close 1000 after close(1000)\n");
             phase = 2;
             asio::post(io, [&] {
-                if (auto ec = ws.connect(url, options)) fail("second connect(): " + ec.message());
+                if (auto ec = ws.connect(url, options_with_protocols)) fail("second connect(): " + ec.message());
             });
             return;
         }

@@ -9,7 +9,22 @@ import { spawnSync } from 'node:child_process';
 import { Checks, assert, assertEq, killServers, requirePackage, startServer } from './lib.mjs';
 
 const [testee, python] = process.argv.slice(2);
+if (!testee || !python) {
+  console.error('usage: node deflate_peers.mjs <testee_server> <python3 with websockets>');
+  process.exit(2);
+}
 const WebSocket = (await requirePackage('ws')).default;
+// The Python peer: Debian's /usr/bin/python3 with python3-websockets. Missing: fail, saying so.
+const probe = spawnSync(python, ['-c', 'import websockets'], { encoding: 'utf8', timeout: 30000 });
+if (probe.error || probe.status !== 0) {
+  const what = probe.error && probe.error.code === 'ENOENT' ? `${python} not found`
+    : `${python} cannot import the Python package 'websockets' (${probe.error ? probe.error.message
+      : probe.stderr.trim().split('\n').pop() || `exit ${probe.status}`})`;
+  console.error(`FAIL: ${what}.\n` +
+    'Install it with:  apt-get install python3 python3-websockets   (Debian\'s package, for /usr/bin/python3;\n' +
+    'or: bash scripts/install-deps.sh)');
+  process.exit(1);
+}
 const watchdog = setTimeout(async () => { console.error('FAIL: watchdog (100 s)'); await killServers(); process.exit(1); }, 100000);
 const checks = new Checks();
 const server = await startServer(testee, 'testee_server');

@@ -7,6 +7,13 @@ import net from 'node:net';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'; // RFC 6455 §1.3
 
+// These scripts use nothing newer than Node.js 18 (Debian 12's nodejs); older: say so.
+if (Number(process.versions.node.split('.')[0]) < 18) {
+  console.error(`FAIL: Node.js ${process.version} is too old for the interop tests (18 or newer needed).\n` +
+    'Install it with:  apt-get install nodejs npm   (Debian 12 has 18; or: bash scripts/install-deps.sh)');
+  process.exit(1);
+}
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Rejects with `what` when `promise` takes longer than `ms`. */

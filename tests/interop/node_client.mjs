@@ -6,8 +6,10 @@
 // Starts both servers on port 0, runs every check (each with its own timeout),
 // kills the servers and exits 1 if any check failed.
 //
-// perMessageDeflate is off: duplex does not negotiate permessage-deflate yet
-// (RFC 7692). Turn it on here once it does.
+// perMessageDeflate is off here, so these checks see duplex's uncompressed framing
+// (e.g. RSV1 set without an extension is a protocol error, §5.2). permessage-deflate
+// (RFC 7692), which duplex negotiates, is checked with ws by deflate_peers.mjs and by the
+// browser in chromium_chat.mjs.
 import {
   Checks, OP, RawClient, assert, assertEq, closePayload, encodeFrame, expectCleanExit, killServers, requirePackage,
   sleep, startServer, utf8Bytes, withTimeout,

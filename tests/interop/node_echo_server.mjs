@@ -5,12 +5,19 @@
 // Listens on 127.0.0.1, port 0. Every message goes back with its type, except the text
 // "!close CODE REASON", which makes the server close with that code and reason; ws answers pings
 // (§5.5.2) and close frames (§5.5.1) itself, and rejects unmasked client frames (§5.1).
-// perMessageDeflate is off until duplex negotiates it. Exits on SIGTERM/SIGINT, and by
-// itself after 120 s so it can never outlive a test.
+// Subprotocol: `chat` is chosen when the client offers it (§4.2.2), none
+// otherwise. permessage-deflate (RFC 7692) is accepted only with DUPLEX_DEFLATE set, so
+// the plain run stays uncompressed and the deflate run asserts compression. Exits on
+// SIGTERM/SIGINT, and by itself after 120 s so it can never outlive a test.
 import { requirePackage } from './lib.mjs';
 
 const { WebSocketServer } = await requirePackage('ws');
-const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: process.env.DUPLEX_DEFLATE ? { threshold: 0 } : false, maxPayload: 64 * 1024 * 1024 });
+const wss = new WebSocketServer({
+  host: '127.0.0.1', port: 0, maxPayload: 64 * 1024 * 1024,
+  perMessageDeflate: process.env.DUPLEX_DEFLATE ? { threshold: 0 } : false,
+  // Called only when the request has Sec-WebSocket-Protocol; false: answer without one.
+  handleProtocols: (offered) => (offered.has('chat') ? 'chat' : false),
+});
 wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => {
     // "!close CODE REASON": the server starts the closing handshake (§7.1.2).

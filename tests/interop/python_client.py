@@ -5,8 +5,9 @@ duplex's examples/echo_server.
     /usr/bin/python3 tests/interop/python_client.py <path/to/echo_server>
 
 Starts echo_server on port 0, runs every check (each with its own timeout), kills the
-server and exits 1 if any check failed. compression=None: duplex does not negotiate
-permessage-deflate yet (RFC 7692).
+server and exits 1 if any check failed. compression=None: these checks are about
+duplex's uncompressed framing; permessage-deflate (RFC 7692), which duplex negotiates, is
+checked with this same library by deflate_peers.mjs and deflate_duplex_client_vs_python_websockets.
 """
 import asyncio
 import os

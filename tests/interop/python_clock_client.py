@@ -9,7 +9,13 @@ import re
 import subprocess
 import sys
 
-import websockets
+try:
+    import websockets
+except ImportError as e:
+    print(f"FAIL: cannot import the Python package 'websockets' ({e}) into {sys.executable}.\n"
+          "Install it with:  apt-get install python3-websockets   (Debian's package; run this\n"
+          "script with /usr/bin/python3, or: bash scripts/install-deps.sh)", file=sys.stderr)
+    sys.exit(1)
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 

@@ -6,9 +6,11 @@
 
 Listens on 127.0.0.1, port 0. Every message goes back with its type, except the text
 "!close CODE REASON", which makes the server close with that code and reason; websockets answers
-pings (§5.5.2) and close frames (§5.5.1) itself. compression=None until duplex negotiates
-permessage-deflate; max_size=None so 16 MiB messages fit. Exits on SIGTERM/SIGINT, and by
-itself after 120 s so it can never outlive a test.
+pings (§5.5.2) and close frames (§5.5.1) itself. permessage-deflate (RFC 7692) is accepted
+only with DUPLEX_DEFLATE set (compression=None otherwise), so the plain run stays uncompressed
+and the deflate run asserts compression; no subprotocol is ever chosen, so an offered one is
+answered with none (§4.2.2). max_size=None so 16 MiB messages fit. Exits on SIGTERM/SIGINT,
+and by itself after 120 s so it can never outlive a test.
 """
 import asyncio
 import os

@@ -34,7 +34,14 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 if [[ -z "$url" ]]; then
-  echo "FAIL: the server ($*) printed no ws://127.0.0.1:PORT line within 10 s"
+  if kill -0 "$server_pid" 2>/dev/null; then
+    echo "FAIL: the server ($*) printed no ws://127.0.0.1:PORT line within 10 s"
+  else
+    wait "$server_pid"
+    echo "FAIL: the server ($*) exited with status $? before printing its ws://127.0.0.1:PORT line" \
+      "(a missing peer says what to install in its output, below)"
+    server_pid=""
+  fi
   exit 1
 fi
 echo "server: $url/ ($*)"
