@@ -439,9 +439,10 @@ std::shared_ptr<asio::ssl::context> trusting(const std::string& ca_file) {
     return ctx;
 }
 
-// Connects, echoes one text and one binary message, closes with 1000.
+// Connects, echoes one text and one binary message, closes with 1000. With
+// `tls_version`, stores the TLS version negotiated (TLS1_2_VERSION...).
 void check_round_trip(asio::io_context& io, const std::string& address, duplex::client_options o,
-                      server_events& se) {
+                      server_events& se, int* tls_version = nullptr) {
     duplex::client client(io);
     events e;
     record(client, e);
@@ -450,6 +451,11 @@ void check_round_trip(asio::io_context& io, const std::string& address, duplex::
     REQUIRE(run_until(io, [&] { return e.opens == 1 || e.closes == 1; }));
     INFO((e.errors.empty() ? std::string("no error") : e.errors[0].message()));
     REQUIRE(e.opens == 1);
+    if (tls_version != nullptr) {
+        duplex::tls_transport* tls = client.connection_ptr()->transport().tls();
+        REQUIRE(tls != nullptr);
+        *tls_version = SSL_version(tls->stream().native_handle());
+    }
     REQUIRE_FALSE(client.send_text("over tls"));
     REQUIRE_FALSE(client.send_binary(pattern(100000, false)));
     REQUIRE(run_until(io, [&] { return e.messages.size() == 2; }));
@@ -460,6 +466,27 @@ void check_round_trip(asio::io_context& io, const std::string& address, duplex::
     CHECK(e.close_code == 1000);
     CHECK(se.close_codes.back() == 1000);
     CHECK(e.errors.empty()); // a TCP cut after the close handshake is not an error
+}
+
+// A client context that speaks only `version` (TLS1_VERSION, TLS1_1_VERSION...). At
+// security level 0, so that OpenSSL 3 itself allows TLS 1.0/1.1 (SHA-1 signatures) and
+// a refusal comes from the server; the minimum is set too, over any system default.
+std::shared_ptr<asio::ssl::context> client_speaking_only(int version) {
+    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    SSL_CTX_set_security_level(ctx->native_handle(), 0);
+    REQUIRE(SSL_CTX_set_min_proto_version(ctx->native_handle(), version) == 1);
+    REQUIRE(SSL_CTX_set_max_proto_version(ctx->native_handle(), version) == 1);
+    return ctx;
+}
+
+const char* tls_name(int version) {
+    switch (version) {
+    case TLS1_VERSION: return "TLS 1.0";
+    case TLS1_1_VERSION: return "TLS 1.1";
+    case TLS1_2_VERSION: return "TLS 1.2";
+    case TLS1_3_VERSION: return "TLS 1.3";
+    default: return "?";
+    }
 }
 
 } // namespace
@@ -582,6 +609,77 @@ TEST_CASE("client: wss:// host name verification", "[client][tls]") {
     duplex::client_options insecure = o;
     insecure.verify = duplex::tls_verify::insecure_no_verify;
     check_round_trip(io, wss_url("127.0.0.1", server.port()), insecure, se);
+}
+
+TEST_CASE("a TLS server refuses TLS 1.0 and 1.1 clients: TLS 1.2 minimum (RFC 8996)",
+          "[server][tls][security][rfc6455][10.6]") {
+    const int version = GENERATE(TLS1_VERSION, TLS1_1_VERSION);
+    CAPTURE(tls_name(version));
+    const test_certs& tc = certs();
+    asio::io_context io;
+    duplex::client_options o;
+    o.verify = duplex::tls_verify::insecure_no_verify;
+    o.tls_context = client_speaking_only(version);
+
+    // Control: a server context that still allows old versions accepts this client,
+    // so the client really speaks `version` here and the refusal below is the server's.
+    {
+        auto lax = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+        SSL_CTX_set_security_level(lax->native_handle(), 0);
+        REQUIRE(SSL_CTX_set_min_proto_version(lax->native_handle(), TLS1_VERSION) == 1);
+        lax->use_certificate_chain_file(tc.cert);
+        lax->use_private_key_file(tc.key, asio::ssl::context::pem);
+        duplex::tls_server lax_server(io, {}, duplex::tls_accept(lax));
+        server_events lax_events;
+        echo_and_record(lax_server, lax_events);
+        REQUIRE_FALSE(lax_server.listen(0));
+        int negotiated = 0;
+        check_round_trip(io, wss_url("127.0.0.1", lax_server.port()), o, lax_events, &negotiated);
+        CHECK(tls_name(negotiated) == std::string(tls_name(version)));
+    }
+
+    auto server_ctx = std::make_shared<asio::ssl::context>(duplex::make_server_tls_context(tc.cert, tc.key));
+    duplex::tls_server server(io, {}, duplex::tls_accept(server_ctx));
+    server_events se;
+    echo_and_record(server, se);
+    REQUIRE_FALSE(server.listen(0));
+    duplex::client client(io);
+    events e;
+    record(client, e);
+    REQUIRE_FALSE(client.connect(wss_url("127.0.0.1", server.port()), o));
+    REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+    CHECK(e.opens == 0);
+    CHECK(e.close_code == 1006);
+    REQUIRE(e.errors.size() == 1);
+    INFO("client: " << e.errors[0].message());
+    CHECK(e.errors[0].category() == asio::error::get_ssl_category());
+    // The server refused it in the TLS handshake: counted, never opened.
+    REQUIRE(run_until(io, [&] { return !server.stats().handshake_failures.empty(); }));
+    const auto failures = server.stats().handshake_failures;
+    REQUIRE(failures.size() == 1);
+    INFO("server: " << failures.begin()->first);
+    CHECK(failures.begin()->first.find("unsupported protocol") != std::string::npos);
+    CHECK(failures.begin()->second == 1);
+    CHECK(se.opens == 0);
+}
+
+TEST_CASE("a TLS-1.2-only client connects to a TLS server", "[server][tls][security][rfc6455][10.6]") {
+    const test_certs& tc = certs();
+    asio::io_context io;
+    auto server_ctx = std::make_shared<asio::ssl::context>(duplex::make_server_tls_context(tc.cert, tc.key));
+    duplex::tls_server server(io, {}, duplex::tls_accept(server_ctx));
+    server_events se;
+    echo_and_record(server, se);
+    REQUIRE_FALSE(server.listen(0));
+    duplex::client_options o;
+    o.tls_context = client_speaking_only(TLS1_2_VERSION);
+    o.tls_context->load_verify_file(tc.cert);
+    int negotiated = 0;
+    check_round_trip(io, wss_url("127.0.0.1", server.port()), o, se, &negotiated);
+    CHECK(tls_name(negotiated) == std::string("TLS 1.2"));
+    CHECK(se.opens == 1);
+    CHECK(se.errors.empty());
+    CHECK(server.stats().handshake_failures.empty());
 }
 
 #endif // DUPLEX_HAS_TLS

@@ -84,6 +84,46 @@ struct raw_peer {
     }
 };
 
+// What a counting_transport saw: the bytes of each async_write_some call.
+struct write_log {
+    std::mutex m;
+    std::vector<std::string> writes;
+};
+
+// A memory_transport that logs every write call (memory.hpp cannot count them).
+class counting_transport {
+public:
+    using executor_type = memory_transport::executor_type;
+    counting_transport(memory_transport t, std::shared_ptr<write_log> log) : t_(std::move(t)), log_(std::move(log)) {}
+
+    executor_type get_executor() const { return t_.get_executor(); }
+    template <class Handler>
+    void async_start(role r, Handler&& h) { t_.async_start(r, std::forward<Handler>(h)); }
+    template <class Handler>
+    void async_read_some(asio::mutable_buffer b, Handler&& h) { t_.async_read_some(b, std::forward<Handler>(h)); }
+    template <class ConstBuffers, class Handler>
+    void async_write_some(const ConstBuffers& buffers, Handler&& h) {
+        std::string bytes;
+        for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers); ++it) {
+            const asio::const_buffer b(*it);
+            bytes.append(static_cast<const char*>(b.data()), b.size());
+        }
+        {
+            std::lock_guard<std::mutex> lock(log_->m);
+            log_->writes.push_back(std::move(bytes));
+        }
+        t_.async_write_some(buffers, std::forward<Handler>(h));
+    }
+    void shutdown_send() noexcept { t_.shutdown_send(); }
+    void close() noexcept { t_.close(); }
+    std::string remote_address() const { return t_.remote_address(); }
+
+private:
+    memory_transport t_;
+    std::shared_ptr<write_log> log_;
+};
+static_assert(is_transport_v<counting_transport>, "counting_transport must meet the transport contract");
+
 } // namespace
 
 TEST_CASE("handshake, echo and a client-initiated close over memory", "[connection][rfc6455][7.1.2]") {
@@ -413,4 +453,44 @@ TEST_CASE("running out of memory for a message fails that connection with 1011, 
     CHECK(ce.close_code == close_code::internal_error);
     REQUIRE_FALSE(se.errors.empty());
     CHECK(se.errors[0] == errc::internal_error);
+}
+
+TEST_CASE("sends made in one on_message handler reach the transport in one write", "[connection][send_queue][rfc6455][5.4]") {
+    using counted_server = basic_connection<role::server, counting_transport>;
+    asio::io_context io;
+    auto [st, ct] = make_memory_pair(io.get_executor(), io.get_executor());
+    auto log = std::make_shared<write_log>();
+    events se, ce;
+    auto scfg = recording_config<counted_server>(se);
+    scfg->on_message = [](counted_server& c, const message& m) {
+        if (m.text() != "go") return;
+        c.send_text("one");
+        c.send_binary(std::string("two"));
+        c.send_fragment(opcode::text, "thr", false);
+        c.send_fragment(opcode::text, "ee", true);
+        c.send(opcode::text, "four");
+    };
+    auto ccfg = recording_config<client_conn>(ce);
+    ccfg->on_open = [](client_conn& c) { c.send_text("go"); };
+    auto server = std::make_shared<counted_server>(counting_transport(std::move(st), log), scfg);
+    auto client = std::make_shared<client_conn>(std::move(ct), ccfg);
+    server->start_accept();
+    client->start_connect();
+    REQUIRE(run_until(io, [&] { return ce.messages.size() == 4; }));
+    CHECK(ce.messages == std::vector<std::string>{"one", "two", "three", "four"});
+    {
+        std::lock_guard<std::mutex> lock(log->m);
+        REQUIRE(log->writes.size() == 2); // the 101, then everything the handler sent
+        CHECK(log->writes[0].rfind("HTTP/1.1 101", 0) == 0);
+        std::string frames;
+        frames += std::string("\x81\x03") + "one";
+        frames += std::string("\x82\x03") + "two";
+        frames += std::string("\x01\x03") + "thr"; // text, not FIN
+        frames += std::string("\x80\x02") + "ee";  // continuation, FIN
+        frames += std::string("\x81\x04") + "four";
+        CHECK(log->writes[1] == frames);
+    }
+    client->close();
+    REQUIRE(run_until(io, [&] { return se.closes == 1 && ce.closes == 1; }));
+    CHECK(se.errors.empty());
 }
