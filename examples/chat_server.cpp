@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
     }
     const auto port = static_cast<unsigned short>(argc > 1 ? std::atoi(argv[1]) : 3000);
 
-    asio::io_context io;
+    asio::io_context io(1);                 // one thread runs it (below): no strands needed
     duplex::server_options options;
     options.subprotocols = {"chat"};        // answered when the client offers it
     options.connection.deflate.enabled = true; // permessage-deflate, as browsers offer

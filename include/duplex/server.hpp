@@ -26,6 +26,19 @@
 
 namespace duplex {
 
+namespace detail {
+// The concurrency hint 1 is the application's promise that one thread runs
+// this io_context (Asio elides its own cross-thread work for it too).
+inline bool made_for_one_thread(asio::io_context& io) {
+#if defined(ASIO_HAS_IOCP)
+    (void)io;
+    return false;
+#else
+    return asio::use_service<asio::detail::scheduler>(io).concurrency_hint() == ASIO_CONCURRENCY_HINT_1;
+#endif
+}
+} // namespace detail
+
 /// A server's counters: what is open now, and totals over its life.
 struct server_stats {
     std::size_t open_connections = 0; ///< now, including those still in their handshake
@@ -68,7 +81,15 @@ public:
         config_->subprotocols = std::move(options.subprotocols);
         config_->allowed_origins = std::move(options.allowed_origins);
         config_->limits = options.limits;
+        config_->one_thread = one_thread_;
     }
+
+    /// Whether connections share the io_context's executor instead of each
+    /// having a strand: true for an io_context made for one thread
+    /// (`asio::io_context io(1)`, Asio's concurrency hint), which must then be
+    /// run by one thread only. Saves a strand hop per completion and lets a
+    /// broadcast flush every receiver right after the handler that sent it.
+    bool one_thread() const noexcept { return one_thread_; }
     ~basic_server() { std::error_code ignored; acceptor_.close(ignored); }
 
     // ---- handlers: set them before listen() ---------------------------------
@@ -165,7 +186,8 @@ private:
     }
 
     void accept() {
-        acceptor_.async_accept(asio::make_strand(io_), [this](std::error_code ec, asio::ip::tcp::socket socket) {
+        const auto ex = one_thread_ ? asio::any_io_executor(io_.get_executor()) : asio::any_io_executor(asio::make_strand(io_));
+        acceptor_.async_accept(ex, [this](std::error_code ec, asio::ip::tcp::socket socket) {
             if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
             if (!ec) return serve(std::move(socket)), accept();
             if (config_->on_log) config_->on_log(log_level::error, "accept failed, pausing 50 ms: " + ec.message());
@@ -210,6 +232,7 @@ private:
     asio::steady_timer accept_pause_;
     transport_factory make_transport_;
     std::size_t max_connections_;
+    bool one_thread_ = detail::made_for_one_thread(io_);
     std::shared_ptr<config_type> config_ = std::make_shared<config_type>();
     std::shared_ptr<const config_type> shared_config_;
     hub<connection> clients_;

@@ -13,8 +13,11 @@
 #include <utility>
 #include <vector>
 
+#include <asio/any_io_executor.hpp>
 #include <asio/buffer.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/strand.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 
@@ -71,20 +74,102 @@ struct endpoint_config {
     std::function<void(const http_request&, http_reply&)> on_http;
     std::function<void(Connection&)> on_detach; ///< the server's bookkeeping
     log_hook on_log;                            ///< duplex's own messages; it never prints
+    bool one_thread = false; ///< one thread runs every connection (no strands): sends batch their flushes
 
     // Client side.
     client_request_options request;
 };
 
 namespace detail {
-template <class T, class = void>
-struct has_abort : std::false_type {};
-template <class T>
-struct has_abort<T, std::void_t<decltype(std::declval<T&>().abort())>> : std::true_type {};
-
 // The connection whose handler is running on this thread: its sends are
 // flushed once the handler returns, in one write, instead of each posting one.
 inline thread_local const void* flushing_after_handler = nullptr;
+
+// One-thread servers batch their writes like uWebSockets corks them: a send
+// from the io thread to another connection (a broadcast, a timer's push) only
+// marks it; one posted handler per burst then flushes every marked connection.
+// It runs after the completions that were already ready (other senders' reads),
+// so a receiver gets all of their messages in one write.
+class flush_batch {
+public:
+    template <class Connection>
+    void add(std::shared_ptr<Connection> c, asio::io_context::executor_type ex) {
+        items_.push_back({std::move(c), [](void* p) { static_cast<Connection*>(p)->run_posted_flush(); }});
+        if (posted_) return;
+        posted_ = true;
+        asio::post(ex, [this, ex] { run(ex); });
+    }
+
+private:
+    struct item {
+        std::shared_ptr<void> connection;
+        void (*flush)(void*);
+    };
+    void run(asio::io_context::executor_type ex) {
+        std::size_t i = 0;
+        try {
+            // Flushes may add more (a close handler that broadcasts): the index
+            // loop takes those too.
+            for (; i < items_.size(); ++i) items_[i].flush(items_[i].connection.get());
+        } catch (...) { // a user handler threw out of io.run(): the rest still gets flushed
+            items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+            asio::post(ex, [this, ex] { run(ex); });
+            throw;
+        }
+        items_.clear(); // keeps the capacity: no allocation per broadcast once warm
+        posted_ = false;
+    }
+    std::vector<item> items_;
+    bool posted_ = false;
+};
+inline thread_local flush_batch pending_flushes;
+
+// What TCP connections read into: one buffer per thread, used only between a
+// read and the end of its handlers (messages are views into it meanwhile).
+inline std::uint8_t* thread_read_buffer(std::size_t size) {
+    thread_local std::unique_ptr<std::uint8_t[]> buffer;
+    thread_local std::size_t capacity = 0;
+    if (capacity < size) {
+        buffer.reset(new std::uint8_t[size]);
+        capacity = size;
+    }
+    return buffer.get();
+}
+
+// Read buffers of busy connections, reused: a connection that goes idle gives
+// its buffer back, one that gets busy takes one (no allocation once warm).
+struct read_buffer_pool {
+    static std::unique_ptr<std::uint8_t[]> take(std::size_t size) {
+        auto& free = list();
+        for (auto it = free.begin(); it != free.end(); ++it) {
+            if (it->first != size) continue;
+            auto b = std::move(it->second);
+            free.erase(it);
+            return b;
+        }
+        return std::unique_ptr<std::uint8_t[]>(new std::uint8_t[size]);
+    }
+    static void give(std::unique_ptr<std::uint8_t[]> buffer, std::size_t size) {
+        auto& free = list();
+        if (free.size() < max_kept) free.emplace_back(size, std::move(buffer));
+    }
+
+private:
+    static constexpr std::size_t max_kept = 64;
+    static std::vector<std::pair<std::size_t, std::unique_ptr<std::uint8_t[]>>>& list() {
+        thread_local std::vector<std::pair<std::size_t, std::unique_ptr<std::uint8_t[]>>> free;
+        return free;
+    }
+};
+
+// The io_context executor of `ex`, when it is one (not a strand) and this
+// thread is running it now.
+inline const asio::io_context::executor_type* io_thread_executor(const asio::any_io_executor& ex) noexcept {
+    const auto* e = ex.target<asio::io_context::executor_type>();
+    return e && e->running_in_this_thread() ? e : nullptr;
+}
+template <class Executor>
+const asio::io_context::executor_type* io_thread_executor(const Executor&) noexcept { return nullptr; }
 } // namespace detail
 
 template <role R, class Transport>
@@ -184,16 +269,12 @@ public:
 private:
     // ---- opening handshake ---------------------------------------------
 
-    void read_handshake() {
-        ensure_read_buffer();
-        transport_.async_read_some(asio::buffer(read_buf_.get(), read_size_),
-            [self = this->shared_from_this()](std::error_code ec, std::size_t n) { self->on_handshake_read(ec, n); });
-    }
+    void read_handshake() { read_next(&basic_connection::on_handshake_read); }
 
-    void on_handshake_read(std::error_code ec, std::size_t n) {
+    void on_handshake_read(std::error_code ec, std::uint8_t* data, std::size_t n) {
         if (ec) return finish(ec);
         if (closed_) return;
-        head_.append(reinterpret_cast<const char*>(read_buf_.get()), n);
+        head_.append(reinterpret_cast<const char*>(data), n);
         // The scanner looks at each byte once (a head dribbled in byte by byte
         // costs O(n)); the full parse runs once the head is complete.
         std::error_code perr;
@@ -239,6 +320,8 @@ private:
         decision.subprotocol = std::string(select_subprotocol(request_, config_->subprotocols));
         if (config_->on_handshake) config_->on_handshake(request_, decision);
         if (!decision.accepted) return reject(make_error_code(errc::rejected), decision.status, decision.body);
+        if (!decision.subprotocol.empty() && !offered(decision.subprotocol)) // §4.2.2: one the client offered
+            return reject(make_error_code(errc::bad_subprotocol), 500, "handshake hook chose a subprotocol the client did not offer\n");
 
         subprotocol_ = std::move(decision.subprotocol);
         const std::string extensions = negotiate_extensions();
@@ -349,6 +432,11 @@ private:
         return head.size() <= 32; // no method is longer
     }
 
+    bool offered(const std::string& subprotocol) const {
+        const std::vector<std::string> only{subprotocol};
+        return !select_subprotocol(request_, only).empty();
+    }
+
     bool origin_allowed(std::string_view origin) const {
         for (const auto& o : config_->allowed_origins)
             if (o == origin) return true;
@@ -384,26 +472,52 @@ private:
         ~handler_scope() { detail::flushing_after_handler = saved; }
     };
 
-    void ensure_read_buffer() {
+    // Calls (this->*next)(ec, data, n) once bytes came. A busy connection reads
+    // into a buffer of its own (from a per-thread pool), with Asio's speculative
+    // read. One that is idle, with a transport that can wait for readability
+    // (TCP), gives its buffer back and reads into its thread's buffer once bytes
+    // are there: idle connections cost a few hundred bytes, not a page.
+    using read_handler = void (basic_connection::*)(std::error_code, std::uint8_t*, std::size_t);
+    void read_next(read_handler next) {
+        if constexpr (detail::has_wait_readable<Transport>::value) {
+            if (!busy_) {
+                if (read_buf_) detail::read_buffer_pool::give(std::move(read_buf_), read_size_);
+                transport_.async_wait_readable([self = this->shared_from_this(), next](std::error_code ec) {
+                    std::uint8_t* data = nullptr;
+                    std::size_t n = 0;
+                    if (!ec && !self->closed_) {
+                        const std::size_t size = self->config_->connection.read_buffer_size;
+                        data = detail::thread_read_buffer(size);
+                        n = self->transport_.read_some_now(asio::buffer(data, size), ec);
+                        if (ec == asio::error::would_block || ec == asio::error::try_again) return self->read_next(next);
+                    }
+                    ((*self).*next)(ec, data, n);
+                });
+                return;
+            }
+        }
         if (!read_buf_) {
             read_size_ = config_->connection.read_buffer_size;
-            read_buf_.reset(new std::uint8_t[read_size_]);
+            read_buf_ = detail::read_buffer_pool::take(read_size_);
         }
-    }
-
-    void read_frames() {
-        ensure_read_buffer();
         transport_.async_read_some(asio::buffer(read_buf_.get(), read_size_),
-            [self = this->shared_from_this()](std::error_code ec, std::size_t n) { self->on_read(ec, n); });
+            [self = this->shared_from_this(), next](std::error_code ec, std::size_t n) {
+                ((*self).*next)(ec, self->read_buf_.get(), n);
+            });
     }
 
-    void on_read(std::error_code ec, std::size_t n) {
+    void read_frames() { read_next(&basic_connection::on_read); }
+
+    void on_read(std::error_code ec, std::uint8_t* data, std::size_t n) {
         if (closed_) return;
         if (ec) return finish(ec);
+        const auto now = clock::now();
+        busy_ = now - last_read_ < busy_window;
+        last_read_ = now;
         try {
             handler_scope scope(this);
             event_adapter adapter{*this};
-            protocol_.receive(read_buf_.get(), n, adapter, clock::now());
+            protocol_.receive(data, n, adapter, now);
         } catch (const std::bad_alloc&) {
             // No memory for this connection's message: it fails with 1011;
             // the process and the other connections carry on.
@@ -439,18 +553,29 @@ private:
     }
 
     // Makes sure queued frames get written: right after the running handler if
-    // it is this connection's, otherwise through one posted flush.
+    // it is this connection's; on a one-thread server, with the next batch of
+    // flushes; otherwise through one posted flush.
     void schedule(bool state_changed) {
         if (detail::flushing_after_handler == this && !state_changed) return;
         if (flush_posted_.exchange(true, std::memory_order_acq_rel)) return;
-        asio::post(transport_.get_executor(), [self = this->shared_from_this()] {
-            self->flush_posted_.store(false, std::memory_order_release);
-            self->after_io();
-        });
+        if (config_->one_thread) {
+            if (const auto* io = detail::io_thread_executor(transport_.get_executor()))
+                return detail::pending_flushes.add(this->shared_from_this(), *io);
+        }
+        asio::post(transport_.get_executor(), [self = this->shared_from_this()] { self->run_posted_flush(); });
     }
 
+public:
+    // For the flush batch (and the posted flush): writes what was queued.
+    void run_posted_flush() {
+        flush_posted_.store(false, std::memory_order_release);
+        after_io();
+    }
+
+private:
     void flush() {
         if (closed_) return;
+        std::size_t total = 0;
         {
             std::lock_guard<std::mutex> lock(protocol_.mutex());
             send_queue& q = protocol_.queue();
@@ -458,9 +583,27 @@ private:
             const send_queue::batch& b = q.begin_write();
             write_buffers_.clear();
             for (const auto& s : b.segments) write_buffers_.emplace_back(b.data(s), s.size);
+            total = b.total;
+        }
+        if constexpr (detail::has_try_write<Transport>::value) {
+            // Most writes fit in the socket buffer at once: then no completion
+            // handler runs. What is left waits for the socket to drain.
+            std::error_code ec;
+            const std::size_t n = transport_.try_write_some(write_buffers_, ec);
+            if (!ec && n == total) return on_write({});
+            if (ec && ec != asio::error::would_block && ec != asio::error::try_again) return on_write(ec);
+            consume(write_buffers_, n);
         }
         asio::async_write(transport_, write_buffers_,
             [self = this->shared_from_this()](std::error_code ec, std::size_t) { self->on_write(ec); });
+    }
+
+    // Drops the first n bytes of a buffer sequence (a partial write).
+    static void consume(std::vector<asio::const_buffer>& buffers, std::size_t n) {
+        std::size_t done = 0;
+        while (done < buffers.size() && n >= buffers[done].size()) n -= buffers[done++].size();
+        buffers.erase(buffers.begin(), buffers.begin() + static_cast<std::ptrdiff_t>(done));
+        if (!buffers.empty()) buffers.front() += n;
     }
 
     void on_write(std::error_code ec) {
@@ -493,14 +636,11 @@ private:
         if (close_after_flush_) discard_reads(); // the frame read loop is not running yet
     }
 
-    void discard_reads() {
-        ensure_read_buffer();
-        transport_.async_read_some(asio::buffer(read_buf_.get(), read_size_),
-            [self = this->shared_from_this()](std::error_code ec, std::size_t) {
-                if (self->closed_) return;
-                if (ec) return self->finish({});
-                self->discard_reads();
-            });
+    void discard_reads() { read_next(&basic_connection::on_discarded); }
+    void on_discarded(std::error_code ec, std::uint8_t*, std::size_t) {
+        if (closed_) return;
+        if (ec) return finish({});
+        discard_reads();
     }
 
     // ---- time ------------------------------------------------------------------
@@ -599,8 +739,13 @@ private:
     clock::time_point timer_expiry_{};
     bool timer_armed_ = false;
 
-    std::unique_ptr<std::uint8_t[]> read_buf_;
+    std::unique_ptr<std::uint8_t[]> read_buf_; // only while busy (TCP) or always (other transports)
     std::size_t read_size_ = 0;
+    // Reads this close together make a connection busy: it keeps a buffer and
+    // reads speculatively (one syscall per read instead of a wait and a read).
+    static constexpr std::chrono::milliseconds busy_window{10};
+    clock::time_point last_read_{};
+    bool busy_ = false;
     std::vector<asio::const_buffer> write_buffers_;
     std::atomic<bool> flush_posted_{false};
     bool close_after_flush_ = false; // an HTTP answer: the connection ends after it

@@ -32,6 +32,24 @@ public:
     void async_write_some(const ConstBuffers& buffers, Handler&& handler) {
         socket_.async_write_some(buffers, std::forward<Handler>(handler));
     }
+    /// Writes what the kernel takes now, without waiting (would_block if
+    /// nothing): most writes finish here, with no completion handler to run.
+    template <class ConstBuffers>
+    std::size_t try_write_some(const ConstBuffers& buffers, std::error_code& ec) {
+        if (!set_non_blocking(ec)) return 0;
+        return socket_.write_some(buffers, ec);
+    }
+    /// h(std::error_code) once bytes (or EOF) can be read: the connection then
+    /// reads into a buffer of its thread, so an idle one owns none.
+    template <class Handler>
+    void async_wait_readable(Handler&& handler) {
+        socket_.async_wait(socket_type::wait_read, std::forward<Handler>(handler));
+    }
+    /// Reads what is there now, without waiting (would_block if nothing).
+    std::size_t read_some_now(asio::mutable_buffer buffer, std::error_code& ec) {
+        if (!set_non_blocking(ec)) return 0;
+        return socket_.read_some(buffer, ec);
+    }
     void shutdown_send() noexcept {
         std::error_code ignored;
         socket_.shutdown(socket_type::shutdown_send, ignored);
@@ -60,7 +78,17 @@ public:
     }
 
 private:
+    // Only synchronous calls see it; asynchronous ones work as before.
+    bool set_non_blocking(std::error_code& ec) {
+        if (!non_blocking_) {
+            socket_.non_blocking(true, ec);
+            non_blocking_ = !ec;
+        }
+        return non_blocking_;
+    }
+
     socket_type socket_;
+    bool non_blocking_ = false;
 };
 
 static_assert(is_transport_v<tcp_transport>, "tcp_transport must meet the transport contract");

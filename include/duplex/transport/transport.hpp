@@ -13,6 +13,20 @@
 //   void close() noexcept;                   // cut: pending operations complete with an error
 //   std::string remote_address() const;      // for logs: "address:port" or a name
 //
+// Optional, used when present:
+//   void abort() noexcept;                   // cut with a reset (a peer that stopped reading)
+//   std::size_t try_write_some(const ConstBufferSequence&, std::error_code&);
+//                                            // write what fits now, never wait: would_block
+//                                            // when nothing fits. Saves a completion
+//                                            // handler per write; without it every write
+//                                            // goes through async_write_some.
+//   void async_wait_readable(H&& h);         // h(std::error_code) once bytes or EOF can be read,
+//   std::size_t read_some_now(asio::mutable_buffer, std::error_code&);
+//                                            // then read without waiting (would_block if
+//                                            // nothing). With both, the connection reads
+//                                            // into its thread's buffer and owns none while
+//                                            // it waits; without, it owns one.
+//
 // The connection promises at most one read and one write in flight at a time,
 // all started from handlers running on get_executor() (a strand when the
 // io_context runs on several threads). A handler is called exactly once.
@@ -47,6 +61,22 @@ struct is_transport<T, std::void_t<
     decltype(std::declval<T&>().async_write_some(std::declval<asio::const_buffer>(),
                                                  io_handler_archetype{})),
     decltype(std::declval<T&>().async_start(role::server, start_handler_archetype{}))>> : std::true_type {};
+template <class T, class = void>
+struct has_try_write : std::false_type {};
+template <class T>
+struct has_try_write<T, std::void_t<decltype(std::declval<T&>().try_write_some(
+    std::declval<asio::const_buffer>(), std::declval<std::error_code&>()))>> : std::true_type {};
+template <class T, class = void>
+struct has_wait_readable : std::false_type {};
+template <class T>
+struct has_wait_readable<T, std::void_t<
+    decltype(std::declval<T&>().async_wait_readable(start_handler_archetype{})),
+    decltype(std::declval<T&>().read_some_now(std::declval<asio::mutable_buffer>(),
+                                              std::declval<std::error_code&>()))>> : std::true_type {};
+template <class T, class = void>
+struct has_abort : std::false_type {};
+template <class T>
+struct has_abort<T, std::void_t<decltype(std::declval<T&>().abort())>> : std::true_type {};
 } // namespace detail
 
 /// True when T meets the transport contract above.
