@@ -11,6 +11,7 @@
 namespace {
 
 asio::awaitable<void> echo(std::shared_ptr<duplex::server::connection> conn) {
+    const std::string peer = conn->remote_address(); // the socket is gone once it has closed
     std::error_code ec;
     for (;;) {
         duplex::owned_message msg = co_await duplex::receive(*conn, ec);
@@ -18,7 +19,7 @@ asio::awaitable<void> echo(std::shared_ptr<duplex::server::connection> conn) {
         conn->send(msg);
     }
     const duplex::close_status end = duplex::close_info(*conn);
-    std::printf("%s closed: %u %s\n", conn->transport().remote_address().c_str(), end.code,
+    std::printf("%s closed: %u %s\n", peer.c_str(), end.code,
                 end.error ? end.error.message().c_str() : end.reason.c_str());
     std::fflush(stdout);
 }
