@@ -130,10 +130,10 @@ inline std::uint8_t* thread_read_buffer(std::size_t size) {
     thread_local std::unique_ptr<std::uint8_t[]> buffer;
     thread_local std::size_t capacity = 0;
     if (capacity < size) {
-        buffer.reset(new std::uint8_t[size]);
-        capacity = size;
+        buffer.reset(new (std::nothrow) std::uint8_t[size]);
+        capacity = buffer ? size : 0;
     }
-    return buffer.get();
+    return buffer.get(); // null when out of memory
 }
 
 // Read buffers of busy connections, reused: a connection that goes idle gives
@@ -147,7 +147,7 @@ struct read_buffer_pool {
             free.erase(it);
             return b;
         }
-        return std::unique_ptr<std::uint8_t[]>(new std::uint8_t[size]);
+        return std::unique_ptr<std::uint8_t[]>(new (std::nothrow) std::uint8_t[size]); // null: out of memory
     }
     static void give(std::unique_ptr<std::uint8_t[]> buffer, std::size_t size) {
         auto& free = list();
@@ -274,6 +274,14 @@ private:
     void on_handshake_read(std::error_code ec, std::uint8_t* data, std::size_t n) {
         if (ec) return finish(ec);
         if (closed_) return;
+        try {
+            on_handshake_bytes(data, n);
+        } catch (const std::bad_alloc&) { // no memory for this handshake: it fails, the server goes on
+            finish(make_error_code(errc::internal_error));
+        }
+    }
+
+    void on_handshake_bytes(const std::uint8_t* data, std::size_t n) {
         head_.append(reinterpret_cast<const char*>(data), n);
         // The scanner looks at each byte once (a head dribbled in byte by byte
         // costs O(n)); the full parse runs once the head is complete.
@@ -488,6 +496,7 @@ private:
                     if (!ec && !self->closed_) {
                         const std::size_t size = self->config_->connection.read_buffer_size;
                         data = detail::thread_read_buffer(size);
+                        if (!data) return self->finish(make_error_code(errc::internal_error)); // out of memory
                         n = self->transport_.read_some_now(asio::buffer(data, size), ec);
                         if (ec == asio::error::would_block || ec == asio::error::try_again) return self->read_next(next);
                     }
@@ -499,6 +508,7 @@ private:
         if (!read_buf_) {
             read_size_ = config_->connection.read_buffer_size;
             read_buf_ = detail::read_buffer_pool::take(read_size_);
+            if (!read_buf_) return finish(make_error_code(errc::internal_error)); // out of memory
         }
         transport_.async_read_some(asio::buffer(read_buf_.get(), read_size_),
             [self = this->shared_from_this(), next](std::error_code ec, std::size_t n) {
