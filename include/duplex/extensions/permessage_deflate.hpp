@@ -233,6 +233,10 @@ private:
     std::error_code inflate_some(const Bytef* in, std::size_t size, std::string& out, std::size_t max_size) {
         z_stream& s = rx_->s;
         s.avail_in = 0;
+        // Output room per inflate call: about what this input inflates to (chat and
+        // JSON: 3-5x), doubling while it fills. std::string zero-fills what it grows
+        // into, so a fixed 16 KiB step cost two 16 KiB memsets per small message.
+        std::size_t out_step = size > inflate_chunk / 4 ? inflate_chunk : size * 4 < 256 ? 256 : size * 4;
         for (;;) {
             if (rx_stream_ended_) return {}; // the rest of the message follows a final block
             if (s.avail_in == 0) {
@@ -245,7 +249,7 @@ private:
             }
             // rx_produced_ <= max_size here; one byte past the room proves the overflow.
             const std::size_t room = max_size - rx_produced_;
-            const std::size_t chunk = room < inflate_chunk ? room + 1 : inflate_chunk;
+            const std::size_t chunk = room < out_step ? room + 1 : out_step;
             const std::size_t before = out.size();
             out.resize(before + chunk);
             s.next_out = reinterpret_cast<Bytef*>(&out[before]);
@@ -253,6 +257,7 @@ private:
             const int rc = inflate(&s, Z_SYNC_FLUSH);
             const std::size_t got = chunk - s.avail_out;
             out.resize(before + got);
+            if (s.avail_out == 0 && out_step < inflate_chunk) out_step *= 2;
             rx_produced_ += got;
             if (rx_produced_ > max_size) {
                 out.resize(out.size() - (rx_produced_ - max_size));
