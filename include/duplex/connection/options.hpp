@@ -38,8 +38,8 @@ struct connection_options {
     std::chrono::milliseconds handshake_timeout{10000};
 
     /// permessage-deflate (RFC 7692): what a client offers and a server accepts.
-    /// Off by default: with 15-bit windows zlib costs about 100 KB per connection
-    /// (measured). Needs duplex built with zlib (DUPLEX_HAS_DEFLATE); ignored otherwise.
+    /// Off by default: with 15-bit windows zlib costs 100-230 KB per connection
+    /// (benchmarks/deflate_memory). Needs duplex built with zlib (DUPLEX_HAS_DEFLATE); ignored otherwise.
     deflate_options deflate = [] {
         deflate_options d;
         d.enabled = false;
