@@ -1,11 +1,14 @@
 // The frame codec (RFC 6455 §5): header encoding, parser rules, writer,
-// incremental parsing at every split point.
+// incremental parsing at every split point, and a parser that never allocates.
 #include <catch2/catch.hpp>
 
 #include <duplex/core/frame.hpp>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <random>
 #include <sstream>
 #include <string>
@@ -766,4 +769,341 @@ TEST_CASE("frame: masked payload unmasked in place keeps the phase across pieces
             REQUIRE(std::string(wire.begin() + 6, wire.end()) == text);
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// The parser never allocates. Heap allocations are counted on this thread only,
+// and only while count_allocs is set: around each parse() call and nothing else.
+// Sanitizer builds count through the sanitizer's allocator hooks (every malloc
+// and operator new, and ASan keeps its new/delete mismatch checks); other builds
+// replace the global operator new/delete, every form, forwarding to malloc/free.
+// The replacement is for the whole unit-test binary: with the flag clear (always,
+// outside these tests) it is a plain malloc/free allocator.
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define DUPLEX_TEST_ALLOC_HOOKS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define DUPLEX_TEST_ALLOC_HOOKS 1
+#endif
+#endif
+
+namespace {
+// Constant-initialized and trivial: safe to touch from inside an allocator, on any thread.
+thread_local bool count_allocs = false;
+thread_local std::size_t allocs_seen = 0;
+thread_local std::size_t frees_seen = 0;
+} // namespace
+
+#ifdef DUPLEX_TEST_ALLOC_HOOKS
+// From <sanitizer/allocator_interface.h>, which GCC does not ship; ASan, TSan and
+// MSan runtimes all export it. The hooks cannot be removed, so they are installed once.
+extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*, std::size_t),
+                                                         void (*free_hook)(const volatile void*));
+namespace {
+void on_malloc(const volatile void*, std::size_t) {
+    if (count_allocs) ++allocs_seen;
+}
+void on_free(const volatile void* p) {
+    if (p && count_allocs) ++frees_seen;
+}
+bool alloc_counting_ready() {
+    static const bool installed = __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free) != 0;
+    return installed;
+}
+} // namespace
+#else
+namespace {
+bool alloc_counting_ready() { return true; }
+
+void* counted_malloc(std::size_t n, std::size_t align) noexcept {
+    if (n == 0) n = 1;
+    if (align <= alignof(std::max_align_t)) return std::malloc(n);
+    const std::size_t rounded = (n + align - 1) & ~(align - 1); // aligned_alloc: a multiple of align
+    return rounded < n ? nullptr : std::aligned_alloc(align, rounded);
+}
+// [new.delete.single]: on failure call the new_handler and retry; throw without one.
+void* counted_new(std::size_t n, std::size_t align) {
+    if (count_allocs) ++allocs_seen;
+    while (true) {
+        if (void* p = counted_malloc(n, align)) return p;
+        const std::new_handler handler = std::get_new_handler();
+        if (!handler) throw std::bad_alloc();
+        handler();
+    }
+}
+void* counted_new_nothrow(std::size_t n, std::size_t align) noexcept {
+    try {
+        return counted_new(n, align);
+    } catch (...) {
+        return nullptr;
+    }
+}
+void counted_delete(void* p) noexcept {
+    if (!p) return;
+    if (count_allocs) ++frees_seen;
+    std::free(p); // malloc and aligned_alloc memory alike
+}
+constexpr std::size_t plain = alignof(std::max_align_t);
+} // namespace
+
+void* operator new(std::size_t n) { return counted_new(n, plain); }
+void* operator new[](std::size_t n) { return counted_new(n, plain); }
+void* operator new(std::size_t n, std::align_val_t a) { return counted_new(n, static_cast<std::size_t>(a)); }
+void* operator new[](std::size_t n, std::align_val_t a) { return counted_new(n, static_cast<std::size_t>(a)); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_new_nothrow(n, plain); }
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_new_nothrow(n, plain); }
+void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+    return counted_new_nothrow(n, static_cast<std::size_t>(a));
+}
+void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+    return counted_new_nothrow(n, static_cast<std::size_t>(a));
+}
+void operator delete(void* p) noexcept { counted_delete(p); }
+void operator delete[](void* p) noexcept { counted_delete(p); }
+void operator delete(void* p, std::size_t) noexcept { counted_delete(p); }
+void operator delete[](void* p, std::size_t) noexcept { counted_delete(p); }
+void operator delete(void* p, std::align_val_t) noexcept { counted_delete(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { counted_delete(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { counted_delete(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { counted_delete(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { counted_delete(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { counted_delete(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { counted_delete(p); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { counted_delete(p); }
+#endif
+
+namespace {
+
+// Counts the allocations and frees made on this thread during its lifetime.
+class alloc_scope {
+public:
+    alloc_scope() noexcept : allocs0_(allocs_seen), frees0_(frees_seen) { count_allocs = true; }
+    ~alloc_scope() { count_allocs = false; }
+    alloc_scope(const alloc_scope&) = delete;
+    alloc_scope& operator=(const alloc_scope&) = delete;
+    std::size_t allocs() const noexcept { return allocs_seen - allocs0_; }
+    std::size_t frees() const noexcept { return frees_seen - frees0_; }
+
+private:
+    std::size_t allocs0_, frees0_;
+};
+
+struct expected_control {
+    opcode op;
+    std::string payload;
+    std::uint16_t close_code;
+    std::string close_reason;
+};
+
+// A stream that role R receives, written by the other role's writer (masked
+// toward a server), with what the parser should report for it.
+template <role R>
+struct alloc_stream {
+    static constexpr role sender = R == role::server ? role::client : role::server;
+    duplex::basic_frame_writer<sender> writer;
+    bytes wire;
+    std::size_t frames = 0;
+    std::vector<std::pair<opcode, std::string>> messages;
+    std::vector<expected_control> controls;
+
+    void frame(opcode op, const std::string& payload, bool fin = true) {
+        const std::size_t at = wire.size();
+        wire.resize(at + writer.frame_size(payload.size()));
+        wire.resize(at + writer.write(wire.data() + at, op, payload.data(), payload.size(), fin));
+        ++frames;
+    }
+    void message(opcode op, const std::string& payload) {
+        frame(op, payload);
+        messages.emplace_back(op, payload);
+    }
+    void control(opcode op, const std::string& payload) {
+        frame(op, payload);
+        controls.push_back({op, payload, 0, {}});
+    }
+    void close(std::uint16_t code, const std::string& reason) {
+        std::string payload = {static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)};
+        payload += reason;
+        frame(opcode::close, payload);
+        controls.push_back({opcode::close, payload, code, reason});
+    }
+};
+
+struct alloc_result {
+    std::size_t parse_calls = 0, allocs = 0, frees = 0, data_events = 0;
+    std::vector<std::pair<opcode, std::string>> messages;
+    std::vector<expected_control> controls;
+    std::error_code ec;
+    std::string problem;
+};
+
+// Feeds a copy of `wire` in pieces of `chunk` bytes (0: all at once), counting
+// the heap allocations made inside parse() and nowhere else.
+template <role R>
+alloc_result parse_counting_allocs(bytes wire, std::size_t chunk, duplex::frame_parser_options opt = {}) {
+    alloc_result out;
+    out.messages.reserve(64);
+    out.controls.reserve(64);
+    duplex::basic_frame_parser<R> parser(opt);
+    std::size_t off = 0;
+    while (off < wire.size() && !out.ec && out.problem.empty()) {
+        const std::size_t end = chunk == 0 ? wire.size() : std::min(wire.size(), off + chunk);
+        while (off < end) {
+            std::size_t consumed = 0;
+            parse_event ev;
+            {
+                alloc_scope scope;
+                ev = parser.parse(wire.data() + off, end - off, consumed);
+                out.allocs += scope.allocs();
+                out.frees += scope.frees();
+            }
+            ++out.parse_calls;
+            if (ev.kind == kind::error) {
+                out.ec = ev.ec;
+                break;
+            }
+            if (consumed == 0) {
+                out.problem = "event without consuming anything";
+                break;
+            }
+            off += consumed;
+            if (ev.kind == kind::data) {
+                ++out.data_events;
+                if (ev.message_begin) out.messages.emplace_back(ev.op, std::string());
+                if (out.messages.empty()) {
+                    out.problem = "data before any message";
+                    break;
+                }
+                out.messages.back().second.append(reinterpret_cast<const char*>(ev.data), ev.size);
+            } else if (ev.kind == kind::control) {
+                out.controls.push_back({ev.op, std::string(reinterpret_cast<const char*>(ev.data), ev.size),
+                                        ev.op == opcode::close ? ev.close_code : std::uint16_t(0),
+                                        std::string(ev.close_reason)});
+            }
+        }
+    }
+    return out;
+}
+
+template <role R>
+alloc_stream<R> every_length_class(std::mt19937& rng) {
+    alloc_stream<R> s;
+    // Every length class, text (UTF-8 validated, many multibyte characters) and binary.
+    for (std::size_t len : {0, 1, 125, 126, 127, 65535, 65536}) {
+        s.message(opcode::text, random_utf8(len, rng));
+        s.message(opcode::binary, random_bytes(len, rng));
+    }
+    // Many small frames across the 7-bit / 16-bit length boundary.
+    for (std::size_t i = 0; i < 300; ++i) {
+        const std::size_t len = i % 131;
+        if (i % 2) s.message(opcode::text, random_utf8(len, rng));
+        else s.message(opcode::binary, random_bytes(len, rng));
+    }
+    // Fragmented text, split inside characters, with control frames between the fragments.
+    const std::string text = random_utf8(70000, rng);
+    s.frame(opcode::text, text.substr(0, 101), false);
+    s.control(opcode::ping, random_bytes(125, rng));
+    s.frame(opcode::continuation, text.substr(101, 1), false);
+    s.frame(opcode::continuation, std::string(), false);
+    s.control(opcode::pong, std::string());
+    s.frame(opcode::continuation, text.substr(102, 65536 - 102), false);
+    s.frame(opcode::continuation, text.substr(65536), true);
+    s.messages.emplace_back(opcode::text, text);
+    const std::string blob = random_bytes(300, rng);
+    s.frame(opcode::binary, blob.substr(0, 200), false);
+    s.close(1001, random_utf8(123, rng)); // largest reason: 2 + 123 = 125 bytes
+    s.frame(opcode::continuation, blob.substr(200), true);
+    s.messages.emplace_back(opcode::binary, blob);
+    s.control(opcode::ping, std::string());
+    s.control(opcode::pong, random_bytes(7, rng));
+    s.close(1000, "bye \xe2\x80\x94 d\xc3\xa9j\xc3\xa0 vu \xf0\x9f\x98\x80");
+    s.frame(opcode::close, std::string()); // no status code: reported as 1005 (§7.1.5)
+    s.controls.push_back({opcode::close, std::string(), duplex::close_code::no_status, std::string()});
+    return s;
+}
+
+template <role R>
+void check_no_allocations(std::mt19937& rng) {
+    const alloc_stream<R> s = every_length_class<R>(rng);
+    for (std::size_t chunk : {std::size_t(0), std::size_t(1), std::size_t(7), std::size_t(4096)}) {
+        INFO("role=" << (R == role::server ? "server" : "client") << " chunk=" << chunk);
+        const alloc_result r = parse_counting_allocs<R>(s.wire, chunk);
+        CHECK(r.problem == "");
+        CHECK_FALSE(r.ec);
+        CHECK(r.parse_calls >= s.frames);
+        CHECK(r.data_events >= s.frames - s.controls.size());
+        CHECK(r.allocs == 0);
+        CHECK(r.frees == 0);
+        CHECK(r.messages == s.messages);
+        REQUIRE(r.controls.size() == s.controls.size());
+        for (std::size_t i = 0; i < s.controls.size(); ++i) {
+            CHECK(r.controls[i].op == s.controls[i].op);
+            CHECK(r.controls[i].payload == s.controls[i].payload);
+            CHECK(r.controls[i].close_code == s.controls[i].close_code);
+            CHECK(r.controls[i].close_reason == s.controls[i].close_reason);
+        }
+    }
+    // Failing is allocation-free too: the error event and the sticky error after it.
+    struct bad_case {
+        const char* what;
+        errc want;
+    };
+    for (const bad_case& bc : {bad_case{"invalid UTF-8 text", errc::invalid_utf8},
+                               bad_case{"close reason not UTF-8", errc::invalid_close_reason},
+                               bad_case{"reserved opcode", errc::reserved_opcode},
+                               bad_case{"message too big", errc::message_too_big}}) {
+        alloc_stream<R> b;
+        b.message(opcode::text, random_utf8(300, rng));
+        b.control(opcode::ping, "p");
+        duplex::frame_parser_options opt;
+        switch (bc.want) {
+        case errc::invalid_utf8: b.frame(opcode::text, random_utf8(200, rng) + "\xc3\x28" + "tail"); break;
+        case errc::invalid_close_reason: b.frame(opcode::close, std::string("\x03\xe8\xff", 3)); break;
+        case errc::reserved_opcode: b.frame(static_cast<opcode>(0x3), "x"); break;
+        default:
+            opt.max_message_size = 1000;
+            b.frame(opcode::binary, random_bytes(1001, rng));
+            break;
+        }
+        for (std::size_t chunk : {std::size_t(0), std::size_t(1)}) {
+            INFO("role=" << (R == role::server ? "server" : "client") << " " << bc.what << " chunk=" << chunk);
+            const alloc_result r = parse_counting_allocs<R>(b.wire, chunk, opt);
+            CHECK(r.ec == bc.want);
+            CHECK(r.allocs == 0);
+            CHECK(r.frees == 0);
+        }
+    }
+}
+
+} // namespace
+
+TEST_CASE("frame: the parser never allocates", "[rfc6455][5][frame][alloc]") {
+    REQUIRE(alloc_counting_ready());
+    // The counter sees allocations at all (and of every form), but only while counting.
+    {
+        void* volatile sink = nullptr;
+        std::size_t allocs = 0, frees = 0;
+        {
+            alloc_scope scope;
+            sink = ::operator new(24);
+            ::operator delete(sink);
+            sink = ::operator new[](24, std::nothrow);
+            ::operator delete[](sink);
+            sink = ::operator new(64, std::align_val_t(64));
+            ::operator delete(sink, std::align_val_t(64));
+            sink = ::operator new[](4096, std::align_val_t(4096), std::nothrow);
+            ::operator delete[](sink, std::align_val_t(4096));
+            allocs = scope.allocs();
+            frees = scope.frees();
+        }
+        CHECK(allocs == 4);
+        CHECK(frees == 4);
+        const std::size_t before = allocs_seen;
+        sink = ::operator new(24);
+        ::operator delete(sink);
+        CHECK(allocs_seen == before);
+    }
+    std::mt19937 rng(5);
+    check_no_allocations<role::server>(rng);
+    check_no_allocations<role::client>(rng);
 }
