@@ -1,5 +1,5 @@
 // duplex::client against duplex::server over loopback TCP (and TLS): every run is
-// bounded in time (run_until) and every server listens on 127.0.0.1, port 0.
+// bounded in time (run_until) and every server listens on 127.0.0.1 (or ::1), port 0.
 #include <catch2/catch.hpp>
 
 #include <duplex/client.hpp>
@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -98,6 +99,24 @@ struct silent_listener {
     }
     std::uint16_t port() const { return acceptor.local_endpoint().port(); }
 };
+
+// Listens `s` on ::1, port 0. True when the caller should return: no ::1 here and
+// DUPLEX_NO_IPV6=1 says so (a warning, and an assertion, as ctest runs with
+// --warn NoAssertions). Without DUPLEX_NO_IPV6=1 a missing ::1 fails the test, as
+// "IPv6 loopback" in test_server_tcp.cpp does.
+template <class Server>
+bool skip_without_ipv6(Server& s) {
+    const std::error_code ec = s.listen(0, "::1");
+    if (!ec) return false;
+    const char* no_ipv6 = std::getenv("DUPLEX_NO_IPV6");
+    if (no_ipv6 != nullptr && std::string_view(no_ipv6) == "1") {
+        WARN("no IPv6 loopback (listen on [::1]: " << ec.message() << "); skipped as DUPLEX_NO_IPV6=1 asks");
+        SUCCEED("skipped");
+        return true;
+    }
+    FAIL("cannot listen on [::1]: " << ec.message() << " (set DUPLEX_NO_IPV6=1 where there is no IPv6)");
+    return true;
+}
 
 std::string pattern(std::size_t n, bool text) {
     std::string s(n, '\0');
@@ -395,6 +414,49 @@ TEST_CASE("client: destroying the client closes with 1001 and silences its handl
     }
 }
 
+TEST_CASE("client: a bracketed IPv6 URL reaches a server listening on ::1", "[client][ipv6]") {
+    asio::io_context io;
+    duplex::server server(io);
+    server_events se;
+    echo_and_record(server, se);
+    std::string host_header;
+    server.on_handshake([&](const duplex::http_request& req, duplex::handshake_decision&) {
+        host_header = std::string(req.header("Host"));
+    });
+    if (skip_without_ipv6(server)) return;
+    const std::string port = std::to_string(server.port());
+    const std::string address = "ws://[::1]:" + port + "/v6?q=1";
+
+    duplex::client client(io);
+    events e;
+    record(client, e);
+    REQUIRE_FALSE(client.connect(address));
+    CHECK(client.url() == address); // brackets kept in the normal form
+    REQUIRE(run_until(io, [&] { return e.opens == 1 || e.closes == 1; }));
+    INFO((e.errors.empty() ? std::string("no error") : e.errors[0].message()));
+    REQUIRE(e.opens == 1);
+    CHECK(host_header == "[::1]:" + port); // RFC 3986 §3.2.2: an IPv6 literal in brackets
+    std::error_code ec;
+    const auto peer = client.connection_ptr()->transport().socket().remote_endpoint(ec);
+    REQUIRE_FALSE(ec);
+    CHECK(peer.address() == asio::ip::make_address("::1"));
+    CHECK(peer.port() == server.port());
+
+    REQUIRE_FALSE(client.send_text("over v6"));
+    REQUIRE_FALSE(client.send_binary(pattern(70000, false)));
+    REQUIRE(run_until(io, [&] { return e.messages.size() == 2; }));
+    CHECK(e.ops[0] == duplex::opcode::text);
+    CHECK(e.messages[0] == "over v6");
+    CHECK(e.ops[1] == duplex::opcode::binary);
+    CHECK(e.messages[1] == pattern(70000, false));
+    REQUIRE_FALSE(client.close());
+    REQUIRE(run_until(io, [&] { return e.closes == 1 && se.close_codes.size() == 1; }));
+    CHECK(e.close_code == 1000);
+    CHECK(se.close_codes[0] == 1000);
+    CHECK(e.errors.empty());
+    CHECK(se.errors.empty());
+}
+
 #ifdef DUPLEX_HAS_TLS
 
 namespace {
@@ -487,6 +549,25 @@ const char* tls_name(int version) {
     case TLS1_3_VERSION: return "TLS 1.3";
     default: return "?";
     }
+}
+
+// The SNI host names a TLS server received (RFC 6066 §3), one entry per ClientHello:
+// the name, or no_sni when the ClientHello had none. Set on the server's context with
+// log_sni(); OpenSSL calls the servername callback for every ClientHello.
+constexpr const char* no_sni = "<no SNI>";
+struct sni_log {
+    std::vector<std::string> names;
+};
+
+int record_sni(SSL* ssl, int*, void* arg) {
+    const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    static_cast<sni_log*>(arg)->names.emplace_back(name != nullptr ? name : no_sni);
+    return SSL_TLSEXT_ERR_OK;
+}
+
+void log_sni(asio::ssl::context& server_ctx, sni_log& log) {
+    SSL_CTX_set_tlsext_servername_callback(server_ctx.native_handle(), record_sni);
+    SSL_CTX_set_tlsext_servername_arg(server_ctx.native_handle(), &log);
 }
 
 } // namespace
@@ -680,6 +761,74 @@ TEST_CASE("a TLS-1.2-only client connects to a TLS server", "[server][tls][secur
     CHECK(se.opens == 1);
     CHECK(se.errors.empty());
     CHECK(server.stats().handshake_failures.empty());
+}
+
+TEST_CASE("client: wss:// sends the host name as SNI", "[client][tls][sni]") {
+    const test_certs& tc = certs();
+    asio::io_context io;
+    auto server_ctx = std::make_shared<asio::ssl::context>(duplex::make_server_tls_context(tc.cert, tc.key));
+    sni_log sni;
+    log_sni(*server_ctx, sni);
+    duplex::tls_server server(io, {}, duplex::tls_accept(server_ctx));
+    server_events se;
+    echo_and_record(server, se);
+    REQUIRE_FALSE(server.listen(0));
+
+    SECTION("default options: SNI goes out though the certificate is then not trusted") {
+        duplex::client client(io);
+        events e;
+        record(client, e);
+        REQUIRE_FALSE(client.connect(wss_url("localhost", server.port())));
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        REQUIRE(e.errors.size() == 1);
+        INFO(e.errors[0].message());
+        CHECK(e.errors[0].message().find("certificate verify failed") != std::string::npos);
+        CHECK(sni.names == std::vector<std::string>{"localhost"});
+    }
+    SECTION("a trusted certificate: SNI localhost and the connection works") {
+        duplex::client_options o;
+        o.tls_context = trusting(tc.cert);
+        check_round_trip(io, wss_url("localhost", server.port()), o, se);
+        CHECK(sni.names == std::vector<std::string>{"localhost"});
+        // The URL's host is lower-cased, so is the SNI name.
+        check_round_trip(io, wss_url("LocalHost", server.port()), o, se);
+        CHECK(sni.names == std::vector<std::string>{"localhost", "localhost"});
+    }
+    SECTION("insecure_no_verify sends SNI too") {
+        duplex::client_options o;
+        o.verify = duplex::tls_verify::insecure_no_verify;
+        check_round_trip(io, wss_url("localhost", server.port()), o, se);
+        CHECK(sni.names == std::vector<std::string>{"localhost"});
+    }
+    CHECK(se.errors.empty());
+}
+
+// RFC 6066 §3: "Literal IPv4 and IPv6 addresses are not permitted in HostName."
+TEST_CASE("client: wss:// to an IP literal sends no SNI", "[client][tls][sni]") {
+    const test_certs& tc = certs();
+    asio::io_context io;
+    auto server_ctx = std::make_shared<asio::ssl::context>(duplex::make_server_tls_context(tc.cert, tc.key));
+    sni_log sni;
+    log_sni(*server_ctx, sni);
+    duplex::tls_server server(io, {}, duplex::tls_accept(server_ctx));
+    server_events se;
+    echo_and_record(server, se);
+
+    SECTION("IPv4: 127.0.0.1, verified against the certificate's IP subjectAltName") {
+        REQUIRE_FALSE(server.listen(0));
+        duplex::client_options o;
+        o.tls_context = trusting(tc.cert);
+        check_round_trip(io, wss_url("127.0.0.1", server.port()), o, se);
+        CHECK(sni.names == std::vector<std::string>{no_sni});
+    }
+    SECTION("IPv6: [::1]") {
+        if (skip_without_ipv6(server)) return;
+        duplex::client_options o;
+        o.verify = duplex::tls_verify::insecure_no_verify; // the certificate names no ::1
+        check_round_trip(io, wss_url("[::1]", server.port()), o, se);
+        CHECK(sni.names == std::vector<std::string>{no_sni});
+    }
+    CHECK(se.errors.empty());
 }
 
 #endif // DUPLEX_HAS_TLS
