@@ -2,7 +2,8 @@
 // tests (tests/cmake/) through FetchContent, find_package and pkg-config; it returns
 // non-zero when something does not work. DUPLEX_EXPECT_TLS / DUPLEX_EXPECT_DEFLATE are set
 // by the test to 0 or 1: whether duplex was configured with those components, so the test
-// checks that the target (or .pc file) passes DUPLEX_HAS_TLS / DUPLEX_HAS_DEFLATE along.
+// checks that the target (or .pc file) passes DUPLEX_HAS_TLS / DUPLEX_HAS_DEFLATE along
+// when they are 1, and does not define them when they are 0.
 #include <duplex/client.hpp>
 #include <duplex/core/error.hpp>
 #include <duplex/server.hpp>
@@ -22,12 +23,16 @@
 #error "duplex was installed with TLS but DUPLEX_HAS_TLS=1 did not reach the consumer"
 #endif
 #include <openssl/opensslv.h> // OpenSSL's include path must come along too
+#elif defined(DUPLEX_EXPECT_TLS) && defined(DUPLEX_HAS_TLS)
+#error "duplex was installed without TLS but DUPLEX_HAS_TLS reached the consumer"
 #endif
 #if defined(DUPLEX_EXPECT_DEFLATE) && DUPLEX_EXPECT_DEFLATE
 #if !defined(DUPLEX_HAS_DEFLATE) || DUPLEX_HAS_DEFLATE != 1
 #error "duplex was installed with deflate but DUPLEX_HAS_DEFLATE=1 did not reach the consumer"
 #endif
 #include <zlib.h>
+#elif defined(DUPLEX_EXPECT_DEFLATE) && defined(DUPLEX_HAS_DEFLATE)
+#error "duplex was installed without deflate but DUPLEX_HAS_DEFLATE reached the consumer"
 #endif
 
 int main() {

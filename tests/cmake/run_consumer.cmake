@@ -1,5 +1,6 @@
 # cmake -P script behind the CMake packaging tests (see CMakeLists.txt beside it).
-# -DMODE=fetch_content|install|find_package|pkg_config  -DSOURCE_DIR=<duplex tree>
+# -DMODE=fetch_content|install|find_package|find_package_components|pkg_config
+# -DSOURCE_DIR=<duplex tree>
 # -DTEST_DIR=<tests/cmake> -DWORK_DIR=<scratch under the build tree> -DGENERATOR= -DCXX=
 # -DEXPECT_TLS=ON|OFF -DEXPECT_DEFLATE=ON|OFF [-DPKG_CONFIG=<pkg-config>]
 cmake_minimum_required(VERSION 3.16)
@@ -31,14 +32,63 @@ function(run what)
   set(last_output "${out}" PARENT_SCOPE)
 endfunction()
 
-# build_and_run(<project dir> <build dir> <cmake -D args...>)
+# build_and_run(<project dir> <build dir> <cmake -D args...>); sets configure_output.
 function(build_and_run src bin)
   file(REMOVE_RECURSE "${bin}")
   run("configure" ${CMAKE_COMMAND} -S "${src}" -B "${bin}" -G "${GENERATOR}"
       -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_BUILD_TYPE=Release ${ARGN})
+  set(configure_output "${last_output}" PARENT_SCOPE)
   run("build" ${CMAKE_COMMAND} --build "${bin}")
   run("run consumer" "${bin}/consumer")
   message(STATUS "[${MODE}] ${last_output}")
+endfunction()
+
+# install_duplex(<build dir> <prefix> <extra cmake -D args...>): configures this duplex tree
+# with nothing but the install target and installs it into <prefix>.
+function(install_duplex bin prefix)
+  file(REMOVE_RECURSE "${bin}" "${prefix}")
+  run("configure duplex" ${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${bin}" -G "${GENERATOR}"
+      -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_INSTALL_PREFIX=${prefix}
+      -DDUPLEX_BUILD_TESTS=OFF -DDUPLEX_BUILD_EXAMPLES=OFF -DDUPLEX_BUILD_BENCHMARKS=OFF
+      -DDUPLEX_BUILD_FUZZERS=OFF -DDUPLEX_INSTALL=ON ${ARGN})
+  set(last_output "${last_output}" PARENT_SCOPE)
+  run("build duplex" ${CMAKE_COMMAND} --build "${bin}")
+  run("install duplex" ${CMAKE_COMMAND} --install "${bin}")
+endfunction()
+
+# configure_consumer(<build dir> <prefix> <cmake -D args...>): configures the find_package
+# consumer against <prefix>; sets consumer_rc and consumer_output (with the work and source
+# directories replaced by <work> and <source>, so that only what CMake and duplex print is
+# left to look for component names in).
+function(configure_consumer bin prefix)
+  file(REMOVE_RECURSE "${bin}")
+  message(STATUS "[${MODE}] configure consumer: ${ARGN}")
+  execute_process(COMMAND ${CMAKE_COMMAND} -S "${TEST_DIR}/find_package" -B "${bin}" -G "${GENERATOR}"
+      -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH=${prefix} ${ARGN}
+    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  string(REPLACE "${WORK_DIR}" "<work>" out "${out}")
+  string(REPLACE "${SOURCE_DIR}" "<source>" out "${out}")
+  set(consumer_rc "${rc}" PARENT_SCOPE)
+  set(consumer_output "${out}" PARENT_SCOPE)
+endfunction()
+
+# expect_named(<what> <text> <name>...): fails unless each name appears in text as a word.
+function(expect_named what text)
+  foreach(name ${ARGN})
+    if(NOT text MATCHES "(^|[^A-Za-z0-9_])${name}([^A-Za-z0-9_]|$)")
+      message(FATAL_ERROR "[${MODE}] ${what}: the output does not name '${name}':\n${text}")
+    endif()
+  endforeach()
+endfunction()
+
+# consumer_sees(<text> <TLS 0|1> <deflate 0|1>): the find_package consumer's own report of
+# duplex_TLS_FOUND / duplex_deflate_FOUND.
+function(consumer_sees text tls deflate)
+  set(want "consumer: duplex_TLS_FOUND=${tls} duplex_deflate_FOUND=${deflate}")
+  string(FIND "${text}" "${want}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "[${MODE}] expected '${want}' from the consumer's configure:\n${text}")
+  endif()
 endfunction()
 
 if(MODE STREQUAL "fetch_content")
@@ -47,13 +97,7 @@ if(MODE STREQUAL "fetch_content")
 
 elseif(MODE STREQUAL "install")
   set(bin "${WORK_DIR}/install-build")
-  file(REMOVE_RECURSE "${bin}" "${PREFIX}")
-  run("configure duplex" ${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${bin}" -G "${GENERATOR}"
-      -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_INSTALL_PREFIX=${PREFIX}
-      -DDUPLEX_BUILD_TESTS=OFF -DDUPLEX_BUILD_EXAMPLES=OFF -DDUPLEX_BUILD_BENCHMARKS=OFF
-      -DDUPLEX_BUILD_FUZZERS=OFF -DDUPLEX_INSTALL=ON)
-  run("build duplex" ${CMAKE_COMMAND} --build "${bin}")
-  run("install duplex" ${CMAKE_COMMAND} --install "${bin}")
+  install_duplex("${bin}" "${PREFIX}")
   foreach(f include/duplex/core/error.hpp share/duplex/cmake/duplexConfig.cmake
             share/duplex/cmake/duplexConfigVersion.cmake share/duplex/cmake/duplexTargets.cmake
             share/duplex/cmake/FindAsio.cmake share/pkgconfig/duplex.pc)
@@ -79,17 +123,54 @@ elseif(MODE STREQUAL "find_package")
   if(NOT EXISTS "${PREFIX}/share/duplex/cmake/duplexConfig.cmake")
     message(FATAL_ERROR "[find_package] no duplex installed in ${PREFIX} (cmake_install test)")
   endif()
+  # COMPONENTS TLS deflate (the consumer's default), both found.
   build_and_run("${TEST_DIR}/find_package" "${WORK_DIR}/find_package" -DCMAKE_PREFIX_PATH=${PREFIX})
-  # A component duplex does not have must make find_package(... REQUIRED) fail.
-  set(bin "${WORK_DIR}/find_package_missing_component")
-  file(REMOVE_RECURSE "${bin}")
-  execute_process(COMMAND ${CMAKE_COMMAND} -S "${TEST_DIR}/find_package" -B "${bin}" -G "${GENERATOR}"
-      -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_PREFIX_PATH=${PREFIX} -DDUPLEX_TEST_EXTRA_COMPONENT=no_such_component
-    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
-  if(rc EQUAL 0)
-    message(FATAL_ERROR "[find_package] COMPONENTS no_such_component was accepted:\n${out}")
+  consumer_sees("${configure_output}" 1 1)
+  # A component duplex does not have must make find_package(... REQUIRED) fail, by name.
+  configure_consumer("${WORK_DIR}/find_package_missing_component" "${PREFIX}"
+    -DDUPLEX_TEST_COMPONENTS=TLS,deflate,no_such_component)
+  if(consumer_rc EQUAL 0)
+    message(FATAL_ERROR "[find_package] COMPONENTS no_such_component was accepted:\n${consumer_output}")
   endif()
-  message(STATUS "[find_package] a missing component is refused, as it should be")
+  expect_named("COMPONENTS no_such_component" "${consumer_output}" no_such_component)
+  message(STATUS "[find_package] a missing component is refused by name, as it should be")
+
+elseif(MODE STREQUAL "find_package_components")
+  # duplex installed without its optional components (-DDUPLEX_WITH_TLS=OFF
+  # -DDUPLEX_WITH_DEFLATE=OFF) into a prefix of its own: asked for as COMPONENTS each must
+  # fail the configure and be named in its output; asked for as OPTIONAL_COMPONENTS the
+  # configure goes on, names each as missing, and the consumer builds and runs without them.
+  set(_prefix "${WORK_DIR}/prefix-minimal")
+  install_duplex("${WORK_DIR}/install-minimal-build" "${_prefix}"
+    -DDUPLEX_WITH_TLS=OFF -DDUPLEX_WITH_DEFLATE=OFF)
+  if(NOT last_output MATCHES "TLS=OFF deflate=OFF")
+    message(FATAL_ERROR "[${MODE}] duplex did not configure without TLS and deflate:\n${last_output}")
+  endif()
+  set(_n 0)
+  foreach(_c TLS deflate)
+    math(EXPR _n "${_n} + 1")
+    configure_consumer("${WORK_DIR}/components-required-${_n}" "${_prefix}" -DDUPLEX_TEST_COMPONENTS=${_c})
+    if(consumer_rc EQUAL 0)
+      message(FATAL_ERROR "[${MODE}] COMPONENTS ${_c} accepted from an install without it:\n${consumer_output}")
+    endif()
+    # Only what CMake and duplexConfig.cmake print: the consumer says nothing before
+    # find_package, and the paths (which might contain the name) were replaced.
+    expect_named("COMPONENTS ${_c} (missing)" "${consumer_output}" ${_c})
+    message(STATUS "[${MODE}] COMPONENTS ${_c}: refused, naming ${_c}")
+  endforeach()
+
+  set(bin "${WORK_DIR}/components-optional")
+  configure_consumer("${bin}" "${_prefix}" -DDUPLEX_TEST_COMPONENTS= -DDUPLEX_TEST_OPTIONAL_COMPONENTS=TLS,deflate)
+  if(NOT consumer_rc EQUAL 0)
+    message(FATAL_ERROR "[${MODE}] OPTIONAL_COMPONENTS TLS deflate refused:\n${consumer_output}")
+  endif()
+  consumer_sees("${consumer_output}" 0 0)
+  string(REGEX REPLACE "-- consumer: [^\n]*" "" _duplex_said "${consumer_output}")
+  expect_named("OPTIONAL_COMPONENTS TLS deflate (missing)" "${_duplex_said}" TLS deflate)
+  message(STATUS "[${MODE}] OPTIONAL_COMPONENTS TLS deflate: accepted, each reported missing by name")
+  run("build" ${CMAKE_COMMAND} --build "${bin}")
+  run("run consumer" "${bin}/consumer")
+  message(STATUS "[${MODE}] ${last_output}")
 
 elseif(MODE STREQUAL "pkg_config")
   if(NOT PKG_CONFIG)
