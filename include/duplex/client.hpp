@@ -76,18 +76,22 @@ struct client_options {
 #endif
 };
 
+/// A browser-like WebSocket client; one connection at a time (connect() again once CLOSED).
 class client {
 public:
 #ifdef DUPLEX_HAS_TLS
-    using transport_type = tls_or_tcp_transport;
+    using transport_type = tls_or_tcp_transport; ///< ws:// or wss://, chosen per connect()
 #else
-    using transport_type = tcp_transport;
+    using transport_type = tcp_transport;        ///< ws:// only (built without TLS)
 #endif
+    /// The connection behind the client (see connection_ptr()).
     using connection = basic_connection<role::client, transport_type>;
 
+    /// A client whose handlers and I/O run on `io` (which must outlive it); not connected yet.
     explicit client(asio::io_context& io) : io_(io) {}
-    client(const client&) = delete;
-    client& operator=(const client&) = delete;
+    client(const client&) = delete;            ///< not copyable
+    client& operator=(const client&) = delete; ///< not assignable
+    /// No handler runs after this; an open connection is closed with 1001 in the background.
     ~client() {
         std::shared_ptr<attempt> a = current();
         if (!a) return;
@@ -97,10 +101,13 @@ public:
 
     // ---- handlers: set them before connect() ----------------------------------
 
+    /// The handshake succeeded: the state is OPEN and sends work.
     client& on_open(std::function<void()> f) { on_open_ = std::move(f); return *this; }
     /// The message's bytes are valid during the call only (copy with m.str()).
     client& on_message(std::function<void(const message&)> f) { on_message_ = std::move(f); return *this; }
+    /// Once per successful connect(): the peer's close code and reason, or 1006 when it failed or dropped.
     client& on_close(std::function<void(std::uint16_t code, std::string_view reason)> f) { on_close_ = std::move(f); return *this; }
+    /// Why the connection failed (errc::*, an Asio/TLS error); on_close follows.
     client& on_error(std::function<void(std::error_code)> f) { on_error_ = std::move(f); return *this; }
     /// A pong arrived (e.g. answering ping()).
     client& on_pong(std::function<void(std::string_view)> f) { on_pong_ = std::move(f); return *this; }
@@ -152,17 +159,28 @@ public:
         auto a = current();
         return a ? a->state() : duplex::ready_state::closed;
     }
-    /// Sends fail with errc::not_open while CONNECTING and errc::closed once closing.
+    // Sends queue the message and return at once (any thread). They fail with
+    // errc::not_open while CONNECTING, errc::closed once closing, closed or before the
+    // first connect(), and errc::send_queue_full past connection_options::send_queue_limit
+    // (with backpressure_policy::close the connection is then failed with 1008 too).
+
+    /// Queues a text message (the caller ensures UTF-8); the send errors above.
     std::error_code send_text(std::string_view text) { return with_connection([&](connection& c) { return c.send_text(text); }); }
+    /// Queues a binary message of `size` bytes from `data`; the send errors above.
     std::error_code send_binary(const void* data, std::size_t size) { return with_connection([&](connection& c) { return c.send_binary(data, size); }); }
+    /// Queues a binary message; the send errors above.
     std::error_code send_binary(std::string_view data) { return send_binary(data.data(), data.size()); }
+    /// Queues a message of type `op` (text or binary); the send errors above, and
+    /// errc::expected_continuation while a send_fragment() message is unfinished.
     std::error_code send(opcode op, std::string_view data) { return with_connection([&](connection& c) { return c.send(op, data); }); }
-    /// Sends a message with its own type (e.g. echoes a received one).
+    /// Sends a message with its own type (e.g. echoes a received one); errors as send(op, data).
     std::error_code send(const message& m) { return send(m.op, m.data); }
-    /// One fragment of a message; `fin` ends it (RFC 6455 §5.4).
+    /// One fragment of a message; `fin` ends it (RFC 6455 §5.4); the send errors above.
     std::error_code send_fragment(opcode op, std::string_view data, bool fin) {
         return with_connection([&](connection& c) { return c.send_fragment(op, data, fin); });
     }
+    /// Queues a ping (the answer goes to on_pong); errc::control_too_long past 125 bytes,
+    /// errc::not_open / errc::closed as for sends.
     std::error_code ping(std::string_view payload = {}) { return with_connection([&](connection& c) { return c.ping(payload); }); }
 
     /// Starts the closing handshake; while CONNECTING, abandons the connection

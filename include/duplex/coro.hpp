@@ -18,6 +18,10 @@
 //   ws.send_text("hello");
 //   auto reply = co_await duplex::receive(ws);
 //
+// Sending with backpressure: co_await duplex::send(c, m) sends now and, when the send
+// queue is past a threshold, waits for it to drain; co_await duplex::drain(c, low_water)
+// waits until buffered_amount() <= low_water.
+//
 // How it works: serve() and connect() install the on_open / on_message / on_error /
 // on_close handlers (replacing any set before) and give each connection an inbox,
 // kept in its user_data(): on_message copies each message into it, receive() takes
@@ -277,6 +281,22 @@ void deliver(Connection& c, const message& m) {
         c.close(close_code::policy_violation, "receive inbox full");
 }
 
+// The connection object behind c (a server connection, or a client's current one):
+// null for a client that has none.
+template <class Connection>
+auto connection_of(Connection& c) {
+    if constexpr (std::is_same_v<Connection, client>) return c.connection_ptr();
+    else return c.shared_from_this();
+}
+
+// What a client without a connection object answers (like its send_text()).
+template <class Connection>
+std::error_code not_connected_error(Connection& c) {
+    if constexpr (std::is_same_v<Connection, client>)
+        if (c.ready_state() == ready_state::connecting) return make_error_code(errc::not_open);
+    return make_error_code(errc::closed);
+}
+
 template <class CompletionToken>
 auto async_wait_open(inbox_ptr box, CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code)>(
@@ -327,6 +347,96 @@ template <class Connection>
 asio::awaitable<owned_message> receive(Connection& c, std::error_code& ec) {
     ec.clear();
     co_return co_await async_receive(c, asio::redirect_error(asio::use_awaitable, ec));
+}
+
+/// Completes once the send queue of `c` (a server connection or a duplex::client) holds
+/// at most `low_water` bytes (buffered_amount() <= low_water), with any Asio completion
+/// token; completion signature void(std::error_code). At once (never inside this call)
+/// when it already does. Completes with the error that ended the connection if it closes
+/// first or has closed (errc::closed after a clean close, else the failure on_error
+/// reported), and for a client without a connection with errc::not_open while connecting,
+/// errc::closed otherwise. Works on any connection, set up by serve()/connect() or not.
+/// Several may wait at once. Supports per-operation cancellation (e.g.
+/// `co_await (drain(c) || timer.async_wait(...))`): it then completes with
+/// asio::error::operation_aborted. A peer that never reads keeps it waiting until the
+/// connection ends (the heartbeat's pong_timeout, or close_timeout after a close).
+template <class Connection, class CompletionToken>
+auto async_drain(Connection& c, std::size_t low_water, CompletionToken&& token) {
+    auto conn = detail::connection_of(c);
+    const std::error_code early = conn ? std::error_code() : detail::not_connected_error(c);
+    // A handler without an executor of its own runs on the connection's.
+    asio::any_io_executor ex = detail::executor_of(c);
+    return asio::async_initiate<CompletionToken, void(std::error_code)>(
+        [](auto handler, auto connection, std::size_t low, asio::any_io_executor io_ex, std::error_code ec) {
+            auto slot = asio::get_associated_cancellation_slot(handler);
+            auto w = detail::make_waiter<false>(std::move(handler), io_ex);
+            if (!connection) return w(ec, {}, true);
+            // The connection posts the completion to its executor; from there it is
+            // dispatched to the handler's.
+            const std::uint64_t id = connection->async_wait_drained(
+                low, [w = std::move(w)](std::error_code e) mutable { w(e, {}, false); });
+            using connection_type = typename decltype(connection)::element_type;
+            if (id != 0 && slot.is_connected())
+                slot.assign([weak = std::weak_ptr<connection_type>(connection), id](asio::cancellation_type) {
+                    if (auto locked = weak.lock()) locked->cancel_wait_drained(id);
+                });
+        },
+        token, std::move(conn), low_water, std::move(ex), early);
+}
+
+/// co_await drain(c, low_water): waits until buffered_amount() <= low_water (0: everything
+/// written to the transport); throws duplex::error when the connection closes first or has
+/// closed (see async_drain).
+template <class Connection>
+asio::awaitable<void> drain(Connection& c, std::size_t low_water = 0) {
+    std::error_code ec;
+    co_await async_drain(c, low_water, asio::redirect_error(asio::use_awaitable, ec));
+    throw_if(ec);
+}
+
+/// co_await drain(c, low_water, ec): the same without exceptions.
+template <class Connection>
+asio::awaitable<void> drain(Connection& c, std::size_t low_water, std::error_code& ec) {
+    ec.clear();
+    co_await async_drain(c, low_water, asio::redirect_error(asio::use_awaitable, ec));
+}
+
+namespace detail {
+template <class Connection>
+std::size_t default_high_water(Connection& c) {
+    if constexpr (std::is_same_v<Connection, client>) {
+        auto p = c.connection_ptr();
+        return p ? p->protocol().options().send_queue_limit / 2 : 0;
+    } else {
+        return c.protocol().options().send_queue_limit / 2;
+    }
+}
+
+// The message is already queued (or refused with `sent`): no view of it is kept.
+template <class Connection>
+asio::awaitable<void> drain_after_send(Connection& c, std::error_code sent, std::size_t high_water) {
+    throw_if(sent);
+    if (c.buffered_amount() > high_water) co_await drain(c, high_water / 2);
+}
+} // namespace detail
+
+/// co_await send(c, m, high_water): sends `m` (text or binary, as c.send(m)) at once, when
+/// called; then, if more than `high_water` bytes are queued, waits until at most
+/// high_water / 2 are. Throws duplex::error if the send fails (errc::not_open,
+/// errc::closed, errc::send_queue_full: see the connection's send) or the connection
+/// closes while waiting. The bytes of `m` are copied by the call: they need not outlive it.
+/// A coroutine that sends only this way keeps its queue under about
+/// high_water + one message.
+template <class Connection>
+asio::awaitable<void> send(Connection& c, const message& m, std::size_t high_water) {
+    return detail::drain_after_send(c, c.send(m), high_water);
+}
+
+/// co_await send(c, m): the same with high_water = connection_options::send_queue_limit / 2
+/// (8 MiB by default), so messages under half the limit never hit errc::send_queue_full.
+template <class Connection>
+asio::awaitable<void> send(Connection& c, const message& m) {
+    return detail::drain_after_send(c, c.send(m), detail::default_high_water(c));
 }
 
 /// The close code, reason and failure of a connection set up by serve() or connect()

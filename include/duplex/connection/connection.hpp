@@ -5,8 +5,10 @@
 #include <any>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 #include <string_view>
@@ -15,6 +17,7 @@
 
 #include <asio/any_io_executor.hpp>
 #include <asio/buffer.hpp>
+#include <asio/error.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/strand.hpp>
@@ -24,6 +27,7 @@
 #include "../core/handshake.hpp"
 #include "../core/http.hpp"
 #include "../core/random.hpp"
+#include "../detail/unique_function.hpp"
 #include "../transport/transport.hpp"
 #include "message.hpp"
 #include "protocol.hpp"
@@ -33,10 +37,10 @@ namespace duplex {
 
 /// What a server's plain-HTTP hook answers (non-Upgrade requests on the same port).
 struct http_reply {
-    int status = 200;
-    std::string content_type = "text/plain; charset=utf-8";
-    std::string body;
-    std::vector<std::pair<std::string, std::string>> headers;
+    int status = 200;                                          ///< HTTP status code
+    std::string content_type = "text/plain; charset=utf-8";    ///< Content-Type of the body
+    std::string body;                                          ///< response body
+    std::vector<std::pair<std::string, std::string>> headers;  ///< extra response headers
 };
 
 /// What a server's handshake hook decides about an upgrade request.
@@ -47,6 +51,7 @@ struct handshake_decision {
     std::string subprotocol;      ///< preselected from the server's list; may be changed
     std::vector<std::pair<std::string, std::string>> headers; ///< extra response headers
 
+    /// Refuses the upgrade with `http_status` and `response_body`.
     void reject(int http_status = 403, std::string response_body = {}) {
         accepted = false;
         status = http_status;
@@ -57,14 +62,14 @@ struct handshake_decision {
 /// Handlers and settings shared by every connection of one endpoint.
 template <class Connection>
 struct endpoint_config {
-    connection_options connection;
+    connection_options connection; ///< limits, timeouts, heartbeat, backpressure
 
-    std::function<void(Connection&)> on_open;
-    std::function<void(Connection&, const message&)> on_message;
-    std::function<void(Connection&, std::uint16_t code, std::string_view reason)> on_close;
-    std::function<void(Connection&, std::error_code)> on_error;
-    std::function<void(Connection&, std::string_view)> on_ping;
-    std::function<void(Connection&, std::string_view)> on_pong;
+    std::function<void(Connection&)> on_open;                    ///< the handshake succeeded
+    std::function<void(Connection&, const message&)> on_message; ///< a message (bytes valid during the call)
+    std::function<void(Connection&, std::uint16_t code, std::string_view reason)> on_close; ///< once, at the end
+    std::function<void(Connection&, std::error_code)> on_error;  ///< the failure, before on_close
+    std::function<void(Connection&, std::string_view)> on_ping;  ///< a ping (the pong is already queued)
+    std::function<void(Connection&, std::string_view)> on_pong;  ///< a pong
 
     // Server side.
     http_limits limits;
@@ -77,7 +82,7 @@ struct endpoint_config {
     bool one_thread = false; ///< one thread runs every connection (no strands): sends batch their flushes
 
     // Client side.
-    client_request_options request;
+    client_request_options request; ///< what the upgrade request says
 };
 
 namespace detail {
@@ -172,44 +177,66 @@ template <class Executor>
 const asio::io_context::executor_type* io_thread_executor(const Executor&) noexcept { return nullptr; }
 } // namespace detail
 
+/// One WebSocket connection (server or client side) over `Transport`; always owned by a
+/// shared_ptr. User code gets it from the server's or client's handlers. Sends, close,
+/// buffered_amount, stats and ready_state may be called from any thread; handlers run on
+/// get_executor() (the connection's strand, or the io_context of a one-thread server).
 template <role R, class Transport>
 class basic_connection : public std::enable_shared_from_this<basic_connection<R, Transport>> {
     static_assert(is_transport_v<Transport>, "Transport does not meet the contract in duplex/transport/transport.hpp");
 
 public:
-    using transport_type = Transport;
-    using protocol_type = basic_protocol<R>;
-    using config_type = endpoint_config<basic_connection>;
-    using clock = std::chrono::steady_clock;
+    using transport_type = Transport;               ///< the byte stream under the connection
+    using protocol_type = basic_protocol<R>;        ///< its sans-I/O state machine
+    using config_type = endpoint_config<basic_connection>; ///< handlers shared with the endpoint
+    using clock = std::chrono::steady_clock;        ///< the clock of every timeout
 
+    /// Made by the server or client (with make_shared); nothing runs until start_accept/start_connect.
     basic_connection(Transport transport, std::shared_ptr<const config_type> config)
         : transport_(std::move(transport)),
           config_(std::move(config)),
           protocol_(config_->connection),
           timer_(transport_.get_executor()) {}
 
-    basic_connection(const basic_connection&) = delete;
-    basic_connection& operator=(const basic_connection&) = delete;
+    basic_connection(const basic_connection&) = delete;            ///< not copyable
+    basic_connection& operator=(const basic_connection&) = delete; ///< not assignable
 
     // ---- what user code calls (any thread) -----------------------------
+    //
+    // Every send* and ping queues frames and returns at once; a write then follows on
+    // the connection's executor. They fail with errc::not_open during the opening
+    // handshake, errc::closed once close() was called (or a close frame sent) or the
+    // connection closed, and errc::send_queue_full when the queue holds bytes and this
+    // message would take it past connection_options::send_queue_limit (with
+    // backpressure_policy::close the connection is then failed with 1008 as well).
 
+    /// CONNECTING, OPEN, CLOSING or CLOSED, like the browser's readyState (any thread).
     duplex::ready_state ready_state() const noexcept { return protocol_.state(); }
 
+    /// Queues a text message (the caller ensures UTF-8); the send* errors above.
     std::error_code send_text(std::string_view text) { return after_send(protocol_.send_text(text)); }
+    /// Queues a binary message of `size` bytes from `data`; the send* errors above.
     std::error_code send_binary(const void* data, std::size_t size) { return after_send(protocol_.send_binary(data, size)); }
+    /// Queues a binary message; the send* errors above.
     std::error_code send_binary(std::string_view data) { return send_binary(data.data(), data.size()); }
+    /// Queues a message of type `op` (opcode::text or opcode::binary); the send* errors
+    /// above, and errc::expected_continuation while a send_fragment() message is unfinished.
     std::error_code send(opcode op, std::string_view data) { return after_send(protocol_.send(op, data.data(), data.size())); }
-    /// Sends a received message back out with its own type (text or binary).
+    /// Sends a received message back out with its own type (text or binary); errors as send(op, data).
     std::error_code send(const message& m) { return send(m.op, m.data); }
-    /// Sends a frame encoded once for many connections (see hub.hpp).
+    /// Sends a frame encoded once for many connections (see hub.hpp); errors as send(op, data).
     std::error_code send(std::shared_ptr<const prepared_message> m) { return after_send(protocol_.send(std::move(m))); }
-    /// Sends one fragment of a message; `fin` ends it (RFC 6455 §5.4).
+    /// Sends one fragment of a message; `fin` ends it (RFC 6455 §5.4); the send* errors above.
     std::error_code send_fragment(opcode op, std::string_view data, bool fin) {
         return after_send(protocol_.send_fragment(op, data.data(), data.size(), fin));
     }
+    /// Queues a ping (the pong goes to on_pong); errc::control_too_long past 125 bytes,
+    /// errc::not_open / errc::closed as for sends.
     std::error_code ping(std::string_view payload = {}) { return after_send(protocol_.ping(payload)); }
 
     /// Starts the closing handshake; during the opening handshake, abandons it.
+    /// errc::bad_close_code for a code that may not be sent (RFC 6455 §7.4), errc::closed
+    /// when a close was already sent or the connection is closed.
     std::error_code close(std::uint16_t code = close_code::normal, std::string_view reason = {}) {
         if (code != close_code::no_status && !is_valid_close_code(code)) return make_error_code(errc::bad_close_code);
         if (protocol_.state() == duplex::ready_state::connecting) {
@@ -226,6 +253,48 @@ public:
     /// Bytes queued but not yet written, like the browser's bufferedAmount.
     std::size_t buffered_amount() const { return protocol_.buffered_amount(); }
 
+    /// Calls `handler(std::error_code)` once buffered_amount() <= low_water: with no error
+    /// at once if it already is (even while CONNECTING), else when a write brings it there,
+    /// or with the error that ended the connection (errc::closed after a clean close, else
+    /// the failure, e.g. errc::connection_lost) if it closes first or has closed. Any
+    /// thread; the handler always runs on get_executor(), posted (never inside this call
+    /// or a send). Returns an id for cancel_wait_drained(), or 0 when it completed at once.
+    /// Costs nothing while no one waits.
+    template <class Handler>
+    std::uint64_t async_wait_drained(std::size_t low_water, Handler&& handler) {
+        drain_handler h(std::forward<Handler>(handler));
+        std::error_code ec;
+        {
+            // Under the lock on_write() takes: a write that ends after this check sees us.
+            std::lock_guard<std::mutex> lock(protocol_.mutex());
+            if (drain_end_) {
+                ec = drain_end_;
+            } else if (protocol_.queue().buffered_amount() > low_water) {
+                drain_waiters_.push_back(drain_waiter{++drain_id_, low_water, std::move(h)});
+                return drain_id_;
+            }
+        }
+        post_drained(std::move(h), ec);
+        return 0;
+    }
+
+    /// Completes the async_wait_drained() wait `id`, if it still waits, with
+    /// asio::error::operation_aborted (posted, like any completion); false if it does not
+    /// wait any more. Any thread.
+    bool cancel_wait_drained(std::uint64_t id) {
+        drain_handler h;
+        {
+            std::lock_guard<std::mutex> lock(protocol_.mutex());
+            auto it = drain_waiters_.begin();
+            while (it != drain_waiters_.end() && it->id != id) ++it;
+            if (it == drain_waiters_.end()) return false;
+            h = std::move(it->handler);
+            drain_waiters_.erase(it);
+        }
+        post_drained(std::move(h), asio::error::operation_aborted);
+        return true;
+    }
+
     /// The subprotocol agreed in the handshake, or empty.
     const std::string& subprotocol() const noexcept { return subprotocol_; }
     /// The upgrade request (server side); valid for the connection's life.
@@ -240,8 +309,13 @@ public:
     /// Per-connection storage for the application.
     std::any& user_data() noexcept { return user_data_; }
 
+    /// The transport (e.g. for socket options); use it only on get_executor(), and do not
+    /// read, write or close through it behind the connection's back.
     Transport& transport() noexcept { return transport_; }
+    /// The protocol state machine, read-only (options(), close_sent(), was_clean(), ...).
     const protocol_type& protocol() const noexcept { return protocol_; }
+    /// The executor the connection's handlers and I/O run on (its strand, or the
+    /// io_context's executor on a one-thread server): co_spawn or post there.
     auto get_executor() { return transport_.get_executor(); }
 
     // ---- started by the server or client --------------------------------
@@ -618,13 +692,16 @@ private:
 
     void on_write(std::error_code ec) {
         bool more = false;
+        bool drain_waiting = false;
         {
             std::lock_guard<std::mutex> lock(protocol_.mutex());
             protocol_.queue().end_write();
             more = protocol_.queue().has_pending();
+            drain_waiting = !drain_waiters_.empty(); // all the hot path pays for async_wait_drained
         }
         if (closed_) return;
         if (ec) return finish(ec);
+        if (drain_waiting) wake_drained();
         if (more) return flush();
         if (close_after_flush_ || protocol_.should_close_transport()) return end_transport();
     }
@@ -702,6 +779,39 @@ private:
         arm_timer();
     }
 
+    // ---- waiting for the send queue to drain -----------------------------------
+
+    using drain_handler = detail::unique_function<void(std::error_code)>;
+    struct drain_waiter {
+        std::uint64_t id;
+        std::size_t low_water;
+        drain_handler handler;
+    };
+
+    void post_drained(drain_handler h, std::error_code ec) {
+        asio::post(transport_.get_executor(), [h = std::move(h), ec]() mutable { h(ec); });
+    }
+
+    // After a write: completes the waiters whose low-water mark the queue is at or
+    // under now (a send from another thread since then only delays them to the
+    // next write, which the bytes it queued will get).
+    void wake_drained() {
+        std::vector<drain_waiter> ready;
+        {
+            std::lock_guard<std::mutex> lock(protocol_.mutex());
+            const std::size_t queued = protocol_.queue().buffered_amount();
+            for (auto it = drain_waiters_.begin(); it != drain_waiters_.end();) {
+                if (it->low_water < queued) {
+                    ++it;
+                    continue;
+                }
+                ready.push_back(std::move(*it));
+                it = drain_waiters_.erase(it);
+            }
+        }
+        for (auto& w : ready) post_drained(std::move(w.handler), {});
+    }
+
     // ---- the end ---------------------------------------------------------------
 
     void log(log_level level, std::string_view what) const {
@@ -725,9 +835,21 @@ private:
         const bool was_open = protocol_.state() != duplex::ready_state::connecting;
         std::error_code failure = protocol_.transport_closed();
         auto self = this->shared_from_this(); // keep alive through the callbacks
+        if (!was_open && !handshake_error_)
+            handshake_error_ = ec && ec != asio::error::eof ? ec : make_error_code(errc::connection_lost);
+        // Drain waiters get the error on_error reports, or errc::closed for a clean end;
+        // so does every async_wait_drained() from now on.
+        std::vector<drain_waiter> waiting;
+        {
+            std::lock_guard<std::mutex> lock(protocol_.mutex());
+            if (!was_open) drain_end_ = handshake_error_;
+            else if (failure && failure != errc::idle_timeout) drain_end_ = failure;
+            else if (ec && ec != asio::error::eof && ec != asio::error::operation_aborted) drain_end_ = ec;
+            else drain_end_ = make_error_code(errc::closed);
+            waiting.swap(drain_waiters_);
+        }
+        for (auto& w : waiting) post_drained(std::move(w.handler), drain_end_);
         if (!was_open) {
-            if (!handshake_error_)
-                handshake_error_ = ec && ec != asio::error::eof ? ec : make_error_code(errc::connection_lost);
             // A client learns why its handshake failed; a server's application
             // never saw this connection.
             if constexpr (R == role::client) {
@@ -773,6 +895,11 @@ private:
     std::error_code handshake_error_;
     std::string peer_;        // the remote address, kept for log messages
     std::any user_data_;
+
+    // async_wait_drained(): guarded by protocol_.mutex() (the lock on_write takes).
+    std::vector<drain_waiter> drain_waiters_;
+    std::uint64_t drain_id_ = 0;
+    std::error_code drain_end_; // set by finish(): later waits complete with it at once
 };
 
 } // namespace duplex
