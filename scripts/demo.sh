@@ -33,7 +33,9 @@ build() {  # build LOGNAME CMD...: quiet unless it fails
   fi
 }
 echo "demo: building chat_server (build/, log: build-logs/demo-build.log)"
-build demo-configure.log cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUPLEX_BUILD_FUZZERS=OFF
+# The same configuration as scripts/test.sh, so the test command reuses this build.
+build demo-configure.log cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" \
+  -DDUPLEX_BUILD_FUZZERS=OFF
 build demo-build.log cmake --build build --target chat_server -j"$JOBS"
 
 BIN="$(find build/examples -maxdepth 1 -type f -name chat_server -perm -u+x | head -n 1)"

@@ -62,7 +62,16 @@ int main() {
     // The point of it all: a short echo server and one message round trip.
     {
         asio::io_context ws_io;
-        duplex::server server(ws_io);
+        // Both ends ask for permessage-deflate: it is negotiated exactly when duplex was
+        // built with zlib; without, the client offers nothing and the server accepts nothing.
+        duplex::server_options so;
+        so.connection.deflate.enabled = true;
+        duplex::server server(ws_io, so);
+        int server_deflate = -1, offered = -1;
+        server.on_open([&](auto& conn) {
+            server_deflate = conn.protocol().deflate_enabled();
+            offered = !conn.request().header("Sec-WebSocket-Extensions").empty();
+        });
         server.on_message([](auto& conn, const duplex::message& m) { conn.send(m); });
         if (auto ec = server.listen(0)) {
             std::fprintf(stderr, "listen: %s\n", ec.message().c_str());
@@ -70,16 +79,32 @@ int main() {
         }
         duplex::client client(ws_io);
         std::string echoed;
-        client.on_open([&] { client.send_text("round trip"); });
+        int client_deflate = -1;
+        client.on_open([&] {
+            client_deflate = client.connection_ptr()->protocol().deflate_enabled();
+            client.send_text("round trip");
+        });
         client.on_message([&](const duplex::message& m) {
             echoed = m.str();
             client.close();
         });
         client.on_close([&](std::uint16_t, std::string_view) { server.stop(); });
-        client.connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/");
+        duplex::client_options co;
+        co.connection.deflate.enabled = true;
+        client.connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/", co);
         ws_io.run_for(std::chrono::seconds(10));
         if (echoed != "round trip") {
             std::fprintf(stderr, "echo round trip failed: got '%s'\n", echoed.c_str());
+            ++failures;
+        }
+#if defined(DUPLEX_HAS_DEFLATE)
+        const int want_deflate = 1;
+#else
+        const int want_deflate = 0;
+#endif
+        if (offered != want_deflate || server_deflate != want_deflate || client_deflate != want_deflate) {
+            std::fprintf(stderr, "permessage-deflate: offered %d, server %d, client %d; expected %d (built %s zlib)\n",
+                         offered, server_deflate, client_deflate, want_deflate, want_deflate ? "with" : "without");
             ++failures;
         }
     }
