@@ -47,7 +47,7 @@
 #include "connection/connection.hpp"
 #include "transport/tcp.hpp"
 #include "url.hpp"
-#ifdef DUPLEX_HAS_TLS
+#if DUPLEX_HAS_TLS
 #include "transport/tls.hpp"
 #endif
 
@@ -67,7 +67,7 @@ struct client_options {
     std::string origin;
     /// More request header fields, e.g. {"Authorization", "Bearer ..."}.
     header_list headers;
-#ifdef DUPLEX_HAS_TLS
+#if DUPLEX_HAS_TLS
     /// wss:// only: check the server's certificate (default) or not.
     tls_verify verify = tls_verify::peer;
     /// wss:// only: the TLS context (e.g. with a private CA loaded); null: a shared
@@ -79,7 +79,7 @@ struct client_options {
 /// A browser-like WebSocket client; one connection at a time (connect() again once CLOSED).
 class client {
 public:
-#ifdef DUPLEX_HAS_TLS
+#if DUPLEX_HAS_TLS
     using transport_type = tls_or_tcp_transport; ///< ws:// or wss://, chosen per connect()
 #else
     using transport_type = tcp_transport;        ///< ws:// only (built without TLS)
@@ -123,7 +123,7 @@ public:
     std::error_code connect(std::string_view address, client_options options = {}) {
         duplex::url u;
         if (auto ec = parse_url(address, u)) return ec;
-#ifndef DUPLEX_HAS_TLS
+#if !DUPLEX_HAS_TLS
         if (u.secure) return make_error_code(errc::tls_unavailable);
 #endif
         if (auto a = current(); a && a->state() != duplex::ready_state::closed)
@@ -308,7 +308,7 @@ private:
         }
 
         transport_type make_transport(std::error_code& ec) {
-#ifdef DUPLEX_HAS_TLS
+#if DUPLEX_HAS_TLS
             if (target.secure) {
                 tls_transport t(std::move(socket), options.tls_context ? options.tls_context : default_tls_context());
                 ec = t.set_client_host(target.host, options.verify);
@@ -319,7 +319,7 @@ private:
             return transport_type(tcp_transport(std::move(socket)));
         }
 
-#ifdef DUPLEX_HAS_TLS
+#if DUPLEX_HAS_TLS
         static std::shared_ptr<asio::ssl::context> default_tls_context() {
             static const auto ctx = std::make_shared<asio::ssl::context>(make_client_tls_context(true));
             return ctx;

@@ -23,7 +23,7 @@
 #include "core/frame.hpp"
 #include "hub.hpp"
 #include "server.hpp"
-#ifdef DUPLEX_HAS_TLS
+#if DUPLEX_HAS_TLS
 #include "transport/tls.hpp"
 #endif
 
@@ -46,7 +46,7 @@ DUPLEX_EXTERN_TEMPLATE template class hub<basic_connection<role::server, tcp_tra
 DUPLEX_EXTERN_TEMPLATE template class basic_server<tcp_transport>;
 DUPLEX_EXTERN_TEMPLATE template class basic_connection<role::client, client::transport_type>;
 
-#ifdef DUPLEX_HAS_TLS
+#if DUPLEX_HAS_TLS
 DUPLEX_EXTERN_TEMPLATE template class basic_connection<role::server, tls_transport>;
 DUPLEX_EXTERN_TEMPLATE template class hub<basic_connection<role::server, tls_transport>>;
 DUPLEX_EXTERN_TEMPLATE template class basic_server<tls_transport>;

@@ -22,7 +22,7 @@
 
 #ifdef ASIO_SEPARATE_COMPILATION
 #include <asio/impl/src.hpp>
-#ifdef DUPLEX_HAS_TLS
+#if DUPLEX_HAS_TLS
 #include <asio/ssl/impl/src.hpp>
 #endif
 #endif
