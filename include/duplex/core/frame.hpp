@@ -112,7 +112,7 @@ public:
             switch (state_) {
             case state::header: {
                 if (!read_header(data, size, consumed)) return ev; // need_more
-                if (const std::error_code ec = check_header()) return fail(ev, ec);
+                if (const errc e = check_header(); e != errc{}) return fail(ev, make_error_code(e));
                 if (is_control(header_.op)) {
                     state_ = state::control_payload;
                     control_size_ = 0;
@@ -215,7 +215,8 @@ private:
     }
 
     // Every header rule, in the order RFC 6455 states them.
-    std::error_code check_header() const noexcept {
+    // errc{} (0) when the header is valid: no error_code is built on the hot path.
+    errc check_header() const noexcept {
         const frame_header& h = header_;
         const bool control = is_control(h.op);
         // §5.2 RSV1-3: must be 0 unless an extension gives them a meaning. The

@@ -33,6 +33,10 @@ inline std::uint64_t rotated_key64(const mask_key& key, std::size_t offset) noex
 // may vectorize the word loop further.
 inline void xor_key(std::uint8_t* dst, const std::uint8_t* src, std::size_t size, const mask_key& key,
                     std::size_t offset) noexcept {
+    if (size < 8) { // a short payload (chat, pings): no key rotation to set up
+        for (std::size_t i = 0; i < size; ++i) dst[i] = static_cast<std::uint8_t>(src[i] ^ key[(offset + i) & 3]);
+        return;
+    }
     const std::uint64_t k = rotated_key64(key, offset);
     std::size_t i = 0;
 #ifdef DUPLEX_MASK_SSE2
