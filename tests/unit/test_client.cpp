@@ -7,6 +7,7 @@
 #ifdef DUPLEX_HAS_TLS
 #include <duplex/transport/tls.hpp>
 #endif
+#include "tls_fixture.hpp"
 
 #include <asio/read.hpp>
 #include <asio/write.hpp>
@@ -461,44 +462,12 @@ TEST_CASE("client: a bracketed IPv6 URL reaches a server listening on ::1", "[cl
 
 namespace {
 
-struct test_certs {
-    std::string dir, cert, key, other_cert, other_key;
-};
-
-// Self-signed certificates made once per run: "localhost" (DNS:localhost,
-// IP:127.0.0.1) and "other.example" (a name the tests never connect to).
-const test_certs& certs() {
-    static const test_certs c = [] {
-        test_certs t;
-        char tmpl[] = "/tmp/duplex_tls_XXXXXX";
-        REQUIRE(::mkdtemp(tmpl) != nullptr);
-        t.dir = tmpl;
-        t.cert = t.dir + "/cert.pem";
-        t.key = t.dir + "/key.pem";
-        t.other_cert = t.dir + "/other.pem";
-        t.other_key = t.dir + "/other_key.pem";
-        const auto make = [](const std::string& subject_alt, const std::string& cn, const std::string& key,
-                             const std::string& cert) {
-            const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=" + cn +
-                                    " -addext subjectAltName=" + subject_alt + " -days 1 -keyout " + key +
-                                    " -out " + cert + " >/dev/null 2>&1";
-            return std::system(cmd.c_str());
-        };
-        REQUIRE(make("DNS:localhost,IP:127.0.0.1", "localhost", t.key, t.cert) == 0);
-        REQUIRE(make("DNS:other.example", "other.example", t.other_key, t.other_cert) == 0);
-        return t;
-    }();
-    return c;
-}
+using duplex_test::certs;
+using duplex_test::test_certs;
+using duplex_test::trusting;
 
 std::string wss_url(const std::string& host, std::uint16_t port) {
     return "wss://" + host + ":" + std::to_string(port) + "/";
-}
-
-std::shared_ptr<asio::ssl::context> trusting(const std::string& ca_file) {
-    auto ctx = std::make_shared<asio::ssl::context>(duplex::make_client_tls_context());
-    ctx->load_verify_file(ca_file);
-    return ctx;
 }
 
 // Connects, echoes one text and one binary message, closes with 1000. With

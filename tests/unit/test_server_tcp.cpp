@@ -1,9 +1,17 @@
 // The server over loopback TCP (127.0.0.1, free ports): the seed's echo,
 // interval-push and chat servers as user code, 1,000 connections at once,
 // graceful stop, limits, and bad input that must not disturb good connections.
+// The echo, chat, interval-push, many-connections and graceful-stop scenarios are
+// written once (templates on the transport) and run over plain TCP and over TLS,
+// with a self-signed certificate made at test time by the openssl command
+// (tls_fixture.hpp); the clients verify it.
 #include <catch2/catch.hpp>
 
 #include <duplex/server.hpp>
+#ifdef DUPLEX_HAS_TLS
+#include <duplex/transport/tls.hpp>
+#endif
+#include "tls_fixture.hpp"
 
 #include <asio/connect.hpp>
 #include <asio/read.hpp>
@@ -13,6 +21,7 @@
 #include <atomic>
 #include <cctype>
 #include <cstdlib>
+#include <map>
 #include <optional>
 #include <fcntl.h>
 #include <poll.h>
@@ -24,60 +33,119 @@ using namespace std::chrono_literals;
 
 namespace {
 
-using client_conn = basic_connection<role::client, tcp_transport>;
+// The transports the scenarios run over: how a server wraps an accepted socket,
+// and how a test client wraps its connected one.
+struct over_tcp {
+    using transport = tcp_transport;
+    using server_type = server;
+    static server_type::transport_factory accept() { return {}; } // the default: plain TCP
+    static transport client_transport(asio::ip::tcp::socket s) { return tcp_transport(std::move(s)); }
+    template <class Conn>
+    static void check_secure(Conn&) {} // nothing to check on plain TCP
+};
+
+#ifdef DUPLEX_HAS_TLS
+struct over_tls {
+    using transport = tls_transport;
+    using server_type = tls_server;
+    static server_type::transport_factory accept() {
+        const auto& tc = duplex_test::certs();
+        return tls_accept(std::make_shared<asio::ssl::context>(make_server_tls_context(tc.cert, tc.key)));
+    }
+    // Trusts the test certificate and verifies it (chain and IP:127.0.0.1), as a real client would.
+    static transport client_transport(asio::ip::tcp::socket s) {
+        static const std::shared_ptr<asio::ssl::context> ctx = duplex_test::trusting(duplex_test::certs().cert);
+        tls_transport t(std::move(s), ctx);
+        const std::error_code ec = t.set_client_host("127.0.0.1", tls_verify::peer);
+        if (ec) FAIL("set_client_host: " << ec.message());
+        return t;
+    }
+    // An open client connection really is TLS 1.2+, with the server's certificate verified.
+    template <class Conn>
+    static void check_secure(Conn& c) {
+        SSL* ssl = c.transport().stream().native_handle();
+        CHECK(SSL_version(ssl) >= TLS1_2_VERSION);
+        CHECK(SSL_get_peer_cert_chain(ssl) != nullptr);
+        CHECK(SSL_get_verify_result(ssl) == X509_V_OK);
+    }
+};
+#endif
+
+template <class T>
+using basic_client_conn = basic_connection<role::client, typename T::transport>;
+using client_conn = basic_client_conn<over_tcp>;
 
 // The server runs on its own thread; the test drives clients on another io_context.
-struct running_server {
+template <class T>
+struct basic_running_server {
     asio::io_context io;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work{io.get_executor()};
-    server srv;
+    typename T::server_type srv;
     std::thread thread;
 
     // concurrency_hint 1 (asio::io_context io(1)) makes a one-thread server: no strands.
-    explicit running_server(server_options o = {}, int concurrency_hint = ASIO_CONCURRENCY_HINT_DEFAULT)
-        : io(concurrency_hint), srv(io, std::move(o)) {}
+    explicit basic_running_server(server_options o = {}, int concurrency_hint = ASIO_CONCURRENCY_HINT_DEFAULT)
+        : io(concurrency_hint), srv(io, std::move(o), T::accept()) {}
     void start() {
         REQUIRE_FALSE(srv.listen(0)); // 127.0.0.1, a free port
         thread = std::thread([this] { io.run_for(60s); });
     }
-    ~running_server() {
+    ~basic_running_server() {
         work.reset();
         asio::post(io, [this] { srv.stop(); });
         if (thread.joinable()) thread.join();
     }
 };
+using running_server = basic_running_server<over_tcp>;
 
 struct client_events {
     std::atomic<int> opened{0}, closed{0};
     std::atomic<std::uint16_t> last_code{0};
     std::mutex m;
     std::vector<std::string> messages;
+    std::vector<std::string> errors; // on_error's, as messages
+    std::map<std::uint16_t, int> close_codes; // on_close's, counted by code
     std::size_t count() {
         std::lock_guard<std::mutex> lock(m);
         return messages.size();
     }
+    std::vector<std::string> error_list() {
+        std::lock_guard<std::mutex> lock(m);
+        return errors;
+    }
 };
 
-std::shared_ptr<endpoint_config<client_conn>> client_config(client_events& e) {
-    auto c = std::make_shared<endpoint_config<client_conn>>();
+template <class T = over_tcp>
+std::shared_ptr<endpoint_config<basic_client_conn<T>>> client_config(client_events& e) {
+    using conn = basic_client_conn<T>;
+    auto c = std::make_shared<endpoint_config<conn>>();
     c->request.host = "127.0.0.1";
-    c->on_open = [&e](client_conn&) { ++e.opened; };
-    c->on_message = [&e](client_conn&, const message& m) {
+    c->on_open = [&e](conn&) { ++e.opened; };
+    c->on_message = [&e](conn&, const message& m) {
         std::lock_guard<std::mutex> lock(e.m);
         e.messages.push_back(m.str());
     };
-    c->on_close = [&e](client_conn&, std::uint16_t code, std::string_view) {
+    c->on_error = [&e](conn&, std::error_code ec) {
+        std::lock_guard<std::mutex> lock(e.m);
+        e.errors.push_back(ec.message());
+    };
+    c->on_close = [&e](conn&, std::uint16_t code, std::string_view) {
+        {
+            std::lock_guard<std::mutex> lock(e.m);
+            ++e.close_codes[code];
+        }
         e.last_code = code;
         ++e.closed;
     };
     return c;
 }
 
-std::shared_ptr<client_conn> connect(asio::io_context& io, std::uint16_t port,
-                                     std::shared_ptr<const endpoint_config<client_conn>> cfg) {
+template <class T = over_tcp>
+std::shared_ptr<basic_client_conn<T>> connect(asio::io_context& io, std::uint16_t port,
+                                              std::shared_ptr<const endpoint_config<basic_client_conn<T>>> cfg) {
     asio::ip::tcp::socket s(io);
     s.connect({asio::ip::make_address("127.0.0.1"), port});
-    auto c = std::make_shared<client_conn>(tcp_transport(std::move(s)), std::move(cfg));
+    auto c = std::make_shared<basic_client_conn<T>>(T::client_transport(std::move(s)), std::move(cfg));
     c->start_connect();
     return c;
 }
@@ -142,53 +210,87 @@ const std::string upgrade =
 
 } // namespace
 
-TEST_CASE("echo server in a few lines, over TCP", "[server][tcp]") {
-    running_server rs;
+// ---- the seed's example servers, each checked by a test client, over TCP and TLS ----
+
+template <class T>
+static void echo_scenario() {
+    basic_running_server<T> rs;
     rs.srv.on_message([](auto& c, const message& m) { c.send(m); });
     rs.start();
     asio::io_context cio;
     client_events e;
-    auto cfg = client_config(e);
-    cfg->on_open = [&e](client_conn& c) {
+    auto cfg = client_config<T>(e);
+    cfg->on_open = [&e](auto& c) {
         ++e.opened;
         c.send_text("hello");
         c.send_binary(std::string("\0\1\2", 3));
-        c.send_text(std::string(65536, 'x'));
+        c.send_text(std::string(65536, 'x')); // more than one TLS record (16 KiB)
     };
-    auto c = connect(cio, rs.srv.port(), cfg);
+    auto c = connect<T>(cio, rs.srv.port(), cfg);
     REQUIRE(run_until(cio, [&] { return e.count() == 3; }));
+    T::check_secure(*c);
     CHECK(e.messages[0] == "hello");
     CHECK(e.messages[1] == std::string("\0\1\2", 3));
-    CHECK(e.messages[2].size() == 65536);
+    CHECK(e.messages[2] == std::string(65536, 'x'));
     c->close();
     REQUIRE(run_until(cio, [&] { return e.closed == 1; }));
     CHECK(e.last_code == 1000);
+    CHECK(e.error_list().empty());
 }
 
-TEST_CASE("chat server: every message reaches every client, sender included", "[server][tcp][broadcast]") {
-    running_server rs;
+TEST_CASE("echo server in a few lines, over TCP", "[server][tcp]") { echo_scenario<over_tcp>(); }
+#ifdef DUPLEX_HAS_TLS
+TEST_CASE("echo server in a few lines over TLS", "[server][tls]") { echo_scenario<over_tls>(); }
+#endif
+
+// Every client sends one message: each message reaches every client, its sender
+// included, exactly once (and nothing else arrives).
+template <class T>
+static void chat_scenario() {
+    basic_running_server<T> rs;
     rs.srv.on_message([&](auto&, const message& m) { rs.srv.broadcast(m); });
     rs.start();
     asio::io_context cio;
     constexpr int n = 5;
     std::vector<std::unique_ptr<client_events>> ev;
-    std::vector<std::shared_ptr<client_conn>> clients;
+    std::vector<std::shared_ptr<basic_client_conn<T>>> clients;
     for (int i = 0; i < n; ++i) {
         ev.push_back(std::make_unique<client_events>());
-        clients.push_back(connect(cio, rs.srv.port(), client_config(*ev.back())));
+        clients.push_back(connect<T>(cio, rs.srv.port(), client_config<T>(*ev.back())));
     }
     REQUIRE(run_until(cio, [&] {
         for (auto& e : ev) if (e->opened == 0) return false;
         return rs.srv.connection_count() == n;
     }));
-    clients[2]->send_text("hi all");
+    std::vector<std::string> sent;
+    for (int i = 0; i < n; ++i) {
+        sent.push_back("hi all from " + std::to_string(i));
+        REQUIRE_FALSE(clients[i]->send_text(sent.back()));
+    }
     REQUIRE(run_until(cio, [&] {
-        for (auto& e : ev) if (e->count() < 1) return false;
+        for (auto& e : ev) if (e->count() < sent.size()) return false;
         return true;
     }));
-    cio.run_for(50ms);
-    for (auto& e : ev) CHECK(e->messages == std::vector<std::string>{"hi all"}); // exactly once
+    cio.run_for(50ms); // time for a duplicate to show up
+    for (int i = 0; i < n; ++i) {
+        INFO("client " << i);
+        std::lock_guard<std::mutex> lock(ev[i]->m);
+        std::vector<std::string> got = ev[i]->messages;
+        std::sort(got.begin(), got.end());
+        CHECK(got == sent); // each exactly once, the client's own included
+        CHECK(ev[i]->errors.empty());
+    }
 }
+
+TEST_CASE("chat server: every message reaches every client, sender included", "[server][tcp][broadcast]") {
+    chat_scenario<over_tcp>();
+}
+#ifdef DUPLEX_HAS_TLS
+TEST_CASE("chat server over TLS: every message reaches every client and the sender exactly once",
+          "[server][tls][broadcast]") {
+    chat_scenario<over_tls>();
+}
+#endif
 
 // A one-thread server (io_context io(1)) has no strands and batches the writes
 // of a burst of broadcasts (detail::flush_batch): nothing may be lost,
@@ -235,10 +337,14 @@ TEST_CASE("one-thread server: batched broadcasts arrive once each and in order",
     }
 }
 
-TEST_CASE("interval push: a timer broadcasts to every client", "[server][tcp]") {
-    running_server rs;
+// A timer on the server's io_context broadcasts a numbered tick: every client gets
+// them in order, none skipped or repeated once it is open.
+template <class T>
+static void interval_push_scenario() {
+    basic_running_server<T> rs;
     asio::steady_timer timer(rs.io);
     std::atomic<int> ticks{0};
+    std::atomic<bool> timer_stopped{false};
     std::function<void()> tick = [&] {
         rs.srv.broadcast(opcode::text, "tick " + std::to_string(++ticks));
         timer.expires_after(20ms);
@@ -247,66 +353,132 @@ TEST_CASE("interval push: a timer broadcasts to every client", "[server][tcp]") 
     rs.start();
     asio::post(rs.io, tick);
     asio::io_context cio;
-    client_events e;
-    auto c = connect(cio, rs.srv.port(), client_config(e));
-    REQUIRE(run_until(cio, [&] { return e.count() >= 3; }));
-    asio::post(rs.io, [&] { timer.cancel(); });
-    CHECK(e.messages[0].rfind("tick ", 0) == 0);
-    c->close();
-    run_until(cio, [&] { return e.closed == 1; });
+    constexpr int n = 3;
+    std::vector<std::unique_ptr<client_events>> ev;
+    std::vector<std::shared_ptr<basic_client_conn<T>>> clients;
+    for (int i = 0; i < n; ++i) {
+        ev.push_back(std::make_unique<client_events>());
+        clients.push_back(connect<T>(cio, rs.srv.port(), client_config<T>(*ev.back())));
+    }
+    REQUIRE(run_until(cio, [&] {
+        for (auto& e : ev) if (e->count() < 3) return false;
+        return true;
+    }));
+    // Stopped on its own thread, and waited for: the timer must not outlive that.
+    asio::post(rs.io, [&] { timer.cancel(); timer_stopped = true; });
+    REQUIRE(run_until(cio, [&] { return timer_stopped.load(); }));
+    for (int i = 0; i < n; ++i) {
+        INFO("client " << i);
+        std::lock_guard<std::mutex> lock(ev[i]->m);
+        const auto& got = ev[i]->messages;
+        REQUIRE(got.size() >= 3);
+        REQUIRE(got[0].rfind("tick ", 0) == 0);
+        const int first = std::stoi(got[0].substr(5));
+        for (std::size_t k = 0; k < got.size(); ++k) CHECK(got[k] == "tick " + std::to_string(first + static_cast<int>(k)));
+        CHECK(ev[i]->errors.empty());
+    }
+    for (auto& c : clients) c->close();
+    REQUIRE(run_until(cio, [&] {
+        for (auto& e : ev) if (e->closed == 0) return false;
+        return true;
+    }));
 }
 
-TEST_CASE("1,000 connections echo at once", "[server][tcp][load]") {
+TEST_CASE("interval push: a timer broadcasts to every client", "[server][tcp]") { interval_push_scenario<over_tcp>(); }
+#ifdef DUPLEX_HAS_TLS
+TEST_CASE("interval push over TLS: a timer broadcasts to every client", "[server][tls]") {
+    interval_push_scenario<over_tls>();
+}
+#endif
+
+// n connections open at once, each echoing `per` messages, then all close.
+template <class T>
+static void many_connections_scenario(int n, std::chrono::milliseconds limit) {
     rlimit rl{};
     getrlimit(RLIMIT_NOFILE, &rl);
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
-    REQUIRE(rl.rlim_cur >= 2100);
+    REQUIRE(rl.rlim_cur >= static_cast<rlim_t>(2 * n + 100));
 
-    running_server rs;
+    basic_running_server<T> rs;
     rs.srv.on_message([](auto& c, const message& m) { c.send(m); });
     rs.start();
     asio::io_context cio;
-    constexpr int n = 1000, per = 5;
+    constexpr int per = 5;
     client_events e;
-    auto cfg = client_config(e);
-    cfg->on_open = [&e](client_conn& c) {
+    auto cfg = client_config<T>(e);
+    cfg->on_open = [&e](auto& c) {
         ++e.opened;
         for (int i = 0; i < per; ++i) c.send_text("m" + std::to_string(i));
     };
-    std::vector<std::shared_ptr<client_conn>> clients;
-    for (int i = 0; i < n; ++i) clients.push_back(connect(cio, rs.srv.port(), cfg));
-    REQUIRE(run_until(cio, [&] { return e.count() == n * per; }, 30000ms));
+    std::vector<std::shared_ptr<basic_client_conn<T>>> clients;
+    for (int i = 0; i < n; ++i) clients.push_back(connect<T>(cio, rs.srv.port(), cfg));
+    REQUIRE(run_until(cio, [&] { return e.count() == static_cast<std::size_t>(n * per); }, limit));
     CHECK(e.opened == n);
+    CHECK(rs.srv.connection_count() == static_cast<std::size_t>(n)); // all open at once
+    T::check_secure(*clients.front());
+    T::check_secure(*clients.back());
     for (auto& c : clients) c->close();
-    REQUIRE(run_until(cio, [&] { return e.closed == n; }, 30000ms));
+    REQUIRE(run_until(cio, [&] { return e.closed == n; }, limit));
+    {
+        std::lock_guard<std::mutex> lock(e.m);
+        CHECK(e.close_codes == std::map<std::uint16_t, int>{{close_code::normal, n}});
+        CHECK(e.errors.empty());
+    }
     const auto end = std::chrono::steady_clock::now() + 5s;
     while (rs.srv.connection_count() != 0 && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(1ms);
     CHECK(rs.srv.connection_count() == 0);
+    const server_stats s = rs.srv.stats();
+    CHECK(s.handshake_failures.empty());
+    CHECK(s.closes_by_code == std::map<std::uint16_t, std::uint64_t>{{close_code::normal, static_cast<std::uint64_t>(n)}});
 }
 
-TEST_CASE("graceful stop closes every client with 1001", "[server][tcp][rfc6455][7.4.1]") {
+TEST_CASE("1,000 connections echo at once", "[server][tcp][load]") { many_connections_scenario<over_tcp>(1000, 30000ms); }
+#ifdef DUPLEX_HAS_TLS
+TEST_CASE("1000 connections echo at once over TLS", "[server][tls][load]") {
+    many_connections_scenario<over_tls>(1000, 30000ms);
+}
+#endif
+
+template <class T>
+static void graceful_stop_scenario() {
     asio::io_context io;
-    server srv(io);
+    typename T::server_type srv(io, {}, T::accept());
     REQUIRE_FALSE(srv.listen(0));
     const auto port = srv.port();
     std::thread t([&] { io.run_for(20s); }); // returns by itself once everything closed
     asio::io_context cio;
     client_events e;
-    std::vector<std::shared_ptr<client_conn>> clients;
-    for (int i = 0; i < 10; ++i) clients.push_back(connect(cio, port, client_config(e)));
+    std::vector<std::shared_ptr<basic_client_conn<T>>> clients;
+    for (int i = 0; i < 10; ++i) clients.push_back(connect<T>(cio, port, client_config<T>(e)));
     REQUIRE(run_until(cio, [&] { return e.opened == 10 && srv.connection_count() == 10; }));
     const auto t0 = std::chrono::steady_clock::now();
     srv.stop();
     REQUIRE(run_until(cio, [&] { return e.closed == 10; }));
-    CHECK(e.last_code == close_code::going_away);
+    {
+        std::lock_guard<std::mutex> lock(e.m);
+        CHECK(e.close_codes == std::map<std::uint16_t, int>{{close_code::going_away, 10}}); // all ten got 1001
+        CHECK(e.errors.empty());
+    }
     t.join();
     CHECK(std::chrono::steady_clock::now() - t0 < 5s); // io.run() returned: nothing left behind
-    asio::ip::tcp::socket s(cio);
+    const server_stats s = srv.stats();
+    CHECK(s.open_connections == 0);
+    CHECK(s.closes_by_code == std::map<std::uint16_t, std::uint64_t>{{close_code::going_away, 10}}); // every one got 1001
+    asio::ip::tcp::socket sock(cio);
     std::error_code ec;
-    s.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
+    sock.connect({asio::ip::make_address("127.0.0.1"), port}, ec);
     CHECK(ec); // no longer listening
 }
+
+TEST_CASE("graceful stop closes every client with 1001", "[server][tcp][rfc6455][7.4.1]") {
+    graceful_stop_scenario<over_tcp>();
+}
+#ifdef DUPLEX_HAS_TLS
+TEST_CASE("graceful stop over TLS closes every client with 1001", "[server][tls][rfc6455][7.4.1]") {
+    graceful_stop_scenario<over_tls>();
+}
+#endif
 
 TEST_CASE("bad input on some connections never disturbs the others", "[server][tcp][robustness]") {
     running_server rs;
