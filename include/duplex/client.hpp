@@ -13,7 +13,8 @@
 // Events, like a browser's: on_open once the handshake succeeded; on_message per
 // message; on_error when the connection fails (then on_close follows); on_close
 // exactly once per connect() that returned success, with the peer's close code,
-// or 1006 when the connection failed or dropped (a failed connect included).
+// the code duplex failed the connection with (1002, 1007, 1009, ...), or 1006 when
+// it dropped or never opened.
 // Handlers run on the io_context, one at a time (a strand), never inside connect()
 // or close().
 //
@@ -105,7 +106,8 @@ public:
     client& on_open(std::function<void()> f) { on_open_ = std::move(f); return *this; }
     /// The message's bytes are valid during the call only (copy with m.str()).
     client& on_message(std::function<void(const message&)> f) { on_message_ = std::move(f); return *this; }
-    /// Once per successful connect(): the peer's close code and reason, or 1006 when it failed or dropped.
+    /// Once per successful connect(): the peer's close code and reason, the code duplex
+    /// failed the connection with (1002, 1007, 1009, ...), or 1006 when it dropped or never opened.
     client& on_close(std::function<void(std::uint16_t code, std::string_view reason)> f) { on_close_ = std::move(f); return *this; }
     /// Why the connection failed (errc::*, an Asio/TLS error); on_close follows.
     client& on_error(std::function<void(std::error_code)> f) { on_error_ = std::move(f); return *this; }
