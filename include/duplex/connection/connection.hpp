@@ -167,12 +167,13 @@ private:
     }
 };
 
-// The io_context executor of `ex`, when it is one (not a strand) and this
-// thread is running it now.
+// The io_context executor inside `ex` (a pointer into it, valid while ex is),
+// when it is one (not a strand) and this thread is running it now.
 inline const asio::io_context::executor_type* io_thread_executor(const asio::any_io_executor& ex) noexcept {
     const auto* e = ex.target<asio::io_context::executor_type>();
     return e && e->running_in_this_thread() ? e : nullptr;
 }
+inline const asio::io_context::executor_type* io_thread_executor(asio::any_io_executor&&) = delete; // would dangle
 template <class Executor>
 const asio::io_context::executor_type* io_thread_executor(const Executor&) noexcept { return nullptr; }
 } // namespace detail
@@ -643,7 +644,8 @@ private:
         if (detail::flushing_after_handler == this && !state_changed) return;
         if (flush_posted_.exchange(true, std::memory_order_acq_rel)) return;
         if (config_->one_thread) {
-            if (const auto* io = detail::io_thread_executor(transport_.get_executor()))
+            const auto ex = transport_.get_executor(); // io points into it
+            if (const auto* io = detail::io_thread_executor(ex))
                 return detail::pending_flushes.add(this->shared_from_this(), *io);
         }
         asio::post(transport_.get_executor(), [self = this->shared_from_this()] { self->run_posted_flush(); });
