@@ -32,7 +32,7 @@
 #   DUPLEX_SKIP_FUZZ=1      skip the fuzzers
 #   DUPLEX_SKIP_BENCH=1     skip the benchmark smoke run
 #   DUPLEX_SKIP_DEPS=1      do not run scripts/install-deps.sh
-#   DUPLEX_FUZZ_SECONDS=N   seconds per fuzz target (default 30)
+#   DUPLEX_FUZZ_SECONDS=N   seconds per fuzz target (default 20)
 #   DUPLEX_JOBS=N           build and ctest parallelism (default 2)
 #   DUPLEX_CTEST_ARGS       extra ctest arguments for both ctest runs (e.g. "-R frame")
 #
@@ -47,7 +47,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 JOBS="${DUPLEX_JOBS:-2}"
-FUZZ_SECONDS="${DUPLEX_FUZZ_SECONDS:-30}"
+FUZZ_SECONDS="${DUPLEX_FUZZ_SECONDS:-20}"
 LOG_DIR="$ROOT/build-logs"
 export DUPLEX_LOG_DIR="$LOG_DIR"
 mkdir -p "$LOG_DIR"

@@ -52,6 +52,7 @@ const settings cfg;
 // ---------------------------------------------------------------- shared counters
 
 std::atomic<bool> stopping{false};
+thread_local std::string fault_detail; // why the current fault did not go as expected, when known
 std::atomic<std::uint64_t> failures{0};
 std::mutex log_mutex;
 
@@ -331,18 +332,25 @@ bool run_fault(fault_kind kind, std::uint16_t port, std::mt19937& rng) {
         // kernel buffers held, then EOF.
         const std::string me = s.local_address();
         std::size_t pushed = 0;
+        const auto why = [&](const char* what) { // says which expectation broke, then fails
+            fault_detail = std::string(what) + " after " + std::to_string(pushed) + " bytes pushed";
+            return false;
+        };
         while (!was_cut_for_queue(me)) {
-            if (pushed >= (64u << 20)) return false; // the limit never applied
+            if (pushed >= (64u << 20)) return why("the limit never applied");
             const io r = s.send_all(frame, deadline);
-            if (r == io::timeout) return false;
+            if (r == io::timeout) return why("sending timed out");
             if (r == io::error) break; // reset: it was cut (checked below)
             pushed += frame.size();
         }
         slow_bytes_sent += pushed;
         note_max(slow_bytes_max, pushed);
-        if (!was_cut_for_queue(me)) return false;
+        if (!was_cut_for_queue(me)) return why("cut, but not for its send queue");
         const frames_seen f = read_frames_until_eof(s, rest, deadline);
-        return f.eof && !f.parse_error && f.data_bytes < pushed;
+        if (!f.eof) return why("no EOF after the cut");
+        if (f.parse_error) return why("bad frames after the cut");
+        if (f.data_bytes >= pushed) return why("everything was echoed");
+        return true;
     }
     case no_pong: {
         if (!raw_handshake(s, port, rest)) return false;
@@ -365,9 +373,11 @@ void fault_thread(int index, std::uint16_t port) {
     for (int i = index; !stopping.load(); ++i) {
         const auto kind = static_cast<fault_kind>(i % fault_kinds);
         ++faults_run[kind];
+        fault_detail.clear();
         if (!run_fault(kind, port, rng)) {
             ++faults_unexpected[kind];
-            fail(std::string("fault ") + fault_names[kind] + ": the server did not react as expected");
+            fail(std::string("fault ") + fault_names[kind] + ": the server did not react as expected" +
+                 (fault_detail.empty() ? std::string() : " (" + fault_detail + ")"));
         }
     }
 }
