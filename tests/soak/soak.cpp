@@ -87,6 +87,11 @@ bool was_cut_for_queue(const std::string& address) {
     std::lock_guard<std::mutex> lock(cut_mutex);
     return cut_for_queue.count(address) != 0;
 }
+// A new connection may get the local port of an earlier one that was cut: forget it.
+void forget_cut(const std::string& address) {
+    std::lock_guard<std::mutex> lock(cut_mutex);
+    cut_for_queue.erase(address);
+}
 
 // Server side: what the application saw.
 struct server_stats {
@@ -331,6 +336,7 @@ bool run_fault(fault_kind kind, std::uint16_t port, std::mt19937& rng) {
         // gone, the server cuts TCP after close_timeout, so we see at most what the
         // kernel buffers held, then EOF.
         const std::string me = s.local_address();
+        forget_cut(me); // tens of thousands of connections reuse ephemeral ports
         std::size_t pushed = 0;
         const auto why = [&](const char* what) { // says which expectation broke, then fails
             fault_detail = std::string(what) + " after " + std::to_string(pushed) + " bytes pushed";
