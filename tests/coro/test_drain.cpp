@@ -5,6 +5,8 @@
 
 #include <duplex/coro.hpp>
 
+#include "coro_fixture.hpp"
+
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/read_until.hpp>
 #include <asio/steady_timer.hpp>
@@ -19,30 +21,10 @@
 #include <thread>
 
 using namespace std::chrono_literals;
-using connection_ptr = std::shared_ptr<duplex::server::connection>;
+using namespace coro_test;
 
 namespace {
 
-std::string url_of(const duplex::server& s) { return "ws://127.0.0.1:" + std::to_string(s.port()) + "/"; }
-
-asio::awaitable<void> echo(connection_ptr c) {
-    for (;;) c->send(co_await duplex::receive(*c));
-}
-
-// Runs `client_side` as a coroutine; stops the server when it ends; at most 10 s.
-template <class F>
-void run_client(asio::io_context& io, duplex::server& srv, F client_side) {
-    bool finished = false;
-    std::exception_ptr failure;
-    asio::co_spawn(io, client_side(), [&](std::exception_ptr e) {
-        failure = e;
-        finished = true;
-        srv.stop();
-    });
-    io.run_for(10s);
-    REQUIRE(finished);
-    if (failure) std::rethrow_exception(failure);
-}
 
 // A duplex::client on an io_context and thread of its own. It says "go" once open,
 // sleeps in on_message for the first `slow` messages (it reads slowly at first, so the
