@@ -145,11 +145,7 @@ public:
     /// Graceful stop: no new connections; every open one gets a 1001 close and
     /// is cut off if its peer does not answer within close_timeout.
     void stop(std::uint16_t code = close_code::going_away, std::string_view reason = "server shutting down") {
-        asio::post(acceptor_.get_executor(), [this] {
-            std::error_code ignored;
-            acceptor_.close(ignored);
-            accept_pause_.cancel();
-        });
+        asio::post(acceptor_.get_executor(), detail::complete_with<&basic_server::stop_accepting>(this));
         for (auto& c : clients_.snapshot()) c->close(code, reason);
     }
 
@@ -174,6 +170,12 @@ public:
     std::size_t broadcast(const message& m) const { return clients_.broadcast(m.op, m.data); }
 
 private:
+    void stop_accepting(std::error_code, std::size_t) {
+        std::error_code ignored;
+        acceptor_.close(ignored);
+        accept_pause_.cancel();
+    }
+
     void install_detach() {
         config_->on_detach = [this](connection& c) {
             std::lock_guard<std::mutex> lock(stats_mutex_); // then the hub's: same order as stats()
@@ -186,19 +188,23 @@ private:
     }
 
     void accept() {
-        const auto ex = one_thread_ ? asio::any_io_executor(io_.get_executor()) : asio::any_io_executor(asio::make_strand(io_));
-        acceptor_.async_accept(ex, [this](std::error_code ec, asio::ip::tcp::socket socket) {
-            if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-            if (!ec) return serve(std::move(socket)), accept();
-            if (config_->on_log) config_->on_log(log_level::error, "accept failed, pausing 50 ms: " + ec.message());
-            // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS): the error
-            // would repeat at once, so pause accepting briefly instead of spinning.
-            // Connections already open are not affected.
-            accept_pause_.expires_after(std::chrono::milliseconds(50));
-            accept_pause_.async_wait([this](std::error_code wait_ec) {
-                if (!wait_ec && acceptor_.is_open()) accept();
-            });
-        });
+        // The next connection's socket, on its own strand unless one thread runs everything.
+        accepting_ = asio::ip::tcp::socket(one_thread_ ? asio::any_io_executor(io_.get_executor())
+                                                       : asio::any_io_executor(asio::make_strand(io_)));
+        acceptor_.async_accept(accepting_, detail::complete_with<&basic_server::on_accept>(this));
+    }
+    void on_accept(std::error_code ec, std::size_t) {
+        if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+        if (!ec) return serve(std::move(accepting_)), accept();
+        if (config_->on_log) config_->on_log(log_level::error, "accept failed, pausing 50 ms: " + ec.message());
+        // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS): the error
+        // would repeat at once, so pause accepting briefly instead of spinning.
+        // Connections already open are not affected.
+        accept_pause_.expires_after(std::chrono::milliseconds(50));
+        accept_pause_.async_wait(detail::complete_with<&basic_server::on_accept_pause>(this));
+    }
+    void on_accept_pause(std::error_code ec, std::size_t) {
+        if (!ec && acceptor_.is_open()) accept();
     }
 
     void serve(asio::ip::tcp::socket socket) {
@@ -212,24 +218,26 @@ private:
         c->start_accept();
     }
 
-    // 503 for connections over the limit, written straight to the socket.
+    // 503 for connections over the limit, written straight to the socket: the
+    // kernel takes a fresh socket's first hundred bytes at once, so a
+    // non-blocking write does it with no operation left pending.
     static void refuse(asio::ip::tcp::socket socket) {
         static const std::string response = [] {
             std::string r;
             write_error_response(r, 503, "Too many connections\n");
             return r;
         }();
-        auto s = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
-        asio::async_write(*s, asio::buffer(response), [s](std::error_code, std::size_t) {
-            std::error_code ignored;
-            s->shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-            s->close(ignored);
-        });
+        std::error_code ignored;
+        socket.non_blocking(true, ignored);
+        if (!ignored) socket.write_some(asio::buffer(response), ignored);
+        socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+        socket.close(ignored);
     }
 
     asio::io_context& io_;
     asio::ip::tcp::acceptor acceptor_;
     asio::steady_timer accept_pause_;
+    asio::ip::tcp::socket accepting_{io_};
     transport_factory make_transport_;
     std::size_t max_connections_;
     bool one_thread_ = detail::made_for_one_thread(io_);

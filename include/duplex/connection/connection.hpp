@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,6 +28,7 @@
 #include "../core/handshake.hpp"
 #include "../core/http.hpp"
 #include "../core/random.hpp"
+#include "../detail/completion.hpp"
 #include "../detail/unique_function.hpp"
 #include "../transport/transport.hpp"
 #include "message.hpp"
@@ -102,7 +104,8 @@ public:
         items_.push_back({std::move(c), [](void* p) { static_cast<Connection*>(p)->run_posted_flush(); }});
         if (posted_) return;
         posted_ = true;
-        asio::post(ex, [this, ex] { run(ex); });
+        ex_ = ex;
+        asio::post(ex, complete_with<&flush_batch::run>(this));
     }
 
 private:
@@ -110,7 +113,7 @@ private:
         std::shared_ptr<void> connection;
         void (*flush)(void*);
     };
-    void run(asio::io_context::executor_type ex) {
+    void run(std::error_code, std::size_t) {
         std::size_t i = 0;
         try {
             // Flushes may add more (a close handler that broadcasts): the index
@@ -118,7 +121,7 @@ private:
             for (; i < items_.size(); ++i) items_[i].flush(items_[i].connection.get());
         } catch (...) { // a user handler threw out of io.run(): the rest still gets flushed
             items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
-            asio::post(ex, [this, ex] { run(ex); });
+            asio::post(*ex_, complete_with<&flush_batch::run>(this));
             throw;
         }
         items_.clear(); // keeps the capacity: no allocation per broadcast once warm
@@ -126,6 +129,7 @@ private:
     }
     std::vector<item> items_;
     bool posted_ = false;
+    std::optional<asio::io_context::executor_type> ex_; // of the thread that posted the run
 };
 inline thread_local flush_batch pending_flushes;
 
@@ -241,9 +245,7 @@ public:
     std::error_code close(std::uint16_t code = close_code::normal, std::string_view reason = {}) {
         if (code != close_code::no_status && !is_valid_close_code(code)) return make_error_code(errc::bad_close_code);
         if (protocol_.state() == duplex::ready_state::connecting) {
-            asio::post(transport_.get_executor(), [self = this->shared_from_this()] {
-                self->finish(make_error_code(errc::closed));
-            });
+            asio::post(transport_.get_executor(), then<&basic_connection::on_abandoned>());
             return {};
         }
         auto ec = protocol_.close(code, reason);
@@ -325,24 +327,30 @@ public:
     void start_accept() {
         if (config_->on_log) peer_ = transport_.remote_address(); // still known when the socket is gone
         start_handshake_timer();
-        transport_.async_start(R, [self = this->shared_from_this()](std::error_code ec) {
-            if (ec) return self->finish(ec);
-            self->read_handshake();
-        });
+        transport_.async_start(R, then<&basic_connection::on_started>());
     }
 
     /// Client: sends the upgrade request and checks the answer.
     void start_connect() {
         if (config_->on_log) peer_ = transport_.remote_address();
         start_handshake_timer();
-        transport_.async_start(R, [self = this->shared_from_this()](std::error_code ec) {
-            if (ec) return self->finish(ec);
-            self->send_client_request();
-        });
+        transport_.async_start(R, then<&basic_connection::on_started>());
     }
 
 private:
+    // What each asynchronous operation completes with (see detail/completion.hpp):
+    // (this->*Step)(ec, n), with the connection kept alive until then.
+    template <void (basic_connection::*Step)(std::error_code, std::size_t)>
+    detail::completion then() { return detail::complete_with<Step>(this, this->shared_from_this()); }
+
     // ---- opening handshake ---------------------------------------------
+
+    void on_started(std::error_code ec, std::size_t) {
+        if (ec) return finish(ec);
+        if constexpr (R == role::server) read_handshake();
+        else send_client_request();
+    }
+    void on_abandoned(std::error_code, std::size_t) { finish(make_error_code(errc::closed)); }
 
     void read_handshake() { read_next(&basic_connection::on_handshake_read); }
 
@@ -565,18 +573,8 @@ private:
         if constexpr (detail::has_wait_readable<Transport>::value) {
             if (!busy_) {
                 if (read_buf_) detail::read_buffer_pool::give(std::move(read_buf_), read_size_);
-                transport_.async_wait_readable([self = this->shared_from_this(), next](std::error_code ec) {
-                    std::uint8_t* data = nullptr;
-                    std::size_t n = 0;
-                    if (!ec && !self->closed_) {
-                        const std::size_t size = self->config_->connection.read_buffer_size;
-                        data = detail::thread_read_buffer(size);
-                        if (!data) return self->finish(make_error_code(errc::internal_error)); // out of memory
-                        n = self->transport_.read_some_now(asio::buffer(data, size), ec);
-                        if (ec == asio::error::would_block || ec == asio::error::try_again) return self->read_next(next);
-                    }
-                    ((*self).*next)(ec, data, n);
-                });
+                after_read_ = next;
+                transport_.async_wait_readable(then<&basic_connection::on_readable>());
                 return;
             }
         }
@@ -585,11 +583,23 @@ private:
             read_buf_ = detail::read_buffer_pool::take(read_size_);
             if (!read_buf_) return finish(make_error_code(errc::internal_error)); // out of memory
         }
-        transport_.async_read_some(asio::buffer(read_buf_.get(), read_size_),
-            [self = this->shared_from_this(), next](std::error_code ec, std::size_t n) {
-                ((*self).*next)(ec, self->read_buf_.get(), n);
-            });
+        after_read_ = next;
+        transport_.async_read_some(asio::buffer(read_buf_.get(), read_size_), then<&basic_connection::on_read_some>());
     }
+
+    void on_readable(std::error_code ec, std::size_t) {
+        std::uint8_t* data = nullptr;
+        std::size_t n = 0;
+        if (!ec && !closed_) {
+            const std::size_t size = config_->connection.read_buffer_size;
+            data = detail::thread_read_buffer(size);
+            if (!data) return finish(make_error_code(errc::internal_error)); // out of memory
+            n = transport_.read_some_now(asio::buffer(data, size), ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again) return read_next(after_read_);
+        }
+        (this->*after_read_)(ec, data, n);
+    }
+    void on_read_some(std::error_code ec, std::size_t n) { (this->*after_read_)(ec, read_buf_.get(), n); }
 
     void read_frames() { read_next(&basic_connection::on_read); }
 
@@ -648,8 +658,9 @@ private:
             if (const auto* io = detail::io_thread_executor(ex))
                 return detail::pending_flushes.add(this->shared_from_this(), *io);
         }
-        asio::post(transport_.get_executor(), [self = this->shared_from_this()] { self->run_posted_flush(); });
+        asio::post(transport_.get_executor(), then<&basic_connection::on_flush_posted>());
     }
+    void on_flush_posted(std::error_code, std::size_t) { run_posted_flush(); }
 
 public:
     // For the flush batch (and the posted flush): writes what was queued.
@@ -680,8 +691,7 @@ private:
             if (ec && ec != asio::error::would_block && ec != asio::error::try_again) return on_write(ec);
             consume(write_buffers_, n);
         }
-        asio::async_write(transport_, write_buffers_,
-            [self = this->shared_from_this()](std::error_code ec, std::size_t) { self->on_write(ec); });
+        asio::async_write(transport_, write_buffers_, then<&basic_connection::on_written>());
     }
 
     // Drops the first n bytes of a buffer sequence (a partial write).
@@ -692,6 +702,7 @@ private:
         if (!buffers.empty()) buffers.front() += n;
     }
 
+    void on_written(std::error_code ec, std::size_t) { on_write(ec); }
     void on_write(std::error_code ec) {
         bool more = false;
         bool drain_waiting = false;
@@ -738,7 +749,7 @@ private:
         timer_armed_ = true;
         timer_expiry_ = t;
         timer_.expires_at(t);
-        timer_.async_wait([self = this->shared_from_this()](std::error_code ec) { self->on_timer(ec); });
+        timer_.async_wait(then<&basic_connection::on_timer>());
     }
 
     void start_handshake_timer() {
@@ -761,7 +772,7 @@ private:
         start_timer_at(t);
     }
 
-    void on_timer(std::error_code ec) {
+    void on_timer(std::error_code ec, std::size_t) {
         if (ec == asio::error::operation_aborted || closed_) return;
         timer_armed_ = false;
         const auto now = clock::now();
@@ -880,6 +891,7 @@ private:
     static constexpr std::chrono::milliseconds busy_window{10};
     clock::time_point last_read_{};
     bool busy_ = false;
+    read_handler after_read_ = nullptr; // what the pending read completes into
     std::vector<asio::const_buffer> write_buffers_;
     std::atomic<bool> flush_posted_{false};
     bool close_after_flush_ = false; // an HTTP answer: the connection ends after it

@@ -3,6 +3,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 
+#include "../detail/completion.hpp"
 #include "transport.hpp"
 
 namespace duplex {
@@ -22,7 +23,10 @@ public:
 
     template <class Handler>
     void async_start(role, Handler&& handler) {
-        asio::post(socket_.get_executor(), [h = std::forward<Handler>(handler)]() mutable { h(std::error_code{}); });
+        if constexpr (std::is_same_v<std::decay_t<Handler>, detail::completion>) // h() is h(no error): no wrapper to compile
+            asio::post(socket_.get_executor(), std::forward<Handler>(handler));
+        else
+            asio::post(socket_.get_executor(), [h = std::forward<Handler>(handler)]() mutable { h(std::error_code{}); });
     }
     template <class MutableBuffer, class Handler>
     void async_read_some(const MutableBuffer& buffer, Handler&& handler) {
