@@ -18,7 +18,6 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
-#include <asio/write.hpp>
 
 #include "connection/connection.hpp"
 #include "hub.hpp"

@@ -7,6 +7,7 @@
 
 #include <asio/io_context.hpp>
 #include <asio/strand.hpp>
+#include <asio/write.hpp>
 
 #include <atomic>
 #include <map>

@@ -16,6 +16,7 @@
 #include <asio/connect.hpp>
 #include <asio/read.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
 
 #include <algorithm>
 #include <atomic>

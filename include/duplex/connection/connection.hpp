@@ -23,7 +23,6 @@
 #include <asio/post.hpp>
 #include <asio/strand.hpp>
 #include <asio/steady_timer.hpp>
-#include <asio/write.hpp>
 
 #include "../core/handshake.hpp"
 #include "../core/http.hpp"
@@ -691,7 +690,19 @@ private:
             if (ec && ec != asio::error::would_block && ec != asio::error::try_again) return on_write(ec);
             consume(write_buffers_, n);
         }
-        asio::async_write(transport_, write_buffers_, then<&basic_connection::on_written>());
+        transport_.async_write_some(write_buffers_, then<&basic_connection::on_wrote_some>());
+    }
+
+    // A loop of write_some rather than asio::async_write: the buffers are ours
+    // to consume, and there is no composed operation to compile.
+    void on_wrote_some(std::error_code ec, std::size_t n) {
+        if (!ec && n == 0) ec = make_error_code(errc::connection_lost); // no progress: would loop forever
+        if (!ec) {
+            consume(write_buffers_, n);
+            if (!write_buffers_.empty())
+                return transport_.async_write_some(write_buffers_, then<&basic_connection::on_wrote_some>());
+        }
+        on_write(ec);
     }
 
     // Drops the first n bytes of a buffer sequence (a partial write).
@@ -702,7 +713,6 @@ private:
         if (!buffers.empty()) buffers.front() += n;
     }
 
-    void on_written(std::error_code ec, std::size_t) { on_write(ec); }
     void on_write(std::error_code ec) {
         bool more = false;
         bool drain_waiting = false;
