@@ -2,7 +2,6 @@
 // with DUPLEX_SEPARATE_COMPILATION (duplex's templates are compiled once, elsewhere,
 // in the file that includes <duplex/src.hpp>; that file is not timed here).
 #include <duplex/server.hpp>
-#include <duplex/separate_compilation.hpp>
 
 #include <asio/signal_set.hpp>
 #include <cstdio>

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compile time of one minimal echo server written with duplex, bare Asio, Boost.Beast
 # and WebSocket++, plus duplex's user file in separate-compilation mode: g++ -c, C++17,
-# at -O0 and -O2, RUNS times each (default 5), sequentially. Prints a Markdown table
+# at -O0 and -O2, RUNS rounds (default 5), the variants interleaved. Prints a Markdown table
 # (median and min-max seconds, CPU = user+sys of the compiler, and wall time) and writes
 # it to latest.md with the date, machine, load and commands.
 #   bash benchmarks/compile_time/run.sh            # RUNS=3 CXX=clang++ ... also work
@@ -32,25 +32,30 @@ stats() { # reads numbers, prints "median min max"
 
 load_before="$(cat /proc/loadavg)"
 echo "load before: $load_before" >&2
-declare -A result cpu lines
-for opt in -O0 -O2; do
-  for v in "${variants[@]}"; do
-    IFS='|' read -r name file flags <<<"$v"
-    times=()
-    cpus=()
-    for ((i = 0; i < RUNS; i++)); do
+declare -A result cpu lines walls cpus
+# Interleaved: each round compiles every variant once, so a drift in the machine's
+# speed (it is shared) hits all variants alike instead of the ones measured last.
+for ((i = 0; i < RUNS; i++)); do
+  for opt in -O0 -O2; do
+    for v in "${variants[@]}"; do
+      IFS='|' read -r name file flags <<<"$v"
       # wall, user and system seconds of the compiler and its children (cc1plus, as)
       TIMEFORMAT='%R %U %S'
       # shellcheck disable=SC2086
       { time "$CXX" -std=c++17 $opt -c $flags "$here/$file" -o "$out/x.o" 2>"$out/err" ; } 2>"$out/time" ||
         { cat "$out/err" >&2; exit 1; }
       read -r wall user sys <"$out/time"
-      times+=("$wall")
-      cpus+=("$(echo "$user + $sys" | bc)")
+      walls["$name$opt"]+="$wall "
+      cpus["$name$opt"]+="$(echo "$user + $sys" | bc) "
     done
-    result["$name$opt"]="$(printf '%s\n' "${times[@]}" | stats)"
-    cpu["$name$opt"]="$(printf '%s\n' "${cpus[@]}" | stats)"
-    echo "$opt $name: wall ${result["$name$opt"]} (${times[*]}); cpu ${cpu["$name$opt"]} (${cpus[*]})" >&2
+  done
+done
+for opt in -O0 -O2; do
+  for v in "${variants[@]}"; do
+    IFS='|' read -r name file flags <<<"$v"
+    result["$name$opt"]="$(printf '%s\n' ${walls["$name$opt"]} | stats)"
+    cpu["$name$opt"]="$(printf '%s\n' ${cpus["$name$opt"]} | stats)"
+    echo "$opt $name: wall ${result["$name$opt"]} (${walls["$name$opt"]}); cpu ${cpu["$name$opt"]} (${cpus["$name$opt"]})" >&2
   done
 done
 for v in "${variants[@]}"; do
@@ -79,7 +84,7 @@ echo "$tbl"
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores visible, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
   echo "- compiler: $("$CXX" --version | head -1)"
-  echo "- command: \`RUNS=$RUNS CXX=$CXX bash benchmarks/compile_time/run.sh\` — each file: \`$CXX -std=c++17 -O0|-O2 -c <flags> <file>\`, $RUNS runs, one after the other"
+  echo "- command: \`RUNS=$RUNS CXX=$CXX bash benchmarks/compile_time/run.sh\` — each file: \`$CXX -std=c++17 -O0|-O2 -c <flags> <file>\`, $RUNS rounds, each compiling every variant once (interleaved)"
   echo "- figures: median (min–max) seconds; CPU = user + system time of the compiler (less sensitive to other load than wall time)"
   echo "- duplex flags: \`$duplex_flags\` (what the duplex::duplex CMake target passes)"
   echo "- load average before: \`$load_before\`; after: \`$load_after\` (the machine is shared: figures are upper bounds)"

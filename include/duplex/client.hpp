@@ -25,6 +25,7 @@
 // open connection is then closed with 1001 (going away) in the background, as a
 // browser does when a page goes away.
 #pragma once
+#include "detail/instantiate.hpp"
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -392,4 +393,8 @@ private:
     std::function<void(std::string_view)> on_pong_;
 };
 
+} // namespace duplex
+
+namespace duplex {
+DUPLEX_INSTANTIATE(class basic_connection<role::client, client::transport_type>)
 } // namespace duplex

@@ -18,5 +18,3 @@
 #include "server.hpp"
 #include "url.hpp"
 
-// extern template declarations when DUPLEX_SEPARATE_COMPILATION is defined.
-#include "separate_compilation.hpp"

@@ -6,6 +6,7 @@
 //   server.listen(9001);
 //   io.run();
 #pragma once
+#include "detail/instantiate.hpp"
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -252,3 +253,11 @@ private:
 using server = basic_server<tcp_transport>;
 
 } // namespace duplex
+
+namespace duplex {
+DUPLEX_INSTANTIATE(class basic_connection<role::server, tcp_transport>)
+DUPLEX_INSTANTIATE(class hub<basic_connection<role::server, tcp_transport>>)
+DUPLEX_INSTANTIATE(class basic_server<tcp_transport>)
+} // namespace duplex
+#define DUPLEX_SERVER_HPP_READ 1
+#include "detail/tls_server_instances.hpp"

@@ -9,16 +9,16 @@
 #ifndef DUPLEX_SEPARATE_COMPILATION
 #error "duplex/src.hpp: define DUPLEX_SEPARATE_COMPILATION for every file of the program (see duplex/separate_compilation.hpp)"
 #endif
-#ifdef DUPLEX_SEPARATE_COMPILATION_HPP_SEEN
+#ifdef DUPLEX_INSTANTIATE
 #error "duplex/src.hpp must come before any other duplex header in its file"
 #endif
 
-// Explicit instantiation definitions of the list in separate_compilation.hpp.
-#define DUPLEX_EXTERN_TEMPLATE
-#include "separate_compilation.hpp"
-#undef DUPLEX_EXTERN_TEMPLATE
-
+// Every header's DUPLEX_INSTANTIATE list becomes explicit instantiation definitions.
+#define DUPLEX_SOURCE 1
 #include "duplex.hpp"
+#if DUPLEX_HAS_TLS
+#include "transport/tls.hpp"
+#endif
 
 #ifdef ASIO_SEPARATE_COMPILATION
 #include <asio/impl/src.hpp>

@@ -1,8 +1,8 @@
 // Separate-compilation proof, file 1 of 3: the server side and main(). Built with
 // DUPLEX_SEPARATE_COMPILATION, so basic_connection, basic_server and basic_protocol
-// are not compiled here (check_symbols.cmake checks the object file).
-#include <duplex/duplex.hpp>
-#include <duplex/separate_compilation.hpp> // until duplex.hpp includes it itself
+// are not compiled here (check_symbols.cmake checks the object file). It includes
+// server.hpp alone: that header declares its own specializations extern.
+#include <duplex/server.hpp>
 
 #include <cstdio>
 #include <string>

@@ -1,6 +1,5 @@
 // Separate-compilation proof, file 2 of 3: the client side.
-#include <duplex/duplex.hpp>
-#include <duplex/separate_compilation.hpp> // until duplex.hpp includes it itself
+#include <duplex/client.hpp>
 
 #include <chrono>
 #include <string>

@@ -589,12 +589,14 @@ private:
     void on_readable(std::error_code ec, std::size_t) {
         std::uint8_t* data = nullptr;
         std::size_t n = 0;
-        if (!ec && !closed_) {
-            const std::size_t size = config_->connection.read_buffer_size;
-            data = detail::thread_read_buffer(size);
-            if (!data) return finish(make_error_code(errc::internal_error)); // out of memory
-            n = transport_.read_some_now(asio::buffer(data, size), ec);
-            if (ec == asio::error::would_block || ec == asio::error::try_again) return read_next(after_read_);
+        if constexpr (detail::has_wait_readable<Transport>::value) { // only they wait for readability
+            if (!ec && !closed_) {
+                const std::size_t size = config_->connection.read_buffer_size;
+                data = detail::thread_read_buffer(size);
+                if (!data) return finish(make_error_code(errc::internal_error)); // out of memory
+                n = transport_.read_some_now(asio::buffer(data, size), ec);
+                if (ec == asio::error::would_block || ec == asio::error::try_again) return read_next(after_read_);
+            }
         }
         (this->*after_read_)(ec, data, n);
     }

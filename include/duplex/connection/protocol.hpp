@@ -2,6 +2,7 @@
 // events out, frames queued for whoever does the I/O. No sockets, no timers:
 // time comes in through the `now` arguments, so every rule is testable.
 #pragma once
+#include "../detail/instantiate.hpp"
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -509,4 +510,9 @@ private:
 using server_protocol = basic_protocol<role::server>;
 using client_protocol = basic_protocol<role::client>;
 
+} // namespace duplex
+
+namespace duplex {
+DUPLEX_INSTANTIATE(class basic_protocol<role::server>)
+DUPLEX_INSTANTIATE(class basic_protocol<role::client>)
 } // namespace duplex

@@ -1,6 +1,7 @@
 // The WebSocket frame codec (RFC 6455 §5): header encoding, an incremental
 // sans-I/O parser that validates every frame rule, and a frame writer.
 #pragma once
+#include "../detail/instantiate.hpp"
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -396,4 +397,11 @@ using client_frame_writer = basic_frame_writer<role::client>;
 /// Writer for a server (does not mask).
 using server_frame_writer = basic_frame_writer<role::server>;
 
+} // namespace duplex
+
+namespace duplex {
+DUPLEX_INSTANTIATE(class basic_frame_parser<role::server>)
+DUPLEX_INSTANTIATE(class basic_frame_parser<role::client>)
+DUPLEX_INSTANTIATE(class basic_frame_writer<role::server>)
+DUPLEX_INSTANTIATE(class basic_frame_writer<role::client>)
 } // namespace duplex

@@ -9,6 +9,7 @@
 //
 // Clients use duplex::client (client.hpp), which takes a tls_or_tcp_transport.
 #pragma once
+#include "../detail/instantiate.hpp"
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -218,3 +219,6 @@ inline auto tls_accept(std::shared_ptr<asio::ssl::context> context) {
 }
 
 } // namespace duplex
+
+#define DUPLEX_TLS_HPP_READ 1
+#include "../detail/tls_server_instances.hpp"
