@@ -251,6 +251,41 @@ TEST_CASE("heartbeat: pings keep a live peer, a silent one is cut with 1006", "[
     }
 }
 
+TEST_CASE("an idle connection keeps no send buffer: freed after the handshake and at each timer tick", "[connection][memory]") {
+    connection_options o;
+    o.ping_interval = 300ms; // the timer ticks (and pings) after 300 ms of silence
+    asio::io_context io;
+    auto [st, ct] = make_memory_pair(io.get_executor(), io.get_executor());
+    events se, ce;
+    connection_options quiet;
+    quiet.ping_interval = 0ms;
+    auto server = std::make_shared<server_conn>(std::move(st), recording_config<server_conn>(se, o));
+    auto client = std::make_shared<client_conn>(std::move(ct), recording_config<client_conn>(ce, quiet));
+    const auto reserved = [&] { return server->protocol().queue().reserved_bytes(); };
+    server->start_accept();
+    client->start_connect();
+    REQUIRE(run_until(io, [&] { return se.opened && ce.opened; }));
+    REQUIRE(run_until(io, [&] { return !server->protocol().queue().writing(); }));
+    CHECK(reserved() == 0); // the 101 is written: its buffer is gone
+
+    // A busy moment: the buffer is kept between writes...
+    server->send_text("one");
+    server->send_text("two");
+    CHECK(reserved() > 0);
+    REQUIRE(run_until(io, [&] { return ce.messages.size() == 2; }));
+    CHECK(reserved() > 0);
+    // ...and given back at the next tick with nothing to write (the heartbeat's ping,
+    // written in that tick, included).
+    REQUIRE(run_until(io, [&] { return reserved() == 0; }, 3000ms));
+    CHECK(server->ready_state() == ready_state::open);
+    CHECK(server->send_text("three") == std::error_code{}); // and sending still works
+    REQUIRE(run_until(io, [&] { return ce.messages.size() == 3; }));
+    CHECK(ce.messages[2] == "three");
+    client->close();
+    REQUIRE(run_until(io, [&] { return se.closes == 1 && ce.closes == 1; }));
+    CHECK(se.errors.empty());
+}
+
 TEST_CASE("the opening handshake is bounded in time", "[connection][timeout]") {
     connection_options o;
     o.handshake_timeout = 100ms;

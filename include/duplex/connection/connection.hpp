@@ -376,7 +376,10 @@ private:
         }
         if (head_size != 0) {
             const std::string_view head(head_.data(), head_size);
-            if constexpr (R == role::server) head_size = parse_request(head, request_, perr, config_->limits);
+            if constexpr (R == role::server) {
+                head_size = parse_request(head, request_, perr, config_->limits);
+                request_.fields.shrink_to_fit(); // kept for the connection's life: no spare capacity
+            }
             else head_size = parse_response(head, response_, perr, config_->limits);
         }
         if (perr) {
@@ -728,6 +731,7 @@ private:
         if (ec) return finish(ec);
         if (drain_waiting) wake_drained();
         if (more) return flush();
+        if (release_when_idle_) release_send_buffers();
         if (close_after_flush_ || protocol_.should_close_transport()) return end_transport();
     }
 
@@ -802,6 +806,20 @@ private:
         }
         after_io();
         arm_timer();
+        // Once per tick (a heartbeat interval, typically) the send buffers go back as
+        // soon as nothing is left to write: an idle connection holds none, a busy one
+        // pays one allocation per interval.
+        release_when_idle_ = true;
+        release_send_buffers();
+    }
+
+    void release_send_buffers() {
+        std::lock_guard<std::mutex> lock(protocol_.mutex());
+        send_queue& q = protocol_.queue();
+        if (q.writing() || q.has_pending()) return; // on_write() comes back here
+        q.release_buffers();
+        std::vector<asio::const_buffer>().swap(write_buffers_);
+        release_when_idle_ = false;
     }
 
     // ---- waiting for the send queue to drain -----------------------------------
@@ -903,6 +921,9 @@ private:
     static constexpr std::chrono::milliseconds busy_window{10};
     clock::time_point last_read_{};
     bool busy_ = false;
+    // Give the send buffers back once the queue is empty: after the handshake (most
+    // connections then idle for a while) and after each timer tick.
+    bool release_when_idle_ = true;
     read_handler after_read_ = nullptr; // what the pending read completes into
     std::vector<asio::const_buffer> write_buffers_;
     std::atomic<bool> flush_posted_{false};

@@ -186,6 +186,8 @@ public:
     /// Guards queue(); hold it while taking a batch or finishing a write.
     std::mutex& mutex() const noexcept { return mutex_; }
     send_queue& queue() noexcept { return queue_; }
+    /// Read-only view, e.g. reserved_bytes(); sizes may change meanwhile on other threads.
+    const send_queue& queue() const noexcept { return queue_; }
 
     /// True once nothing more will be written or read: the close handshake is
     /// complete (a server closes TCP first, §7.1.1), or the connection failed.

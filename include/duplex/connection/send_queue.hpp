@@ -123,6 +123,8 @@ public:
 
     bool has_pending() const noexcept { return !pending_.empty(); }
     bool writing() const noexcept { return !inflight_.empty(); }
+    /// Bytes of buffer held (queued or kept for reuse); release_buffers() frees them.
+    std::size_t reserved_bytes() const noexcept { return pending_.bytes.capacity() + inflight_.bytes.capacity(); }
     /// Bytes queued or being written: the browser's bufferedAmount.
     std::size_t buffered_amount() const noexcept { return pending_.total + inflight_.total; }
 
@@ -133,6 +135,16 @@ public:
     }
     /// The write of the in-flight batch finished.
     void end_write() noexcept { recycle(inflight_); }
+
+    /// Frees the buffers kept for reuse, when nothing is queued or being written:
+    /// an idle connection then holds no send memory (the next send allocates again).
+    void release_buffers() noexcept {
+        if (writing() || has_pending()) return;
+        for (batch* b : {&pending_, &inflight_}) {
+            b->bytes.release();
+            std::vector<segment>().swap(b->segments);
+        }
+    }
 
     /// Drops everything (the transport is gone).
     void clear() noexcept {
