@@ -380,7 +380,7 @@ private:
                 head_size = parse_request(head, request_, perr, config_->limits);
                 request_.fields.shrink_to_fit(); // kept for the connection's life: no spare capacity
             }
-            else head_size = parse_response(head, response_, perr, config_->limits);
+            else head_size = parse_response(head, client_->response, perr, config_->limits);
         }
         if (perr) {
             if constexpr (R == role::server) return reject(perr, http_status_for(static_cast<errc>(perr.value())), {});
@@ -443,7 +443,8 @@ private:
         mask_generator random;
         std::array<std::uint8_t, 16> nonce{};
         random.fill(nonce.data(), nonce.size());
-        key_ = make_client_key(nonce);
+        client_ = std::make_unique<client_handshake>();
+        client_->key = make_client_key(nonce);
         const client_request_options* request = &config_->request;
 #if DUPLEX_HAS_DEFLATE
         client_request_options with_offer;
@@ -453,9 +454,9 @@ private:
             request = &with_offer;
         }
 #endif
-        extensions_offered_ = !request->extensions.empty();
+        client_->extensions_offered = !request->extensions.empty();
         std::string out;
-        if (!write_client_request(out, *request, key_)) return finish(make_error_code(errc::bad_url));
+        if (!write_client_request(out, *request, client_->key)) return finish(make_error_code(errc::bad_url));
         queue_raw(out);
         flush();
         read_handshake();
@@ -463,13 +464,13 @@ private:
 
     void check_response(std::size_t head_size) {
         std::string chosen;
-        if (auto ec = check_upgrade_response(response_, key_, config_->request.subprotocols,
-                                             extensions_offered_, &chosen))
+        if (auto ec = check_upgrade_response(client_->response, client_->key, config_->request.subprotocols,
+                                             client_->extensions_offered, &chosen))
             return finish(ec);
 #if DUPLEX_HAS_DEFLATE
-        if (extensions_offered_) { // RFC 7692 §5: the client fails on anything it did not offer
+        if (client_->extensions_offered) { // RFC 7692 §5: the client fails on anything it did not offer
             std::error_code ec;
-            const auto answer = parse_extensions(response_, ec);
+            const auto answer = parse_extensions(client_->response, ec);
             deflate_params params;
             if (!ec) ec = accept_response(answer, config_->connection.deflate, params);
             if (ec) return finish(make_error_code(errc::bad_extension));
@@ -477,6 +478,7 @@ private:
         }
 #endif
         subprotocol_ = std::move(chosen);
+        client_.reset(); // the response is checked: nothing of it is kept
         open({}, head_size);
     }
 
@@ -934,10 +936,15 @@ private:
 
     std::string head_;        // the handshake head; request_ views point into it
     http_head_scanner head_scanner_;
-    http_request request_;
-    http_response response_;
-    std::string key_;         // client: the Sec-WebSocket-Key sent
-    bool extensions_offered_ = false;
+    http_request request_;    // server: the upgrade request (empty on a client)
+    // The client's side of the opening handshake, only while it runs: a server
+    // connection never pays for it.
+    struct client_handshake {
+        http_response response;
+        std::string key; // the Sec-WebSocket-Key sent
+        bool extensions_offered = false;
+    };
+    std::unique_ptr<client_handshake> client_;
     std::string subprotocol_;
     std::error_code handshake_error_;
     std::string peer_;        // the remote address, kept for log messages
