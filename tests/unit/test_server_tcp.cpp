@@ -151,6 +151,22 @@ std::shared_ptr<basic_client_conn<T>> connect(asio::io_context& io, std::uint16_
     return c;
 }
 
+// n clients, each recording into its own client_events.
+template <class T = over_tcp>
+struct client_group {
+    std::vector<std::unique_ptr<client_events>> ev;
+    std::vector<std::shared_ptr<basic_client_conn<T>>> clients;
+};
+template <class T = over_tcp>
+client_group<T> connect_clients(asio::io_context& io, std::uint16_t port, int n) {
+    client_group<T> g;
+    for (int i = 0; i < n; ++i) {
+        g.ev.push_back(std::make_unique<client_events>());
+        g.clients.push_back(connect<T>(io, port, client_config<T>(*g.ev.back())));
+    }
+    return g;
+}
+
 template <class Pred>
 bool run_until(asio::io_context& io, Pred done, std::chrono::milliseconds limit = 10000ms) {
     const auto end = std::chrono::steady_clock::now() + limit;
@@ -253,12 +269,9 @@ static void chat_scenario() {
     rs.start();
     asio::io_context cio;
     constexpr int n = 5;
-    std::vector<std::unique_ptr<client_events>> ev;
-    std::vector<std::shared_ptr<basic_client_conn<T>>> clients;
-    for (int i = 0; i < n; ++i) {
-        ev.push_back(std::make_unique<client_events>());
-        clients.push_back(connect<T>(cio, rs.srv.port(), client_config<T>(*ev.back())));
-    }
+    auto group = connect_clients<T>(cio, rs.srv.port(), n);
+    auto& ev = group.ev;
+    auto& clients = group.clients;
     REQUIRE(run_until(cio, [&] {
         for (auto& e : ev) if (e->opened == 0) return false;
         return rs.srv.connection_count() == n;
@@ -304,12 +317,9 @@ TEST_CASE("one-thread server: batched broadcasts arrive once each and in order",
     rs.start();
     asio::io_context cio;
     constexpr int n = 20, senders = 4, per_sender = 50;
-    std::vector<std::unique_ptr<client_events>> ev;
-    std::vector<std::shared_ptr<client_conn>> clients;
-    for (int i = 0; i < n; ++i) {
-        ev.push_back(std::make_unique<client_events>());
-        clients.push_back(connect(cio, rs.srv.port(), client_config(*ev.back())));
-    }
+    auto group = connect_clients(cio, rs.srv.port(), n);
+    auto& ev = group.ev;
+    auto& clients = group.clients;
     REQUIRE(run_until(cio, [&] {
         for (auto& e : ev) if (e->opened == 0) return false;
         return rs.srv.connection_count() == n;
@@ -355,12 +365,9 @@ static void interval_push_scenario() {
     asio::post(rs.io, tick);
     asio::io_context cio;
     constexpr int n = 3;
-    std::vector<std::unique_ptr<client_events>> ev;
-    std::vector<std::shared_ptr<basic_client_conn<T>>> clients;
-    for (int i = 0; i < n; ++i) {
-        ev.push_back(std::make_unique<client_events>());
-        clients.push_back(connect<T>(cio, rs.srv.port(), client_config<T>(*ev.back())));
-    }
+    auto group = connect_clients<T>(cio, rs.srv.port(), n);
+    auto& ev = group.ev;
+    auto& clients = group.clients;
     REQUIRE(run_until(cio, [&] {
         for (auto& e : ev) if (e->count() < 3) return false;
         return true;
