@@ -348,6 +348,87 @@ TEST_CASE("one-thread server: batched broadcasts arrive once each and in order",
     }
 }
 
+// A TCP transport that records every write it makes, by peer address: it shows
+// how the frames of a broadcast were grouped into writes (sendmsg calls).
+struct write_recording_tcp : tcp_transport {
+    struct log_type {
+        std::mutex m;
+        std::map<std::string, std::vector<std::string>> writes; // by remote address
+    };
+    static log_type& log() {
+        static log_type l;
+        return l;
+    }
+    explicit write_recording_tcp(asio::ip::tcp::socket s) : tcp_transport(std::move(s)), peer_(remote_address()) {}
+
+    template <class ConstBuffers>
+    std::size_t try_write_some(const ConstBuffers& buffers, std::error_code& ec) {
+        const std::size_t n = tcp_transport::try_write_some(buffers, ec);
+        if (n > 0) record(buffers, n);
+        return n;
+    }
+    template <class ConstBuffers, class Handler>
+    void async_write_some(const ConstBuffers& buffers, Handler&& h) {
+        record(buffers, asio::buffer_size(buffers)); // small writes: taken whole
+        tcp_transport::async_write_some(buffers, std::forward<Handler>(h));
+    }
+
+private:
+    template <class ConstBuffers>
+    void record(const ConstBuffers& buffers, std::size_t n) {
+        std::string bytes;
+        for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers) && bytes.size() < n; ++it) {
+            const asio::const_buffer b(*it);
+            bytes.append(static_cast<const char*>(b.data()), std::min(b.size(), n - bytes.size()));
+        }
+        std::lock_guard<std::mutex> lock(log().m);
+        log().writes[peer_].push_back(std::move(bytes));
+    }
+    std::string peer_;
+};
+struct over_recorded_tcp {
+    using transport = write_recording_tcp;
+    using server_type = basic_server<write_recording_tcp>;
+    static server_type::transport_factory accept() {
+        return [](asio::ip::tcp::socket s) { return write_recording_tcp(std::move(s)); };
+    }
+};
+
+// A one-thread server writes a burst of broadcasts once per receiver: a message
+// whose socket becomes readable while the burst waits to be written (here: sent
+// from inside the handler of the first) is read first and joins the same write,
+// so 5 senders cost about one sendmsg per receiver, not five (RFC 6455 §5.4
+// allows any grouping of whole frames).
+TEST_CASE("one-thread server: a message that arrives while a broadcast waits joins its write", "[server][tcp][broadcast]") {
+    basic_running_server<over_recorded_tcp> rs({}, 1);
+    REQUIRE(rs.srv.one_thread());
+    std::atomic<raw_socket*> second_sender{nullptr};
+    const std::string frame_b = "\x81\x81" "\x01\x02\x03\x04" "c"; // "b" masked: 'b' ^ 0x01 = 'c'
+    rs.srv.on_message([&](auto&, const message& m) {
+        rs.srv.broadcast(m);
+        if (m.text() == "a") second_sender.load()->send(frame_b); // readable before the flush
+    });
+    rs.start();
+    const auto open = [&](raw_socket& r) {
+        r.send(upgrade + "\r\n");
+        REQUIRE(r.read_all(5000ms, "\r\n\r\n").rfind("HTTP/1.1 101", 0) == 0);
+    };
+    raw_socket receiver(rs.srv.port()), a(rs.srv.port()), b(rs.srv.port());
+    open(receiver);
+    open(a);
+    open(b);
+    second_sender = &b;
+    const std::string key = "127.0.0.1:" + std::to_string(receiver.s.local_endpoint().port());
+    a.send("\x81\x81" "\x01\x02\x03\x04" "`"); // "a": 'a' ^ 0x01 = '`'
+    const std::string both = "\x81\x01" "a" "\x81\x01" "b";
+    CHECK(receiver.read_all(5000ms, both) == both);
+    std::lock_guard<std::mutex> lock(write_recording_tcp::log().m);
+    const auto& writes = write_recording_tcp::log().writes[key];
+    REQUIRE(writes.size() == 2);
+    CHECK(writes[0].rfind("HTTP/1.1 101", 0) == 0);
+    CHECK(writes[1] == both); // one write for both messages
+}
+
 // A timer on the server's io_context broadcasts a numbered tick: every client gets
 // them in order, none skipped or repeated once it is open.
 template <class T>

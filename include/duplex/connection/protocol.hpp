@@ -51,10 +51,15 @@ class basic_protocol {
 public:
     using clock = std::chrono::steady_clock;
 
+    /// A protocol with its own copy of `options`.
     explicit basic_protocol(const connection_options& options = {})
-        : options_(options), parser_(parser_options(options)) {}
+        : basic_protocol(std::make_shared<const connection_options>(options)) {}
+    /// A protocol sharing `options` with others (a server's connections share one
+    /// copy instead of carrying 120 bytes each).
+    explicit basic_protocol(std::shared_ptr<const connection_options> options)
+        : options_(std::move(options)), parser_(parser_options(*options_)) {}
 
-    const connection_options& options() const noexcept { return options_; }
+    const connection_options& options() const noexcept { return *options_; }
     ready_state state() const noexcept { return state_.load(std::memory_order_acquire); }
 
     /// The opening handshake succeeded: CONNECTING -> OPEN.
@@ -71,7 +76,7 @@ public:
     /// The handshake agreed on permessage-deflate (RFC 7692): from now on
     /// messages may be compressed both ways. Call before open().
     void enable_deflate(const deflate_params& params) {
-        deflate_ = std::make_unique<deflate_codec>(R, params, options_.deflate);
+        deflate_ = std::make_unique<deflate_state>(params, options_->deflate);
         parser_.options().allow_rsv1 = true;
         // Incompressible data grows a little when deflated (5 bytes per stored
         // block; python-websockets' small memLevel gives +0.25%, measured), so the
@@ -79,7 +84,7 @@ public:
         // a message that inflates to exactly that: the parser gets the slack, the
         // inflated size is held to the limit exactly, and uncompressed messages
         // are checked in on_data.
-        const std::uint64_t max = options_.max_message_size;
+        const std::uint64_t max = options_->max_message_size;
         parser_.options().max_message_size = max + max / 32 + 1024;
     }
 #endif
@@ -152,7 +157,7 @@ public:
         if constexpr (R == role::server) {
             count_out(m->payload_size(), true);
             queue_.append(std::move(m));
-            if (options_.idle_timeout.count() > 0) last_msg_tx_ = clock::now();
+            if (options_->idle_timeout.count() > 0) last_msg_tx_ = clock::now();
         } else {
             write_frame_locked(m->op(), m->payload(), m->payload_size(), true); // clients mask each frame
         }
@@ -207,11 +212,11 @@ public:
         if (s == ready_state::closed) return t;
         if (close_sent_) t = close_deadline_;
         if (s != ready_state::open) return t;
-        if (options_.idle_timeout.count() > 0)
-            t = std::min(t, std::max(last_msg_rx_, last_msg_tx_) + options_.idle_timeout);
-        if (options_.ping_interval.count() > 0)
-            t = std::min(t, ping_sent_ != clock::time_point{} ? ping_sent_ + options_.pong_timeout
-                                                             : last_rx_ + options_.ping_interval);
+        if (options_->idle_timeout.count() > 0)
+            t = std::min(t, std::max(last_msg_rx_, last_msg_tx_) + options_->idle_timeout);
+        if (options_->ping_interval.count() > 0)
+            t = std::min(t, ping_sent_ != clock::time_point{} ? ping_sent_ + options_->pong_timeout
+                                                             : last_rx_ + options_->ping_interval);
         return t;
     }
 
@@ -225,16 +230,16 @@ public:
             if (now >= close_deadline_) return {fail_locked(errc::close_timeout, now), true};
             return {};
         }
-        if (options_.idle_timeout.count() > 0 &&
-            now - std::max(last_msg_rx_, last_msg_tx_) >= options_.idle_timeout) {
+        if (options_->idle_timeout.count() > 0 &&
+            now - std::max(last_msg_rx_, last_msg_tx_) >= options_->idle_timeout) {
             send_close_locked(close_code::going_away, "idle timeout", now);
             return {make_error_code(errc::idle_timeout), false};
         }
-        if (options_.ping_interval.count() > 0) {
+        if (options_->ping_interval.count() > 0) {
             if (ping_sent_ != clock::time_point{} && last_rx_ > ping_sent_) ping_sent_ = {}; // alive
             if (ping_sent_ != clock::time_point{}) {
-                if (now - ping_sent_ >= options_.pong_timeout) return {fail_locked(errc::ping_timeout, now), true};
-            } else if (now - last_rx_ >= options_.ping_interval) {
+                if (now - ping_sent_ >= options_->pong_timeout) return {fail_locked(errc::ping_timeout, now), true};
+            } else if (now - last_rx_ >= options_->ping_interval) {
                 write_frame_locked(opcode::ping, nullptr, 0, true);
                 ping_sent_ = now;
             }
@@ -316,11 +321,12 @@ private:
 #if DUPLEX_HAS_DEFLATE
         if (ev.compressed) return inflate(ev, h);
         if (deflate_) {
-            raw_message_size_ = (ev.message_begin ? 0 : raw_message_size_) + ev.size;
-            if (raw_message_size_ > options_.max_message_size) return make_error_code(errc::message_too_big);
+            auto& raw = deflate_->raw_message_size;
+            raw = (ev.message_begin ? 0 : raw) + ev.size;
+            if (raw > options_->max_message_size) return make_error_code(errc::message_too_big);
         }
 #endif
-        if (options_.stream_messages) {
+        if (options_->stream_messages) {
             if (ev.size > 0 || ev.message_end) h.on_message(ev.op, view(ev.data, ev.size), ev.message_end);
             return {};
         }
@@ -344,14 +350,15 @@ private:
     std::error_code inflate(const parse_event& ev, Handler& h) {
         if (ev.message_begin) {
             message_.clear();
-            inflated_utf8_.reset();
+            deflate_->inflated_utf8.reset();
         }
         const std::size_t before = message_.size();
-        std::error_code ec = deflate_->decompress(ev.data, ev.size, ev.message_end, message_, options_.max_message_size);
+        std::error_code ec = deflate_->codec.decompress(ev.data, ev.size, ev.message_end, message_, options_->max_message_size);
         if (ec) return ec.category() == error_category() ? ec : make_error_code(errc::internal_error);
         if (ev.op == opcode::text) {
             const auto* fresh = reinterpret_cast<const std::uint8_t*>(message_.data()) + before;
-            if (!inflated_utf8_.feed(fresh, message_.size() - before) || (ev.message_end && !inflated_utf8_.complete()))
+            auto& utf8 = deflate_->inflated_utf8;
+            if (!utf8.feed(fresh, message_.size() - before) || (ev.message_end && !utf8.complete()))
                 return make_error_code(errc::invalid_utf8);
         }
         if (ev.message_end) deliver_message(ev.op, h);
@@ -408,8 +415,8 @@ private:
         if (s == ready_state::connecting) return make_error_code(errc::not_open);
         if (close_sent_ || s == ready_state::closed) return make_error_code(errc::closed);
         const std::size_t queued = queue_.buffered_amount();
-        if (queued > 0 && queued + size > options_.send_queue_limit) {
-            if (options_.backpressure == backpressure_policy::close) fail_locked(errc::send_queue_full, clock::now());
+        if (queued > 0 && queued + size > options_->send_queue_limit) {
+            if (options_->backpressure == backpressure_policy::close) fail_locked(errc::send_queue_full, clock::now());
             return make_error_code(errc::send_queue_full);
         }
         return {};
@@ -419,14 +426,15 @@ private:
     // message is over the threshold (RSV1 marks it, per message, §6.1).
     std::error_code write_message_locked(opcode op, const void* data, std::size_t size) {
 #if DUPLEX_HAS_DEFLATE
-        if (deflate_ && deflate_->should_compress(size)) {
-            compressed_.clear();
-            if (deflate_->compress(data, size, compressed_)) return fail_locked(errc::internal_error, clock::now());
-            std::uint8_t* out = queue_.append(writer_.frame_size(compressed_.size()));
-            writer_.write(out, op, compressed_.data(), compressed_.size(), true, true);
-            if (options_.idle_timeout.count() > 0) last_msg_tx_ = clock::now();
+        if (deflate_ && deflate_->codec.should_compress(size)) {
+            std::string& compressed = deflate_->compressed;
+            compressed.clear();
+            if (deflate_->codec.compress(data, size, compressed)) return fail_locked(errc::internal_error, clock::now());
+            std::uint8_t* out = queue_.append(writer_.frame_size(compressed.size()));
+            writer_.write(out, op, compressed.data(), compressed.size(), true, true);
+            if (options_->idle_timeout.count() > 0) last_msg_tx_ = clock::now();
             count_out(size, true);
-            if (compressed_.capacity() > 256 * 1024) std::string().swap(compressed_);
+            if (compressed.capacity() > 256 * 1024) std::string().swap(compressed);
             return {};
         }
 #endif
@@ -438,7 +446,7 @@ private:
         std::uint8_t* out = queue_.append(writer_.frame_size(size));
         writer_.write(out, op, data, size, fin);
         if (!is_control(op)) {
-            if (options_.idle_timeout.count() > 0) last_msg_tx_ = clock::now(); // only idle needs it
+            if (options_->idle_timeout.count() > 0) last_msg_tx_ = clock::now(); // only idle needs it
             count_out(size, fin);
         }
     }
@@ -453,7 +461,7 @@ private:
         const std::size_t n = write_close_payload(payload, code, reason);
         write_frame_locked(opcode::close, payload, n, true);
         close_sent_ = true;
-        close_deadline_ = now + options_.close_timeout;
+        close_deadline_ = now + options_->close_timeout;
         state_.store(ready_state::closing, std::memory_order_release);
     }
 
@@ -475,14 +483,20 @@ private:
         fail_locked(ec.category() == error_category() ? static_cast<errc>(ec.value()) : errc::internal_error, now);
     }
 
-    connection_options options_;
+    std::shared_ptr<const connection_options> options_; // never null
     basic_frame_parser<R> parser_;
     std::string message_; // reassembly of fragmented (or inflated) messages
 #if DUPLEX_HAS_DEFLATE
-    std::unique_ptr<deflate_codec> deflate_; // its two halves: the reader inflates, senders deflate under mutex_
-    utf8_validator inflated_utf8_;
-    std::uint64_t raw_message_size_ = 0;     // an uncompressed message so far (the parser has slack)
-    std::string compressed_;                 // guarded by mutex_
+    // Only on connections that negotiated permessage-deflate: the others do not
+    // carry its buffers.
+    struct deflate_state {
+        deflate_state(const deflate_params& params, const deflate_options& options) : codec(R, params, options) {}
+        deflate_codec codec;          // its two halves: the reader inflates, senders deflate under mutex_
+        utf8_validator inflated_utf8; // reader
+        std::uint64_t raw_message_size = 0; // reader: an uncompressed message so far (the parser has slack)
+        std::string compressed;       // guarded by mutex_
+    };
+    std::unique_ptr<deflate_state> deflate_;
 #endif
 
     // Reader-only state.
