@@ -530,3 +530,123 @@ TEST_CASE("sends made in one on_message handler reach the transport in one write
     REQUIRE(run_until(io, [&] { return se.closes == 1 && ce.closes == 1; }));
     CHECK(se.errors.empty());
 }
+
+// ---- the deadline heap (connection/deadlines.hpp) ----------------------------------
+
+namespace {
+// Stands in for a connection: owns a deadline, records when it fires.
+struct deadline_owner : std::enable_shared_from_this<deadline_owner> {
+    struct log_type {
+        std::mutex m;
+        std::vector<std::pair<int, std::chrono::steady_clock::time_point>> fired; // id, when
+        std::size_t count() {
+            std::lock_guard<std::mutex> lock(m);
+            return fired.size();
+        }
+    };
+    deadline_owner(int i, asio::any_io_executor e, log_type& l) : id(i), ex(std::move(e)), log(l), deadline(this, ex) {}
+    static void on_deadline(std::shared_ptr<void> self) {
+        auto* o = static_cast<deadline_owner*>(self.get());
+        std::lock_guard<std::mutex> lock(o->log.m);
+        o->log.fired.emplace_back(o->id, std::chrono::steady_clock::now());
+    }
+    int id;
+    asio::any_io_executor ex;
+    log_type& log;
+    detail::deadline deadline;
+};
+} // namespace
+
+TEST_CASE("deadlines: one timer fires each owner's deadline once, in order; moved ones move, cleared ones never fire",
+          "[connection][deadline]") {
+    asio::io_context io;
+    deadline_owner::log_type log;
+    std::vector<std::shared_ptr<deadline_owner>> owners;
+    for (int i = 0; i < 5; ++i) owners.push_back(std::make_shared<deadline_owner>(i, io.get_executor(), log));
+    const auto t0 = std::chrono::steady_clock::now();
+    std::map<int, std::chrono::steady_clock::time_point> due{{0, t0 + 60ms}, {1, t0 + 20ms}, {3, t0 + 80ms}, {4, t0 + 5ms}};
+    owners[0]->deadline.set(t0 + 60ms, io.get_executor());
+    owners[1]->deadline.set(t0 + 40ms, io.get_executor());
+    owners[1]->deadline.set(due[1], io.get_executor()); // moved earlier
+    owners[2]->deadline.set(t0 + 30ms, io.get_executor());
+    owners[2]->deadline.clear();                         // never fires
+    owners[3]->deadline.set(t0 + 10ms, io.get_executor());
+    owners[3]->deadline.set(due[3], io.get_executor()); // moved later
+    owners[4]->deadline.set(due[4], io.get_executor());
+    CHECK(owners[0]->deadline.pending());
+    CHECK_FALSE(owners[2]->deadline.pending());
+    // Nothing else keeps the io_context busy: run() returns once the last deadline fired.
+    io.run_for(5s);
+    CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+    REQUIRE(log.fired.size() == 4);
+    std::vector<int> order;
+    for (const auto& [id, when] : log.fired) {
+        order.push_back(id);
+        CHECK(when >= due[id]); // never early
+    }
+    CHECK(order == std::vector<int>{4, 1, 0, 3});
+    for (const auto& o : owners) CHECK_FALSE(o->deadline.pending());
+}
+
+TEST_CASE("deadlines: moving the earliest deadline later lets the next one fire on time", "[connection][deadline]") {
+    asio::io_context io;
+    deadline_owner::log_type log;
+    auto a = std::make_shared<deadline_owner>(1, io.get_executor(), log);
+    auto b = std::make_shared<deadline_owner>(2, io.get_executor(), log);
+    const auto t0 = std::chrono::steady_clock::now();
+    a->deadline.set(t0 + 10ms, io.get_executor());
+    b->deadline.set(t0 + 30ms, io.get_executor());
+    a->deadline.set(t0 + 300ms, io.get_executor()); // now b is first
+    io.run_for(5s);
+    REQUIRE(log.fired.size() == 2);
+    CHECK(log.fired[0].first == 2);
+    CHECK(log.fired[0].second - t0 < 250ms); // b did not wait for a
+    CHECK(log.fired[1].first == 1);
+    CHECK(log.fired[1].second >= t0 + 300ms);
+}
+
+TEST_CASE("deadlines: an owner destroyed or cleared before its deadline leaves nothing pending", "[connection][deadline]") {
+    asio::io_context io;
+    deadline_owner::log_type log;
+    auto a = std::make_shared<deadline_owner>(1, io.get_executor(), log);
+    auto b = std::make_shared<deadline_owner>(2, io.get_executor(), log);
+    a->deadline.set(std::chrono::steady_clock::now() + 10s, io.get_executor());
+    b->deadline.set(std::chrono::steady_clock::now() + 20s, io.get_executor());
+    a.reset();         // leaves the heap with it
+    b->deadline.clear();
+    const auto t0 = std::chrono::steady_clock::now();
+    io.run_for(30s);   // returns at once: no timer is left waiting for 10 or 20 s
+    CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+    CHECK(log.fired.empty());
+}
+
+TEST_CASE("deadlines: set, moved and cleared from many threads, each fires at most once", "[connection][deadline][threads]") {
+    asio::io_context io;
+    auto work = asio::make_work_guard(io);
+    std::vector<std::thread> runners;
+    for (int i = 0; i < 3; ++i) runners.emplace_back([&] { io.run_for(10s); });
+    deadline_owner::log_type log;
+    constexpr int n = 300;
+    std::vector<std::shared_ptr<deadline_owner>> owners;
+    for (int i = 0; i < n; ++i) owners.push_back(std::make_shared<deadline_owner>(i, asio::make_strand(io), log));
+    // Each owner's deadline is touched on its own strand, as a connection's is.
+    for (int i = 0; i < n; ++i) {
+        asio::post(owners[i]->ex, [o = owners[i], i] {
+            const auto now = std::chrono::steady_clock::now();
+            o->deadline.set(now + std::chrono::milliseconds(50 + i % 7), o->ex);
+            o->deadline.set(now + std::chrono::milliseconds(1 + i % 13), o->ex);
+            if (i % 3 == 0) o->deadline.clear();
+        });
+    }
+    const std::size_t expected = n - (n + 2) / 3; // every third was cleared
+    const auto end = std::chrono::steady_clock::now() + 5s;
+    while (log.count() < expected && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(100ms); // anything late or twice would show now
+    work.reset();
+    for (auto& t : runners) t.join();
+    std::lock_guard<std::mutex> lock(log.m);
+    REQUIRE(log.fired.size() == expected);
+    std::vector<int> seen(n, 0);
+    for (const auto& f : log.fired) ++seen[f.first];
+    for (int i = 0; i < n; ++i) CHECK(seen[i] == (i % 3 == 0 ? 0 : 1));
+}

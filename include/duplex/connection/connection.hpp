@@ -22,7 +22,6 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/strand.hpp>
-#include <asio/steady_timer.hpp>
 
 #include "../core/handshake.hpp"
 #include "../core/http.hpp"
@@ -30,6 +29,7 @@
 #include "../detail/completion.hpp"
 #include "../detail/unique_function.hpp"
 #include "../transport/transport.hpp"
+#include "deadlines.hpp"
 #include "message.hpp"
 #include "protocol.hpp"
 #include "stats.hpp"
@@ -212,7 +212,7 @@ public:
         : transport_(std::move(transport)),
           config_(std::move(config)),
           protocol_(std::shared_ptr<const connection_options>(config_, &config_->connection)),
-          timer_(transport_.get_executor()) {}
+          deadline_(this, transport_.get_executor()) {}
 
     basic_connection(const basic_connection&) = delete;            ///< not copyable
     basic_connection& operator=(const basic_connection&) = delete; ///< not assignable
@@ -686,6 +686,11 @@ public:
         flush_posted_.store(false, std::memory_order_release);
         after_io();
     }
+    // For the deadline service: the deadline expired; handled on this connection's executor.
+    static void on_deadline(std::shared_ptr<void> self) {
+        auto* c = static_cast<basic_connection*>(self.get());
+        asio::post(c->transport_.get_executor(), detail::complete_with<&basic_connection::on_timer>(c, std::move(self)));
+    }
 
 private:
     void flush() {
@@ -778,8 +783,7 @@ private:
     void start_timer_at(clock::time_point t) {
         timer_armed_ = true;
         timer_expiry_ = t;
-        timer_.expires_at(t);
-        timer_.async_wait(then<&basic_connection::on_timer>());
+        deadline_.set(t, transport_.get_executor());
     }
 
     void start_handshake_timer() {
@@ -791,7 +795,7 @@ private:
         const auto t = protocol_.next_deadline();
         if (t != clock::time_point::max()) return start_timer_at(t);
         timer_armed_ = false;
-        timer_.cancel();
+        deadline_.clear();
     }
 
     void arm_timer() {
@@ -802,8 +806,9 @@ private:
         start_timer_at(t);
     }
 
-    void on_timer(std::error_code ec, std::size_t) {
-        if (ec == asio::error::operation_aborted || closed_) return;
+    void on_timer(std::error_code, std::size_t) {
+        // An expiry posted before the deadline was moved or cleared is stale.
+        if (closed_ || !timer_armed_ || deadline_.pending()) return;
         timer_armed_ = false;
         const auto now = clock::now();
         if (protocol_.state() == duplex::ready_state::connecting) {
@@ -887,7 +892,8 @@ private:
     void finish(std::error_code ec) {
         if (closed_) return;
         closed_ = true;
-        timer_.cancel();
+        timer_armed_ = false;
+        deadline_.clear();
         transport_.close();
         const bool was_open = protocol_.state() != duplex::ready_state::connecting;
         std::error_code failure = protocol_.transport_closed();
@@ -924,7 +930,7 @@ private:
     Transport transport_;
     std::shared_ptr<const config_type> config_;
     protocol_type protocol_;
-    asio::steady_timer timer_;
+    detail::deadline deadline_; // this connection's entry in its io_context's deadline heap
     clock::time_point timer_expiry_{};
     bool timer_armed_ = false;
 

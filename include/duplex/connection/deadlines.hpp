@@ -1,0 +1,199 @@
+// Every connection's next deadline (handshake, heartbeat, close, idle) in one
+// heap per io_context, behind one Asio timer. A connection then carries a
+// 40-byte slot instead of an asio::steady_timer (120 bytes) and the wait it
+// keeps pending (about 160 more): an idle connection always has a heartbeat
+// deadline, so that was paid by every one of them.
+#pragma once
+#include <asio/execution_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "../detail/completion.hpp"
+
+namespace duplex::detail {
+
+class deadline_service;
+
+// A connection's place in its io_context's deadline heap. `claim` returns a
+// strong reference to the owner (empty once it is being destroyed); `fire`
+// then hands it the expiry (posting to the owner's executor). Guarded by the
+// service's mutex.
+struct deadline_slot {
+    static constexpr std::size_t none = ~std::size_t(0);
+    deadline_service* service = nullptr;
+    std::size_t index = none; // in the heap; none when not scheduled
+    void* owner = nullptr;
+    std::shared_ptr<void> (*claim)(void* owner) = nullptr;
+    void (*fire)(std::shared_ptr<void> owner) = nullptr;
+};
+
+class deadline_service final : public asio::execution_context::service {
+public:
+    using key_type = deadline_service; // asio::use_service finds it by type
+    using clock = std::chrono::steady_clock;
+
+    explicit deadline_service(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+
+    template <class Executor>
+    static deadline_service& of(const Executor& ex) {
+        return asio::use_service<deadline_service>(asio::query(ex, asio::execution::context_as<asio::execution_context&>));
+    }
+
+    /// Sets (or moves) the slot's deadline. `ex` gives the Asio timer its executor
+    /// the first time: any executor of this context will do, the expiry only posts.
+    template <class Executor>
+    void schedule(deadline_slot& s, clock::time_point when, const Executor& ex) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (s.index == deadline_slot::none) {
+            s.index = heap_.size();
+            heap_.push_back({when, &s});
+            sift_up(s.index);
+        } else {
+            const clock::time_point old = heap_[s.index].when;
+            heap_[s.index].when = when;
+            if (when < old) sift_up(s.index);
+            else sift_down(s.index);
+        }
+        if (!timer_) timer_.emplace(ex);
+        if (when < armed_at_) arm(when);
+    }
+
+    void cancel(deadline_slot& s) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (s.index == deadline_slot::none) return;
+        remove(s.index);
+        if (heap_.empty() && timer_) { // nothing left to wait for: io.run() may return
+            timer_->cancel();
+            armed_at_ = clock::time_point::max();
+        }
+    }
+
+    bool scheduled(const deadline_slot& s) const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return s.index != deadline_slot::none;
+    }
+
+private:
+    struct entry {
+        clock::time_point when;
+        deadline_slot* slot;
+    };
+
+    void shutdown() override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (auto& e : heap_) e.slot->index = deadline_slot::none;
+        heap_.clear();
+        timer_.reset();
+        armed_at_ = clock::time_point::max();
+    }
+
+    void arm(clock::time_point when) { // mutex_ held
+        armed_at_ = when;
+        timer_->expires_at(when);
+        timer_->async_wait(complete_with<&deadline_service::on_timer>(this));
+    }
+
+    void on_timer(std::error_code ec, std::size_t) {
+        if (ec == asio::error::operation_aborted) return; // re-armed or cancelled
+        struct due_entry {
+            std::shared_ptr<void> owner;
+            void (*fire)(std::shared_ptr<void>);
+        };
+        std::vector<due_entry> due;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (!timer_) return; // shut down
+            const auto now = clock::now();
+            while (!heap_.empty() && heap_.front().when <= now) {
+                deadline_slot* s = heap_.front().slot;
+                remove(0);
+                if (auto owner = s->claim(s->owner)) due.push_back({std::move(owner), s->fire});
+            }
+            armed_at_ = clock::time_point::max();
+            if (!heap_.empty()) arm(heap_.front().when);
+        }
+        for (auto& d : due) d.fire(std::move(d.owner));
+    }
+
+    // A binary min-heap on `when`; every move updates the slot's index.
+    void place(std::size_t i, entry e) {
+        heap_[i] = e;
+        e.slot->index = i;
+    }
+    void sift_up(std::size_t i) {
+        const entry e = heap_[i];
+        while (i > 0) {
+            const std::size_t parent = (i - 1) / 2;
+            if (!(e.when < heap_[parent].when)) break;
+            place(i, heap_[parent]);
+            i = parent;
+        }
+        place(i, e);
+    }
+    void sift_down(std::size_t i) {
+        const entry e = heap_[i];
+        const std::size_t n = heap_.size();
+        while (true) {
+            std::size_t child = 2 * i + 1;
+            if (child >= n) break;
+            if (child + 1 < n && heap_[child + 1].when < heap_[child].when) ++child;
+            if (!(heap_[child].when < e.when)) break;
+            place(i, heap_[child]);
+            i = child;
+        }
+        place(i, e);
+    }
+    void remove(std::size_t i) {
+        heap_[i].slot->index = deadline_slot::none;
+        const std::size_t last = heap_.size() - 1;
+        if (i != last) {
+            const clock::time_point removed = heap_[i].when;
+            place(i, heap_[last]);
+            heap_.pop_back();
+            if (heap_[i].when < removed) sift_up(i);
+            else sift_down(i);
+        } else {
+            heap_.pop_back();
+        }
+        if (heap_.capacity() > 64 && heap_.size() < heap_.capacity() / 4) heap_.shrink_to_fit();
+    }
+
+    mutable std::mutex mutex_;
+    std::vector<entry> heap_;
+    std::optional<asio::steady_timer> timer_;
+    clock::time_point armed_at_ = clock::time_point::max();
+};
+
+// A connection's deadline: set, moved, cleared; removed from the heap when the
+// connection goes (so the heap never points at a dead one).
+class deadline {
+public:
+    template <class Owner, class Executor>
+    deadline(Owner* owner, const Executor& ex) {
+        slot_.service = &deadline_service::of(ex);
+        slot_.owner = owner;
+        slot_.claim = [](void* p) -> std::shared_ptr<void> { return static_cast<Owner*>(p)->weak_from_this().lock(); };
+        slot_.fire = [](std::shared_ptr<void> p) { Owner::on_deadline(std::move(p)); };
+    }
+    deadline(const deadline&) = delete;
+    deadline& operator=(const deadline&) = delete;
+    ~deadline() { slot_.service->cancel(slot_); }
+
+    template <class Executor>
+    void set(std::chrono::steady_clock::time_point when, const Executor& ex) { slot_.service->schedule(slot_, when, ex); }
+    void clear() { slot_.service->cancel(slot_); }
+    /// Set and not expired yet.
+    bool pending() const { return slot_.service->scheduled(slot_); }
+
+private:
+    deadline_slot slot_;
+};
+
+} // namespace duplex::detail
