@@ -12,8 +12,6 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
-#include <optional>
-#include <vector>
 
 #include "../detail/completion.hpp"
 
@@ -52,8 +50,9 @@ public:
     void schedule(deadline_slot& s, clock::time_point when, const Executor& ex) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (s.index == deadline_slot::none) {
-            s.index = heap_.size();
-            heap_.push_back({when, &s});
+            if (size_ == capacity_) grow();
+            s.index = size_++;
+            heap_[s.index] = {when, &s};
             sift_up(s.index);
         } else {
             const clock::time_point old = heap_[s.index].when;
@@ -61,7 +60,7 @@ public:
             if (when < old) sift_up(s.index);
             else sift_down(s.index);
         }
-        if (!timer_) timer_.emplace(ex);
+        if (!timer_) timer_.reset(new asio::steady_timer(ex));
         if (when < armed_at_) arm(when);
     }
 
@@ -69,7 +68,7 @@ public:
         std::lock_guard<std::mutex> lock(mutex_);
         if (s.index == deadline_slot::none) return;
         remove(s.index);
-        if (heap_.empty() && timer_) { // nothing left to wait for: io.run() may return
+        if (size_ == 0 && timer_) { // nothing left to wait for: io.run() may return
             timer_->cancel();
             armed_at_ = clock::time_point::max();
         }
@@ -88,8 +87,8 @@ private:
 
     void shutdown() override {
         std::lock_guard<std::mutex> lock(mutex_);
-        for (auto& e : heap_) e.slot->index = deadline_slot::none;
-        heap_.clear();
+        for (std::size_t i = 0; i < size_; ++i) heap_[i].slot->index = deadline_slot::none;
+        size_ = 0;
         timer_.reset();
         armed_at_ = clock::time_point::max();
     }
@@ -102,24 +101,17 @@ private:
 
     void on_timer(std::error_code ec, std::size_t) {
         if (ec == asio::error::operation_aborted) return; // re-armed or cancelled
-        struct due_entry {
-            std::shared_ptr<void> owner;
-            void (*fire)(std::shared_ptr<void>);
-        };
-        std::vector<due_entry> due;
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (!timer_) return; // shut down
-            const auto now = clock::now();
-            while (!heap_.empty() && heap_.front().when <= now) {
-                deadline_slot* s = heap_.front().slot;
-                remove(0);
-                if (auto owner = s->claim(s->owner)) due.push_back({std::move(owner), s->fire});
-            }
-            armed_at_ = clock::time_point::max();
-            if (!heap_.empty()) arm(heap_.front().when);
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!timer_) return; // shut down
+        const auto now = clock::now();
+        while (size_ > 0 && heap_[0].when <= now) {
+            deadline_slot* s = heap_[0].slot;
+            remove(0);
+            // fire only posts (it runs nothing here), so it may be called under the lock.
+            if (auto owner = s->claim(s->owner)) s->fire(std::move(owner));
         }
-        for (auto& d : due) d.fire(std::move(d.owner));
+        armed_at_ = clock::time_point::max();
+        if (size_ > 0) arm(heap_[0].when);
     }
 
     // A binary min-heap on `when`; every move updates the slot's index.
@@ -139,7 +131,7 @@ private:
     }
     void sift_down(std::size_t i) {
         const entry e = heap_[i];
-        const std::size_t n = heap_.size();
+        const std::size_t n = size_;
         while (true) {
             std::size_t child = 2 * i + 1;
             if (child >= n) break;
@@ -152,22 +144,29 @@ private:
     }
     void remove(std::size_t i) {
         heap_[i].slot->index = deadline_slot::none;
-        const std::size_t last = heap_.size() - 1;
+        const std::size_t last = --size_;
         if (i != last) {
             const clock::time_point removed = heap_[i].when;
             place(i, heap_[last]);
-            heap_.pop_back();
             if (heap_[i].when < removed) sift_up(i);
             else sift_down(i);
-        } else {
-            heap_.pop_back();
         }
-        if (heap_.capacity() > 64 && heap_.size() < heap_.capacity() / 4) heap_.shrink_to_fit();
+    }
+    // A plain array rather than std::vector: every file that uses a server compiles
+    // this, and a vector of one more element type is some 60 more functions at -O0.
+    void grow() {
+        const std::size_t cap = capacity_ ? 2 * capacity_ : 64;
+        std::unique_ptr<entry[]> bigger(new entry[cap]);
+        for (std::size_t i = 0; i < size_; ++i) bigger[i] = heap_[i];
+        heap_ = std::move(bigger);
+        capacity_ = cap;
     }
 
     mutable std::mutex mutex_;
-    std::vector<entry> heap_;
-    std::optional<asio::steady_timer> timer_;
+    std::unique_ptr<entry[]> heap_;
+    std::size_t size_ = 0;
+    std::size_t capacity_ = 0;
+    std::unique_ptr<asio::steady_timer> timer_; // made on first use: it needs an executor
     clock::time_point armed_at_ = clock::time_point::max();
 };
 
