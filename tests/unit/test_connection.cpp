@@ -9,6 +9,7 @@
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <thread>
@@ -618,6 +619,23 @@ TEST_CASE("deadlines: an owner destroyed or cleared before its deadline leaves n
     io.run_for(30s);   // returns at once: no timer is left waiting for 10 or 20 s
     CHECK(std::chrono::steady_clock::now() - t0 < 1s);
     CHECK(log.fired.empty());
+}
+
+TEST_CASE("deadlines: many owners due at the same moment all fire, once each", "[connection][deadline]") {
+    asio::io_context io;
+    deadline_owner::log_type log;
+    constexpr int n = 200; // more than one round of the service's batch of 64
+    std::vector<std::shared_ptr<deadline_owner>> owners;
+    const auto when = std::chrono::steady_clock::now() + 5ms;
+    for (int i = 0; i < n; ++i) {
+        owners.push_back(std::make_shared<deadline_owner>(i, io.get_executor(), log));
+        owners.back()->deadline.set(when, io.get_executor());
+    }
+    io.run_for(5s); // returns once all fired
+    REQUIRE(log.fired.size() == n);
+    std::vector<int> seen(n, 0);
+    for (const auto& f : log.fired) ++seen[f.first];
+    CHECK(std::count(seen.begin(), seen.end(), 1) == n);
 }
 
 TEST_CASE("deadlines: set, moved and cleared from many threads, each fires at most once", "[connection][deadline][threads]") {

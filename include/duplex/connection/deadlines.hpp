@@ -101,17 +101,33 @@ private:
 
     void on_timer(std::error_code ec, std::size_t) {
         if (ec == asio::error::operation_aborted) return; // re-armed or cancelled
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (!timer_) return; // shut down
-        const auto now = clock::now();
-        while (size_ > 0 && heap_[0].when <= now) {
-            deadline_slot* s = heap_[0].slot;
-            remove(0);
-            // fire only posts (it runs nothing here), so it may be called under the lock.
-            if (auto owner = s->claim(s->owner)) s->fire(std::move(owner));
+        // Expired owners are fired outside the lock, in rounds of up to 64: the last
+        // reference to one may go in fire, and its destructor takes the lock.
+        struct due_owner {
+            std::shared_ptr<void> owner;
+            void (*fire)(std::shared_ptr<void>) = nullptr;
+        };
+        due_owner due[64];
+        bool more = true;
+        while (more) {
+            std::size_t n = 0;
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                if (!timer_) return; // shut down
+                const auto now = clock::now();
+                while (n < 64 && size_ > 0 && heap_[0].when <= now) {
+                    deadline_slot* s = heap_[0].slot;
+                    remove(0);
+                    if (auto owner = s->claim(s->owner)) due[n++] = {std::move(owner), s->fire};
+                }
+                more = n == 64;
+                if (!more) {
+                    armed_at_ = clock::time_point::max();
+                    if (size_ > 0) arm(heap_[0].when);
+                }
+            }
+            for (std::size_t i = 0; i < n; ++i) due[i].fire(std::move(due[i].owner));
         }
-        armed_at_ = clock::time_point::max();
-        if (size_ > 0) arm(heap_[0].when);
     }
 
     // A binary min-heap on `when`; every move updates the slot's index.
