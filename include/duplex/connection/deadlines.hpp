@@ -167,14 +167,15 @@ private:
             if (heap_[i].when < removed) sift_up(i);
             else sift_down(i);
         }
+        if (capacity_ > 64 && size_ < capacity_ / 4) resize(capacity_ / 2); // after a crowd left
     }
     // A plain array rather than std::vector: every file that uses a server compiles
     // this, and a vector of one more element type is some 60 more functions at -O0.
-    void grow() {
-        const std::size_t cap = capacity_ ? 2 * capacity_ : 64;
-        std::unique_ptr<entry[]> bigger(new entry[cap]);
-        for (std::size_t i = 0; i < size_; ++i) bigger[i] = heap_[i];
-        heap_ = std::move(bigger);
+    void grow() { resize(capacity_ ? 2 * capacity_ : 64); }
+    void resize(std::size_t cap) {
+        std::unique_ptr<entry[]> fresh(new entry[cap]);
+        for (std::size_t i = 0; i < size_; ++i) fresh[i] = heap_[i];
+        heap_ = std::move(fresh);
         capacity_ = cap;
     }
 
