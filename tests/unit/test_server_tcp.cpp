@@ -400,6 +400,10 @@ struct over_recorded_tcp {
 // so 5 senders cost about one sendmsg per receiver, not five (RFC 6455 §5.4
 // allows any grouping of whole frames).
 TEST_CASE("one-thread server: a message that arrives while a broadcast waits joins its write", "[server][tcp][broadcast]") {
+    {
+        std::lock_guard<std::mutex> lock(write_recording_tcp::log().m);
+        write_recording_tcp::log().writes.clear(); // a rerun in the same process starts afresh
+    }
     basic_running_server<over_recorded_tcp> rs({}, 1);
     REQUIRE(rs.srv.one_thread());
     std::atomic<raw_socket*> second_sender{nullptr};
