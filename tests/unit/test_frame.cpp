@@ -719,6 +719,31 @@ TEST_CASE("frame: round trip at every split point and byte by byte", "[rfc6455][
     }
 }
 
+TEST_CASE("frame: a control frame whole in the input is unmasked in place", "[rfc6455][5.5][5.3][frame]") {
+    // §5.5.2: a ping's payload comes back in the pong; the parser points into the
+    // caller's buffer for it rather than copying (a connection keeps no 125-byte buffer).
+    // §5.7's masked "Hello", once as a ping and once as a pong.
+    bytes wire = raw("\x89\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58");
+    const bytes tail = raw("\x8a\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58");
+    duplex::server_frame_parser p;
+    std::size_t consumed = 0;
+    parse_event ev = p.parse(wire.data(), wire.size(), consumed);
+    REQUIRE(ev.kind == kind::control);
+    CHECK(consumed == wire.size());
+    CHECK(ev.data == wire.data() + 6); // 2-byte header + 4-byte key
+    CHECK(std::string(reinterpret_cast<const char*>(ev.data), ev.size) == "Hello");
+    // Split: gathered across calls, then reported from the parser's own buffer.
+    bytes split = tail;
+    ev = p.parse(split.data(), 8, consumed);
+    CHECK(ev.kind == kind::need_more);
+    CHECK(consumed == 8);
+    ev = p.parse(split.data() + 8, split.size() - 8, consumed);
+    REQUIRE(ev.kind == kind::control);
+    CHECK(ev.op == opcode::pong);
+    CHECK((ev.data < split.data() || ev.data >= split.data() + split.size()));
+    CHECK(std::string(reinterpret_cast<const char*>(ev.data), ev.size) == "Hello");
+}
+
 TEST_CASE("frame: header claiming more than 4 GiB", "[rfc6455][5.2][10.4][frame]") {
     const duplex::mask_key key = {9, 8, 7, 6};
     const std::uint64_t huge = (5ull << 30) + 3;
@@ -1032,7 +1057,12 @@ void check_no_allocations(std::mt19937& rng) {
         CHECK_FALSE(r.ec);
         CHECK(r.parse_calls >= s.frames);
         CHECK(r.data_events >= s.frames - s.controls.size());
-        CHECK(r.allocs == 0);
+        // Whole control frames are read in place; the first one split across calls
+        // makes the parser's 125-byte buffer, kept for the rest (so exactly one
+        // allocation when fed in small pieces, none when fed at once).
+        if (chunk == 0) CHECK(r.allocs == 0);
+        else if (chunk < 8) CHECK(r.allocs == 1);
+        else CHECK(r.allocs <= 1);
         CHECK(r.frees == 0);
         CHECK(r.messages == s.messages);
         REQUIRE(r.controls.size() == s.controls.size());
@@ -1069,7 +1099,7 @@ void check_no_allocations(std::mt19937& rng) {
             INFO("role=" << (R == role::server ? "server" : "client") << " " << bc.what << " chunk=" << chunk);
             const alloc_result r = parse_counting_allocs<R>(b.wire, chunk, opt);
             CHECK(r.ec == bc.want);
-            CHECK(r.allocs == 0);
+            CHECK(r.allocs == (chunk == 0 ? 0u : 1u)); // the byte-wise ping's buffer, nothing else
             CHECK(r.frees == 0);
         }
     }
@@ -1077,7 +1107,7 @@ void check_no_allocations(std::mt19937& rng) {
 
 } // namespace
 
-TEST_CASE("frame: the parser never allocates", "[rfc6455][5][frame][alloc]") {
+TEST_CASE("frame: the parser allocates nothing but one buffer for split control frames", "[rfc6455][5][frame][alloc]") {
     REQUIRE(alloc_counting_ready());
     // The counter sees allocations at all (and of every form), but only while counting.
     {

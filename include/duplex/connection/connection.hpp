@@ -284,8 +284,9 @@ public:
             if (drain_end_) {
                 ec = drain_end_;
             } else if (protocol_.queue().buffered_amount() > low_water) {
-                drain_waiters_.push_back(drain_waiter{++drain_id_, low_water, std::move(h)});
-                return drain_id_;
+                if (!drains_) drains_ = std::make_unique<drain_list>();
+                drains_->waiters.push_back(drain_waiter{++drains_->last_id, low_water, std::move(h)});
+                return drains_->last_id;
             }
         }
         post_drained(std::move(h), ec);
@@ -299,11 +300,13 @@ public:
         drain_handler h;
         {
             std::lock_guard<std::mutex> lock(protocol_.mutex());
-            auto it = drain_waiters_.begin();
-            while (it != drain_waiters_.end() && it->id != id) ++it;
-            if (it == drain_waiters_.end()) return false;
+            if (!drains_) return false;
+            auto& waiters = drains_->waiters;
+            auto it = waiters.begin();
+            while (it != waiters.end() && it->id != id) ++it;
+            if (it == waiters.end()) return false;
             h = std::move(it->handler);
-            drain_waiters_.erase(it);
+            waiters.erase(it);
         }
         post_drained(std::move(h), asio::error::operation_aborted);
         return true;
@@ -744,7 +747,7 @@ private:
             std::lock_guard<std::mutex> lock(protocol_.mutex());
             protocol_.queue().end_write();
             more = protocol_.queue().has_pending();
-            drain_waiting = !drain_waiters_.empty(); // all the hot path pays for async_wait_drained
+            drain_waiting = drains_ && !drains_->waiters.empty(); // all the hot path pays for async_wait_drained
         }
         if (closed_) return;
         if (ec) return finish(ec);
@@ -861,14 +864,16 @@ private:
         std::vector<drain_waiter> ready;
         {
             std::lock_guard<std::mutex> lock(protocol_.mutex());
+            if (!drains_) return;
+            auto& waiters = drains_->waiters;
             const std::size_t queued = protocol_.queue().buffered_amount();
-            for (auto it = drain_waiters_.begin(); it != drain_waiters_.end();) {
+            for (auto it = waiters.begin(); it != waiters.end();) {
                 if (it->low_water < queued) {
                     ++it;
                     continue;
                 }
                 ready.push_back(std::move(*it));
-                it = drain_waiters_.erase(it);
+                it = waiters.erase(it);
             }
         }
         for (auto& w : ready) post_drained(std::move(w.handler), {});
@@ -909,7 +914,7 @@ private:
             else if (failure && failure != errc::idle_timeout) drain_end_ = failure;
             else if (ec && ec != asio::error::eof && ec != asio::error::operation_aborted) drain_end_ = ec;
             else drain_end_ = make_error_code(errc::closed);
-            waiting.swap(drain_waiters_);
+            if (drains_) waiting.swap(drains_->waiters);
         }
         for (auto& w : waiting) post_drained(std::move(w.handler), drain_end_);
         if (!was_open) {
@@ -932,7 +937,6 @@ private:
     protocol_type protocol_;
     detail::deadline deadline_; // this connection's entry in its io_context's deadline heap
     clock::time_point timer_expiry_{};
-    bool timer_armed_ = false;
 
     std::unique_ptr<std::uint8_t[]> read_buf_; // only while busy (TCP) or always (other transports)
     std::size_t read_size_ = 0;
@@ -940,13 +944,14 @@ private:
     // reads speculatively (one syscall per read instead of a wait and a read).
     static constexpr std::chrono::milliseconds busy_window{10};
     clock::time_point last_read_{};
+    read_handler after_read_ = nullptr; // what the pending read completes into
+    std::vector<asio::const_buffer> write_buffers_;
+    std::atomic<bool> flush_posted_{false};
+    bool timer_armed_ = false;
     bool busy_ = false;
     // Give the send buffers back once the queue is empty: after the handshake (most
     // connections then idle for a while) and after each timer tick.
     bool release_when_idle_ = true;
-    read_handler after_read_ = nullptr; // what the pending read completes into
-    std::vector<asio::const_buffer> write_buffers_;
-    std::atomic<bool> flush_posted_{false};
     bool close_after_flush_ = false; // an HTTP answer: the connection ends after it
     bool lingering_ = false;         // half-closed, waiting for the peer to close
     bool closed_ = false;
@@ -968,9 +973,13 @@ private:
     std::string peer_;        // the remote address, kept for log messages
     std::any user_data_;
 
-    // async_wait_drained(): guarded by protocol_.mutex() (the lock on_write takes).
-    std::vector<drain_waiter> drain_waiters_;
-    std::uint64_t drain_id_ = 0;
+    // async_wait_drained(): guarded by protocol_.mutex() (the lock on_write takes),
+    // made on the first wait (most connections never wait).
+    struct drain_list {
+        std::vector<drain_waiter> waiters;
+        std::uint64_t last_id = 0;
+    };
+    std::unique_ptr<drain_list> drains_;
     std::error_code drain_end_; // set by finish(): later waits complete with it at once
 };
 

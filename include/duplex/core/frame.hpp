@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <string_view>
 #include <system_error>
 
@@ -83,8 +85,10 @@ struct parse_event {
     bool frame_end = false;      ///< data: last piece of the current frame
     bool message_end = false;    ///< data: last piece of the message (frame_end of a FIN frame)
     bool compressed = false;     ///< data: the message has RSV1 set (permessage-deflate)
-    const std::uint8_t* data = nullptr; ///< data: unmasked piece in the caller's buffer;
-    std::size_t size = 0;        ///< control: whole payload (parser-owned, valid until the next parse call)
+    /// data: unmasked piece in the caller's buffer; control: the whole unmasked payload,
+    /// in the caller's buffer or the parser's. Valid until the next parse call.
+    const std::uint8_t* data = nullptr;
+    std::size_t size = 0;        ///< bytes at `data`
     std::uint16_t close_code = 0; ///< control close: the code, or 1005 when the payload is empty
     std::string_view close_reason; ///< control close: validated UTF-8
     std::error_code ec;          ///< error: the broken rule (the parser stays failed)
@@ -102,18 +106,20 @@ public:
     /// Consumes bytes from [data, data+size) until it can report one event,
     /// and sets `consumed`. Payload is unmasked in place. A data frame is
     /// reported piece by piece as bytes arrive (a zero-length data frame
-    /// yields one data event with size 0); control frames are collected
-    /// internally and reported whole. need_more means every byte given was
-    /// consumed. Never reads past data+size, never allocates.
+    /// yields one data event with size 0); control frames are reported whole,
+    /// unmasked in place when the input holds all of one, else gathered in the
+    /// parser. need_more means every byte given was consumed. Never reads past
+    /// data+size; allocates only 125 bytes, once, on the first control frame
+    /// that arrives split across calls.
     parse_event parse(std::uint8_t* data, std::size_t size, std::size_t& consumed) noexcept {
         parse_event ev;
         consumed = 0;
-        if (ec_) return fail(ev, ec_);
+        if (ec_ != errc{}) return fail(ev, ec_);
         while (true) {
             switch (state_) {
             case state::header: {
                 if (!read_header(data, size, consumed)) return ev; // need_more
-                if (const errc e = check_header(); e != errc{}) return fail(ev, make_error_code(e));
+                if (const errc e = check_header(); e != errc{}) return fail(ev, e);
                 if (is_control(header_.op)) {
                     state_ = state::control_payload;
                     control_size_ = 0;
@@ -129,21 +135,36 @@ public:
                 const std::size_t avail = size - consumed;
                 const std::size_t n = frame_left_ < avail ? static_cast<std::size_t>(frame_left_) : avail;
                 std::uint8_t* p = data + consumed;
-                if (header_.masked) apply_mask(p, n, header_.key, static_cast<std::size_t>(frame_pos_ & 3));
+                if (header_.masked) apply_mask(p, n, header_.key, mask_phase_);
                 consumed += n;
                 return emit_data(ev, p, n);
             }
             case state::control_payload: {
-                const auto want = static_cast<std::size_t>(header_.payload_size) - control_size_;
+                const auto total = static_cast<std::size_t>(header_.payload_size);
+                if (control_size_ == 0 && size - consumed >= total) {
+                    // Whole in the input (the usual case): unmasked in place, no copy.
+                    std::uint8_t* p = data + consumed;
+                    if (header_.masked) apply_mask(p, total, header_.key, 0);
+                    consumed += total;
+                    return emit_control(ev, p, total);
+                }
+                // Split across calls: gathered in a buffer made on the first such frame,
+                // so a connection that never sees one does not carry 125 bytes.
+                if (!control_) {
+                    control_.reset(new (std::nothrow) std::uint8_t[max_control_payload_size]);
+                    if (!control_) return fail(ev, errc::internal_error);
+                }
+                const std::size_t want = total - control_size_;
                 const std::size_t n = want < size - consumed ? want : size - consumed;
                 if (n > 0) {
-                    std::memcpy(control_ + control_size_, data + consumed, n);
-                    if (header_.masked) apply_mask(control_ + control_size_, n, header_.key, control_size_);
-                    control_size_ += n;
+                    std::memcpy(control_.get() + control_size_, data + consumed, n);
+                    if (header_.masked) apply_mask(control_.get() + control_size_, n, header_.key, control_size_);
+                    control_size_ = static_cast<std::uint8_t>(control_size_ + n);
                     consumed += n;
                 }
-                if (control_size_ < header_.payload_size) return ev; // need_more
-                return emit_control(ev);
+                if (control_size_ < total) return ev; // need_more
+                control_size_ = 0;
+                return emit_control(ev, control_.get(), total);
             }
             }
         }
@@ -180,7 +201,7 @@ private:
             if (left == 0) return false;
             const std::size_t n = need - header_len_ < left ? need - header_len_ : left;
             std::memcpy(header_bytes_ + header_len_, data + consumed, n);
-            header_len_ += n;
+            header_len_ = static_cast<std::uint8_t>(header_len_ + n);
             consumed += n;
         }
         decode_header(header_bytes_);
@@ -265,14 +286,14 @@ private:
         }
         message_size_ += header_.payload_size;
         frame_left_ = header_.payload_size;
-        frame_pos_ = 0;
+        mask_phase_ = 0;
     }
 
     // Reports an unmasked piece of the current data frame (and checks its UTF-8
     // first: §8.1 fail fast, the piece with the bad byte is never reported).
     parse_event& emit_data(parse_event& ev, const std::uint8_t* p, std::size_t n) noexcept {
         frame_left_ -= n;
-        frame_pos_ += n;
+        mask_phase_ = static_cast<std::uint8_t>((mask_phase_ + n) & 3);
         const bool frame_end = frame_left_ == 0;
         const bool message_end = frame_end && header_.fin;
         if (check_utf8_) {
@@ -296,46 +317,47 @@ private:
         return ev;
     }
 
-    parse_event& emit_control(parse_event& ev) noexcept {
+    parse_event& emit_control(parse_event& ev, const std::uint8_t* p, std::size_t n) noexcept {
         if (header_.op == opcode::close) {
             // §5.5.1: optional 2-byte code, then a UTF-8 reason.
-            if (const std::error_code ec = parse_close_payload(control_, control_size_, ev.close_code, ev.close_reason))
-                return fail(ev, ec);
+            if (const std::error_code ec = parse_close_payload(p, n, ev.close_code, ev.close_reason))
+                return fail(ev, static_cast<errc>(ec.value())); // always one of ours
         }
         ev.kind = parse_event::kind_t::control;
         ev.op = header_.op;
-        ev.data = control_;
-        ev.size = control_size_;
+        ev.data = p;
+        ev.size = n;
         state_ = state::header;
         return ev;
     }
 
-    parse_event& fail(parse_event& ev, std::error_code ec) noexcept {
-        ec_ = ec;
+    parse_event& fail(parse_event& ev, errc e) noexcept {
+        ec_ = e;
         ev = parse_event{};
         ev.kind = parse_event::kind_t::error;
-        ev.ec = ec;
+        ev.ec = make_error_code(e);
         return ev;
     }
 
+    // Ordered by size: a parser lives in every connection (about 100 bytes).
     frame_parser_options options_;
-    state state_ = state::header;
-    std::error_code ec_;                      // sticky failure
-    std::uint8_t header_bytes_[max_frame_header_size] = {};
-    std::size_t header_len_ = 0;
-    std::uint8_t length_code_ = 0;            // the 7-bit length field, for the minimal-encoding rule
     frame_header header_;                     // the frame being read
     std::uint64_t frame_left_ = 0;            // data payload bytes still to come in this frame
-    std::uint64_t frame_pos_ = 0;             // data payload bytes seen: the mask phase
-    std::uint8_t control_[max_control_payload_size] = {};
-    std::size_t control_size_ = 0;
+    std::uint64_t message_size_ = 0;          // wire payload bytes of the open message so far
+    std::unique_ptr<std::uint8_t[]> control_; // a split control frame's payload (made when first needed)
+    errc ec_{};                               // sticky failure
+    utf8_validator utf8_;
+    std::uint8_t header_bytes_[max_frame_header_size] = {};
+    std::uint8_t header_len_ = 0;
+    std::uint8_t length_code_ = 0;            // the 7-bit length field, for the minimal-encoding rule
+    std::uint8_t mask_phase_ = 0;             // data payload bytes seen in this frame, mod 4
+    std::uint8_t control_size_ = 0;           // bytes gathered in control_
+    state state_ = state::header;
+    opcode message_op_ = opcode::continuation;
     bool in_message_ = false;
     bool message_begin_ = false;
     bool compressed_ = false;
     bool check_utf8_ = false;
-    opcode message_op_ = opcode::continuation;
-    std::uint64_t message_size_ = 0;          // wire payload bytes of the open message so far
-    utf8_validator utf8_;
 };
 
 /// Parser for frames a server receives (they must be masked).
