@@ -12,19 +12,30 @@
 #include <memory>
 #include <string>
 
+#include <cstdio>   // std::remove
 #include <stdlib.h> // mkdtemp
+#include <unistd.h> // rmdir
 
 namespace duplex_test {
 
 struct test_certs {
     std::string dir, cert, key, other_cert, other_key;
+    test_certs() = default;
+    test_certs(const test_certs&) = delete;
+    test_certs& operator=(const test_certs&) = delete;
+    // The run leaves nothing behind in /tmp (the static is destroyed at exit).
+    ~test_certs() {
+        if (dir.empty()) return;
+        for (const std::string* f : {&cert, &key, &other_cert, &other_key}) std::remove(f->c_str());
+        ::rmdir(dir.c_str());
+    }
 };
 
 // Self-signed certificates made once per run: "localhost" (DNS:localhost,
 // IP:127.0.0.1) and "other.example" (a name the tests never connect to).
 inline const test_certs& certs() {
-    static const test_certs c = [] {
-        test_certs t;
+    static test_certs t; // made on first use, by the first test that needs it
+    static const bool made = [] {
         char tmpl[] = "/tmp/duplex_tls_XXXXXX";
         REQUIRE(::mkdtemp(tmpl) != nullptr);
         t.dir = tmpl;
@@ -41,9 +52,10 @@ inline const test_certs& certs() {
         };
         REQUIRE(make("DNS:localhost,IP:127.0.0.1", "localhost", t.key, t.cert) == 0);
         REQUIRE(make("DNS:other.example", "other.example", t.other_key, t.other_cert) == 0);
-        return t;
+        return true;
     }();
-    return c;
+    (void)made;
+    return t;
 }
 
 // A client context (TLS 1.2 or later, verification on) that trusts `ca_file`.
