@@ -4,6 +4,7 @@
 #include <duplex/hub.hpp>
 #include <duplex/server.hpp>
 
+#include <any>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -15,16 +16,20 @@ int main() {
     duplex::server server(io);
 
     // [rooms]
-    std::map<std::string, duplex::hub<duplex::server::connection>> rooms; // one io thread: map not locked
+    using room = duplex::hub<duplex::server::connection>;
+    std::map<std::string, room> rooms; // one io thread: map not locked
     server.on_open([&](duplex::server::connection& c) {
-        rooms[std::string(c.request().path())].add(c.shared_from_this());
+        // The request is freed once on_open returns: keep what later handlers need.
+        room* r = &rooms[std::string(c.request().path())];
+        r->add(c.shared_from_this());
+        c.user_data() = r;
     });
     server.on_close([&](duplex::server::connection& c, std::uint16_t, std::string_view) {
-        rooms[std::string(c.request().path())].remove(c.shared_from_this());
+        std::any_cast<room*>(c.user_data())->remove(c.shared_from_this());
     });
     server.on_message([&](duplex::server::connection& c, const duplex::message& m) {
         // The frame is encoded once; every member's send queue holds a reference to it.
-        rooms[std::string(c.request().path())].broadcast(m.op, m.data);
+        std::any_cast<room*>(c.user_data())->broadcast(m.op, m.data);
     });
     // [rooms]
     if (server.listen(0)) return 1;

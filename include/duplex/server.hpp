@@ -60,6 +60,10 @@ struct server_options {
     std::vector<std::string> allowed_origins;
     /// Upgrade request limits (431 past them).
     http_limits limits;
+    /// Keep each upgrade request for the connection's life, so that request() works in
+    /// every handler, not only up to on_open. Costs its bytes and a 32-byte index entry
+    /// per header field, per connection.
+    bool keep_request = false;
 };
 
 template <class Transport = tcp_transport>
@@ -81,6 +85,7 @@ public:
         config_->subprotocols = std::move(options.subprotocols);
         config_->allowed_origins = std::move(options.allowed_origins);
         config_->limits = options.limits;
+        config_->keep_request = options.keep_request;
         config_->one_thread = one_thread_;
     }
 

@@ -163,7 +163,7 @@ TEST_CASE("handshake, echo and a client-initiated close over memory", "[connecti
     REQUIRE(run_until(io, [&] { return se.closes == 1 && ce.closes == 1; }, 60000ms));
     CHECK(se.opened);
     CHECK(ce.opened);
-    CHECK(server->request().path() == "/");
+    CHECK(server->request().path().empty()); // freed once on_open returned
     REQUIRE(ce.messages.size() == 3);
     CHECK(ce.messages[0] == "hello");
     CHECK(ce.messages[1] == "fragmented");
@@ -285,6 +285,49 @@ TEST_CASE("an idle connection keeps no send buffer: freed after the handshake an
     client->close();
     REQUIRE(run_until(io, [&] { return se.closes == 1 && ce.closes == 1; }));
     CHECK(se.errors.empty());
+}
+
+TEST_CASE("the upgrade request is there until on_open returns, for life only with keep_request", "[connection][memory]") {
+    const bool keep = GENERATE(false, true);
+    CAPTURE(keep);
+    asio::io_context io;
+    auto [st, ct] = make_memory_pair(io.get_executor(), io.get_executor());
+    events se, ce;
+    auto scfg = recording_config<server_conn>(se);
+    scfg->keep_request = keep;
+    std::string in_handshake, in_open, in_message, cookie_in_open, cookie_in_message;
+    std::size_t fields_in_message = 0;
+    bool got_message = false;
+    scfg->on_handshake = [&](const http_request& req, handshake_decision&) { in_handshake = std::string(req.path()); };
+    scfg->on_open = [&](server_conn& c) {
+        se.opened = true;
+        in_open = std::string(c.request().path());
+        cookie_in_open = std::string(c.request().cookie("id"));
+    };
+    scfg->on_message = [&](server_conn& c, const message&) {
+        got_message = true;
+        in_message = std::string(c.request().path());
+        cookie_in_message = std::string(c.request().cookie("id"));
+        fields_in_message = c.request().fields.size();
+    };
+    auto ccfg = recording_config<client_conn>(ce);
+    ccfg->request.target = "/room/7?x=1";
+    ccfg->request.headers.push_back({"Cookie", "id=42"});
+    ccfg->on_open = [](client_conn& c) { c.send_text("hi"); };
+    auto server = std::make_shared<server_conn>(std::move(st), scfg);
+    auto client = std::make_shared<client_conn>(std::move(ct), ccfg);
+    server->start_accept();
+    client->start_connect();
+    REQUIRE(run_until(io, [&] { return got_message; }));
+    CHECK(in_handshake == "/room/7");
+    CHECK(in_open == "/room/7");
+    CHECK(cookie_in_open == "42");
+    CHECK(in_message == (keep ? "/room/7" : ""));
+    CHECK(cookie_in_message == (keep ? "42" : ""));
+    CHECK((fields_in_message > 0) == keep);
+    CHECK(client->request().fields.empty()); // a client never has one
+    client->close();
+    REQUIRE(run_until(io, [&] { return se.closes == 1 && ce.closes == 1; }));
 }
 
 TEST_CASE("the opening handshake is bounded in time", "[connection][timeout]") {

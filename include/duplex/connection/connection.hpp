@@ -80,6 +80,7 @@ struct endpoint_config {
     std::function<void(const http_request&, http_reply&)> on_http;
     std::function<void(Connection&)> on_detach; ///< the server's bookkeeping
     log_hook on_log;                            ///< duplex's own messages; it never prints
+    bool keep_request = false; ///< request() stays valid after on_open (costs the request's bytes)
     bool one_thread = false; ///< one thread runs every connection (no strands): sends batch their flushes
 
     // Client side.
@@ -314,8 +315,14 @@ public:
 
     /// The subprotocol agreed in the handshake, or empty.
     const std::string& subprotocol() const noexcept { return subprotocol_; }
-    /// The upgrade request (server side); valid for the connection's life.
-    const http_request& request() const noexcept { return request_; }
+    /// The upgrade request (server side), from the handshake to the end of on_open (its
+    /// views point into bytes the connection then frees); for the connection's life with
+    /// server_options::keep_request. Empty afterwards and on a client. Call it on
+    /// get_executor(): copy what later handlers need (path, a cookie) into user_data().
+    const http_request& request() const noexcept {
+        static const http_request none;
+        return hs_ ? hs_->request : none;
+    }
     /// Messages and bytes so far (any thread).
     connection_stats stats() const noexcept { return protocol_.stats(); }
     /// Why the opening handshake failed, if it did (then the connection never opened).
@@ -340,6 +347,7 @@ public:
     /// Server: reads and answers the upgrade request, then runs the connection.
     void start_accept() {
         if (config_->on_log) peer_ = transport_.remote_address(); // still known when the socket is gone
+        hs_ = std::make_unique<handshake_state>();
         start_handshake_timer();
         transport_.async_start(R, then<&basic_connection::on_started>());
     }
@@ -347,6 +355,7 @@ public:
     /// Client: sends the upgrade request and checks the answer.
     void start_connect() {
         if (config_->on_log) peer_ = transport_.remote_address();
+        hs_ = std::make_unique<handshake_state>();
         start_handshake_timer();
         transport_.async_start(R, then<&basic_connection::on_started>());
     }
@@ -370,7 +379,7 @@ private:
 
     void on_handshake_read(std::error_code ec, std::uint8_t* data, std::size_t n) {
         if (ec) return finish(ec);
-        if (closed_) return;
+        if (closed_ || !hs_) return;
         try {
             on_handshake_bytes(data, n);
         } catch (const std::bad_alloc&) { // no memory for this handshake: it fails, the server goes on
@@ -379,23 +388,24 @@ private:
     }
 
     void on_handshake_bytes(const std::uint8_t* data, std::size_t n) {
-        head_.append(reinterpret_cast<const char*>(data), n);
+        std::string& bytes = hs_->head;
+        bytes.append(reinterpret_cast<const char*>(data), n);
         // The scanner looks at each byte once (a head dribbled in byte by byte
         // costs O(n)); the full parse runs once the head is complete.
         std::error_code perr;
-        std::size_t head_size = head_scanner_.scan(head_, perr, config_->limits);
+        std::size_t head_size = hs_->scanner.scan(bytes, perr, config_->limits);
         if constexpr (R == role::server) {
             // Refuse at once what cannot become a request line (a TLS hello on
             // ws://, binary noise) instead of waiting for the timeout.
-            if (!perr && head_size == 0 && !plausible_method(head_)) perr = make_error_code(errc::bad_http_request);
+            if (!perr && head_size == 0 && !plausible_method(bytes)) perr = make_error_code(errc::bad_http_request);
         }
         if (head_size != 0) {
-            const std::string_view head(head_.data(), head_size);
+            const std::string_view head(bytes.data(), head_size);
             if constexpr (R == role::server) {
-                head_size = parse_request(head, request_, perr, config_->limits);
-                request_.fields.shrink_to_fit(); // kept for the connection's life: no spare capacity
+                head_size = parse_request(head, hs_->request, perr, config_->limits);
+                if (config_->keep_request) hs_->request.fields.shrink_to_fit(); // kept for life: no spare capacity
             }
-            else head_size = parse_response(head, client_->response, perr, config_->limits);
+            else head_size = parse_response(head, hs_->response, perr, config_->limits);
         }
         if (perr) {
             if constexpr (R == role::server) return reject(perr, http_status_for(static_cast<errc>(perr.value())), {});
@@ -407,11 +417,12 @@ private:
     }
 
     void answer_request(std::size_t head_size) {
-        if (!is_websocket_request(request_)) {
+        const http_request& req = hs_->request;
+        if (!is_websocket_request(req)) {
             std::string out;
             if (config_->on_http) {
                 http_reply reply;
-                config_->on_http(request_, reply);
+                config_->on_http(req, reply);
                 if (!write_http_response(out, reply.status, reply.content_type, reply.body, &reply.headers))
                     write_error_response(out, 500, "invalid response header\n");
             } else {
@@ -419,14 +430,14 @@ private:
             }
             return respond_and_close(out);
         }
-        if (auto ec = check_upgrade_request(request_))
+        if (auto ec = check_upgrade_request(req))
             return reject(ec, http_status_for(static_cast<errc>(ec.value())), {});
-        if (!config_->allowed_origins.empty() && !origin_allowed(request_.origin()))
+        if (!config_->allowed_origins.empty() && !origin_allowed(req.origin()))
             return reject(make_error_code(errc::forbidden_origin), 403, "Origin not allowed\n");
 
         handshake_decision decision;
-        decision.subprotocol = std::string(select_subprotocol(request_, config_->subprotocols));
-        if (config_->on_handshake) config_->on_handshake(request_, decision);
+        decision.subprotocol = std::string(select_subprotocol(req, config_->subprotocols));
+        if (config_->on_handshake) config_->on_handshake(req, decision);
         if (!decision.accepted) return reject(make_error_code(errc::rejected), decision.status, decision.body);
         if (!decision.subprotocol.empty() && !offered(decision.subprotocol)) // §4.2.2: one the client offered
             return reject(make_error_code(errc::bad_subprotocol), 500, "handshake hook chose a subprotocol the client did not offer\n");
@@ -434,7 +445,7 @@ private:
         subprotocol_ = std::move(decision.subprotocol);
         const std::string extensions = negotiate_extensions();
         std::string out;
-        if (!write_accept_response(out, request_.header("Sec-WebSocket-Key"), subprotocol_, extensions, &decision.headers))
+        if (!write_accept_response(out, req.header("Sec-WebSocket-Key"), subprotocol_, extensions, &decision.headers))
             return reject(make_error_code(errc::rejected), 500, "invalid handshake response header\n");
         open(out, head_size);
     }
@@ -446,7 +457,7 @@ private:
 #if DUPLEX_HAS_DEFLATE
         if (!config_->connection.deflate.enabled) return answer;
         std::error_code ec;
-        const auto offers = parse_extensions(request_, ec);
+        const auto offers = parse_extensions(hs_->request, ec);
         deflate_params params;
         if (!ec && negotiate(offers, config_->connection.deflate, params, answer)) protocol_.enable_deflate(params);
         else answer.clear(); // a malformed header: decline every extension
@@ -458,8 +469,7 @@ private:
         mask_generator random;
         std::array<std::uint8_t, 16> nonce{};
         random.fill(nonce.data(), nonce.size());
-        client_ = std::make_unique<client_handshake>();
-        client_->key = make_client_key(nonce);
+        hs_->key = make_client_key(nonce);
         const client_request_options* request = &config_->request;
 #if DUPLEX_HAS_DEFLATE
         client_request_options with_offer;
@@ -469,9 +479,9 @@ private:
             request = &with_offer;
         }
 #endif
-        client_->extensions_offered = !request->extensions.empty();
+        hs_->extensions_offered = !request->extensions.empty();
         std::string out;
-        if (!write_client_request(out, *request, client_->key)) return finish(make_error_code(errc::bad_url));
+        if (!write_client_request(out, *request, hs_->key)) return finish(make_error_code(errc::bad_url));
         queue_raw(out);
         flush();
         read_handshake();
@@ -479,13 +489,13 @@ private:
 
     void check_response(std::size_t head_size) {
         std::string chosen;
-        if (auto ec = check_upgrade_response(client_->response, client_->key, config_->request.subprotocols,
-                                             client_->extensions_offered, &chosen))
+        if (auto ec = check_upgrade_response(hs_->response, hs_->key, config_->request.subprotocols,
+                                             hs_->extensions_offered, &chosen))
             return finish(ec);
 #if DUPLEX_HAS_DEFLATE
-        if (client_->extensions_offered) { // RFC 7692 §5: the client fails on anything it did not offer
+        if (hs_->extensions_offered) { // RFC 7692 §5: the client fails on anything it did not offer
             std::error_code ec;
-            const auto answer = parse_extensions(client_->response, ec);
+            const auto answer = parse_extensions(hs_->response, ec);
             deflate_params params;
             if (!ec) ec = accept_response(answer, config_->connection.deflate, params);
             if (ec) return finish(make_error_code(errc::bad_extension));
@@ -493,7 +503,6 @@ private:
         }
 #endif
         subprotocol_ = std::move(chosen);
-        client_.reset(); // the response is checked: nothing of it is kept
         open({}, head_size);
     }
 
@@ -504,12 +513,13 @@ private:
         const auto now = clock::now();
         protocol_.open(now);
         rearm_timer(); // from the handshake deadline to the heartbeat's
-        std::string rest = head_.substr(head_size);
-        if constexpr (R == role::server) head_.resize(head_size); // request_ views stay valid
-        else std::string().swap(head_);
+        std::string rest = hs_->head.substr(head_size);
         {
             handler_scope scope(this);
             if (config_->on_open) config_->on_open(*this);
+            // Open connections keep nothing of the handshake (unless asked to keep the request).
+            if (R == role::server && config_->keep_request) hs_->head.resize(head_size); // the views stay valid
+            else hs_.reset();
             if (!rest.empty()) {
                 event_adapter adapter{*this};
                 protocol_.receive(reinterpret_cast<std::uint8_t*>(rest.data()), rest.size(), adapter, now);
@@ -544,7 +554,7 @@ private:
 
     bool offered(const std::string& subprotocol) const {
         const std::vector<std::string> only{subprotocol};
-        return !select_subprotocol(request_, only).empty();
+        return !select_subprotocol(hs_->request, only).empty();
     }
 
     bool origin_allowed(std::string_view origin) const {
@@ -957,17 +967,17 @@ private:
     bool closed_ = false;
     bool error_reported_ = false;
 
-    std::string head_;        // the handshake head; request_ views point into it
-    http_head_scanner head_scanner_;
-    http_request request_;    // server: the upgrade request (empty on a client)
-    // The client's side of the opening handshake, only while it runs: a server
-    // connection never pays for it.
-    struct client_handshake {
-        http_response response;
-        std::string key; // the Sec-WebSocket-Key sent
-        bool extensions_offered = false;
+    // The opening handshake, only while it runs (on a server with keep_request,
+    // the request for life): open connections do not pay for its bytes.
+    struct handshake_state {
+        std::string head;          // the head so far; request's views point into it
+        http_head_scanner scanner;
+        http_request request;      // server
+        http_response response;    // client
+        std::string key;           // client: the Sec-WebSocket-Key sent
+        bool extensions_offered = false; // client: whether it offered any
     };
-    std::unique_ptr<client_handshake> client_;
+    std::unique_ptr<handshake_state> hs_;
     std::string subprotocol_;
     std::error_code handshake_error_;
     std::string peer_;        // the remote address, kept for log messages
