@@ -262,7 +262,10 @@ TEST_CASE("an idle connection keeps no send buffer: freed after the handshake an
     quiet.ping_interval = 0ms;
     auto server = std::make_shared<server_conn>(std::move(st), recording_config<server_conn>(se, o));
     auto client = std::make_shared<client_conn>(std::move(ct), recording_config<client_conn>(ce, quiet));
-    const auto reserved = [&] { return server->protocol().queue().reserved_bytes(); };
+    const auto reserved = [&] {
+        std::lock_guard<std::mutex> lock(server->protocol().mutex());
+        return server->protocol().queue().reserved_bytes();
+    };
     server->start_accept();
     client->start_connect();
     REQUIRE(run_until(io, [&] { return se.opened && ce.opened; }));

@@ -5,6 +5,7 @@
 #include <duplex/connection/protocol.hpp>
 #include <duplex/hub.hpp>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -364,6 +365,43 @@ TEST_CASE("a prepared message is shared by servers and re-masked by clients", "[
     REQUIRE(f.at_server.messages.size() == 1);
     CHECK(f.at_server.messages[0].second == "broadcast");
     CHECK(f.at_server.errors.empty());
+}
+
+TEST_CASE("a send queue holds memory only from the first append until release_buffers() while idle", "[send_queue][memory]") {
+    send_queue q;
+    CHECK(q.reserved_bytes() == 0);
+    CHECK_FALSE(q.has_pending());
+    CHECK_FALSE(q.writing());
+    CHECK(q.buffered_amount() == 0);
+    q.release_buffers(); // nothing to free
+    q.clear();
+    CHECK(q.reserved_bytes() == 0);
+
+    std::memcpy(q.append(3), "abc", 3);
+    q.append(prepare_message(opcode::text, "x"));
+    CHECK(q.reserved_bytes() > 0);
+    CHECK(q.buffered_amount() == 3 + 3);
+    const auto& b = q.begin_write();
+    REQUIRE(b.segments.size() == 2);
+    CHECK(std::string(reinterpret_cast<const char*>(b.data(b.segments[0])), 3) == "abc");
+    std::memcpy(q.append(2), "de", 2); // queued behind the batch being written
+    q.release_buffers();               // busy: keeps everything
+    CHECK(q.reserved_bytes() > 0);
+    CHECK(q.buffered_amount() == 8);
+    q.end_write();
+    CHECK(q.buffered_amount() == 2);
+    q.release_buffers(); // "de" still pending: kept
+    REQUIRE(q.has_pending());
+    const auto& b2 = q.begin_write();
+    REQUIRE(b2.segments.size() == 1);
+    CHECK(std::string(reinterpret_cast<const char*>(b2.data(b2.segments[0])), 2) == "de");
+    q.end_write();
+    CHECK(q.reserved_bytes() > 0); // kept for reuse while busy...
+    q.release_buffers();
+    CHECK(q.reserved_bytes() == 0); // ...and all of it freed once idle
+    CHECK(q.buffered_amount() == 0);
+    std::memcpy(q.append(1), "f", 1); // and usable again
+    CHECK(q.buffered_amount() == 1);
 }
 
 #if DUPLEX_HAS_DEFLATE

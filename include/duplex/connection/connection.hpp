@@ -27,6 +27,7 @@
 #include "../core/http.hpp"
 #include "../core/random.hpp"
 #include "../detail/completion.hpp"
+#include "../detail/rare_string.hpp"
 #include "../detail/unique_function.hpp"
 #include "../transport/transport.hpp"
 #include "deadlines.hpp"
@@ -314,7 +315,7 @@ public:
     }
 
     /// The subprotocol agreed in the handshake, or empty.
-    const std::string& subprotocol() const noexcept { return subprotocol_; }
+    const std::string& subprotocol() const noexcept { return subprotocol_.get(); }
     /// The upgrade request (server side), from the handshake to the end of on_open (its
     /// views point into bytes the connection then frees); for the connection's life with
     /// server_options::keep_request. Empty afterwards and on a client. Call it on
@@ -346,7 +347,7 @@ public:
 
     /// Server: reads and answers the upgrade request, then runs the connection.
     void start_accept() {
-        if (config_->on_log) peer_ = transport_.remote_address(); // still known when the socket is gone
+        if (config_->on_log) peer_.assign(transport_.remote_address()); // still known when the socket is gone
         hs_ = std::make_unique<handshake_state>();
         start_handshake_timer();
         transport_.async_start(R, then<&basic_connection::on_started>());
@@ -354,7 +355,7 @@ public:
 
     /// Client: sends the upgrade request and checks the answer.
     void start_connect() {
-        if (config_->on_log) peer_ = transport_.remote_address();
+        if (config_->on_log) peer_.assign(transport_.remote_address());
         hs_ = std::make_unique<handshake_state>();
         start_handshake_timer();
         transport_.async_start(R, then<&basic_connection::on_started>());
@@ -442,10 +443,10 @@ private:
         if (!decision.subprotocol.empty() && !offered(decision.subprotocol)) // §4.2.2: one the client offered
             return reject(make_error_code(errc::bad_subprotocol), 500, "handshake hook chose a subprotocol the client did not offer\n");
 
-        subprotocol_ = std::move(decision.subprotocol);
+        subprotocol_.assign(decision.subprotocol);
         const std::string extensions = negotiate_extensions();
         std::string out;
-        if (!write_accept_response(out, req.header("Sec-WebSocket-Key"), subprotocol_, extensions, &decision.headers))
+        if (!write_accept_response(out, req.header("Sec-WebSocket-Key"), subprotocol(), extensions, &decision.headers))
             return reject(make_error_code(errc::rejected), 500, "invalid handshake response header\n");
         open(out, head_size);
     }
@@ -502,7 +503,7 @@ private:
             if (params.enabled) protocol_.enable_deflate(params);
         }
 #endif
-        subprotocol_ = std::move(chosen);
+        subprotocol_.assign(chosen);
         open({}, head_size);
     }
 
@@ -602,7 +603,7 @@ private:
         if constexpr (detail::has_wait_readable<Transport>::value) {
             if (!busy_) {
                 if (read_buf_) detail::read_buffer_pool::give(std::move(read_buf_), read_size_);
-                after_read_ = next;
+                reading_frames_ = next == &basic_connection::on_read;
                 transport_.async_wait_readable(then<&basic_connection::on_readable>());
                 return;
             }
@@ -612,7 +613,7 @@ private:
             read_buf_ = detail::read_buffer_pool::take(read_size_);
             if (!read_buf_) return finish(make_error_code(errc::internal_error)); // out of memory
         }
-        after_read_ = next;
+        reading_frames_ = next == &basic_connection::on_read;
         transport_.async_read_some(asio::buffer(read_buf_.get(), read_size_), then<&basic_connection::on_read_some>());
     }
 
@@ -625,12 +626,16 @@ private:
                 data = detail::thread_read_buffer(size);
                 if (!data) return finish(make_error_code(errc::internal_error)); // out of memory
                 n = transport_.read_some_now(asio::buffer(data, size), ec);
-                if (ec == asio::error::would_block || ec == asio::error::try_again) return read_next(after_read_);
+                if (ec == asio::error::would_block || ec == asio::error::try_again) return read_next(after_read());
             }
         }
-        (this->*after_read_)(ec, data, n);
+        (this->*after_read())(ec, data, n);
     }
-    void on_read_some(std::error_code ec, std::size_t n) { (this->*after_read_)(ec, read_buf_.get(), n); }
+    void on_read_some(std::error_code ec, std::size_t n) { (this->*after_read())(ec, read_buf_.get(), n); }
+    // What the pending read completes into: the handshake's reader, then the frames'.
+    read_handler after_read() const noexcept {
+        return reading_frames_ ? &basic_connection::on_read : &basic_connection::on_handshake_read;
+    }
 
     void read_frames() { read_next(&basic_connection::on_read); }
 
@@ -892,7 +897,7 @@ private:
     // ---- the end ---------------------------------------------------------------
 
     void log(log_level level, std::string_view what) const {
-        if (config_->on_log) config_->on_log(level, peer_ + ": " + std::string(what));
+        if (config_->on_log) config_->on_log(level, peer_.get() + ": " + std::string(what));
     }
 
     void report_error(std::error_code ec) {
@@ -949,15 +954,15 @@ private:
     clock::time_point timer_expiry_{};
 
     std::unique_ptr<std::uint8_t[]> read_buf_; // only while busy (TCP) or always (other transports)
-    std::size_t read_size_ = 0;
+    std::size_t read_size_ = 0;                 // its size (the pool matches sizes)
     // Reads this close together make a connection busy: it keeps a buffer and
     // reads speculatively (one syscall per read instead of a wait and a read).
     static constexpr std::chrono::milliseconds busy_window{10};
     clock::time_point last_read_{};
-    read_handler after_read_ = nullptr; // what the pending read completes into
     std::vector<asio::const_buffer> write_buffers_;
     std::atomic<bool> flush_posted_{false};
     bool timer_armed_ = false;
+    bool reading_frames_ = false; // the pending read is for frames (else for the handshake)
     bool busy_ = false;
     // Give the send buffers back once the queue is empty: after the handshake (most
     // connections then idle for a while) and after each timer tick.
@@ -978,9 +983,9 @@ private:
         bool extensions_offered = false; // client: whether it offered any
     };
     std::unique_ptr<handshake_state> hs_;
-    std::string subprotocol_;
+    detail::rare_string subprotocol_;
     std::error_code handshake_error_;
-    std::string peer_;        // the remote address, kept for log messages
+    detail::rare_string peer_; // the remote address, kept for log messages (only with on_log)
     std::any user_data_;
 
     // async_wait_drained(): guarded by protocol_.mutex() (the lock on_write takes),

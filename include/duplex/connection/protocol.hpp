@@ -16,6 +16,7 @@
 #include "../core/close.hpp"
 #include "../core/error.hpp"
 #include "../core/frame.hpp"
+#include "../detail/rare_string.hpp"
 #include "options.hpp"
 #include "ready_state.hpp"
 #include "send_queue.hpp"
@@ -191,7 +192,7 @@ public:
     /// Guards queue(); hold it while taking a batch or finishing a write.
     std::mutex& mutex() const noexcept { return mutex_; }
     send_queue& queue() noexcept { return queue_; }
-    /// Read-only view, e.g. reserved_bytes(); sizes may change meanwhile on other threads.
+    /// Read-only view, e.g. reserved_bytes(); under mutex() when other threads may send.
     const send_queue& queue() const noexcept { return queue_; }
 
     /// True once nothing more will be written or read: the close handshake is
@@ -294,7 +295,7 @@ public:
     }
     std::string close_status_reason() const {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (close_received_) return peer_reason_;
+        if (close_received_) return peer_reason_.get();
         if (failure_) return failure_.message();
         return "connection lost";
     }
@@ -505,7 +506,7 @@ private:
     bool stop_reading_ = false;
     bool close_received_ = false;
     std::uint16_t peer_code_ = close_code::no_status;
-    std::string peer_reason_;
+    detail::rare_string peer_reason_;
 
     detail::counter messages_in_, bytes_in_;   // written by the reader
     detail::counter messages_out_, bytes_out_; // written under mutex_

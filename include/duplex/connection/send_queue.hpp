@@ -1,6 +1,8 @@
 // The outgoing byte queue of one connection: frames are appended to a pending
 // batch while the previous batch is being written, so one gathered write
-// carries every frame queued in the meantime (no allocation once warm).
+// carries every frame queued in the meantime (no allocation once warm). An
+// idle queue is one null pointer: its batches live in a block made by the
+// first send and freed by release_buffers().
 #pragma once
 #include <algorithm>
 #include <cstddef>
@@ -96,7 +98,7 @@ public:
     /// Reserves `n` bytes at the end of the pending batch and returns where to
     /// write them. The pointer is valid until the next append.
     std::uint8_t* append(std::size_t n) {
-        batch& b = pending_;
+        batch& b = batches().pending;
         const std::size_t at = b.bytes.size();
         std::uint8_t* out = b.bytes.grow(n);
         if (!b.segments.empty() && !b.segments.back().shared &&
@@ -110,46 +112,51 @@ public:
 
     void append(std::shared_ptr<const prepared_message> m) {
         const std::size_t n = m->wire_size();
-        pending_.segments.push_back(segment{0, n, std::move(m)});
-        pending_.total += n;
+        batch& b = batches().pending;
+        b.segments.push_back(segment{0, n, std::move(m)});
+        b.total += n;
     }
 
     /// Gives back bytes reserved by the last append that were not used.
     void shrink_last(std::size_t unused) noexcept {
-        pending_.bytes.shrink_by(unused);
-        pending_.segments.back().size -= unused;
-        pending_.total -= unused;
+        batch& b = batches_->pending;
+        b.bytes.shrink_by(unused);
+        b.segments.back().size -= unused;
+        b.total -= unused;
     }
 
-    bool has_pending() const noexcept { return !pending_.empty(); }
-    bool writing() const noexcept { return !inflight_.empty(); }
-    /// Bytes of buffer held (queued or kept for reuse); release_buffers() frees them.
-    std::size_t reserved_bytes() const noexcept { return pending_.bytes.capacity() + inflight_.bytes.capacity(); }
+    bool has_pending() const noexcept { return batches_ && !batches_->pending.empty(); }
+    bool writing() const noexcept { return batches_ && !batches_->inflight.empty(); }
+    /// Bytes of memory held (queued or kept for reuse); release_buffers() frees them.
+    std::size_t reserved_bytes() const noexcept {
+        if (!batches_) return 0;
+        return sizeof(both) + batches_->pending.bytes.capacity() + batches_->inflight.bytes.capacity() +
+               (batches_->pending.segments.capacity() + batches_->inflight.segments.capacity()) * sizeof(segment);
+    }
     /// Bytes queued or being written: the browser's bufferedAmount.
-    std::size_t buffered_amount() const noexcept { return pending_.total + inflight_.total; }
+    std::size_t buffered_amount() const noexcept {
+        return batches_ ? batches_->pending.total + batches_->inflight.total : 0;
+    }
 
-    /// Moves the pending batch to the writer. Call only when !writing().
+    /// Moves the pending batch to the writer. Call only when has_pending() && !writing().
     const batch& begin_write() noexcept {
-        std::swap(pending_, inflight_);
-        return inflight_;
+        std::swap(batches_->pending, batches_->inflight);
+        return batches_->inflight;
     }
     /// The write of the in-flight batch finished.
-    void end_write() noexcept { recycle(inflight_); }
+    void end_write() noexcept { recycle(batches_->inflight); }
 
-    /// Frees the buffers kept for reuse, when nothing is queued or being written:
+    /// Frees the memory kept for reuse, when nothing is queued or being written:
     /// an idle connection then holds no send memory (the next send allocates again).
     void release_buffers() noexcept {
-        if (writing() || has_pending()) return;
-        for (batch* b : {&pending_, &inflight_}) {
-            b->bytes.release();
-            std::vector<segment>().swap(b->segments);
-        }
+        if (!writing() && !has_pending()) batches_.reset();
     }
 
     /// Drops everything (the transport is gone).
     void clear() noexcept {
-        recycle(pending_);
-        recycle(inflight_);
+        if (!batches_) return;
+        recycle(batches_->pending);
+        recycle(batches_->inflight);
     }
 
 private:
@@ -164,8 +171,15 @@ private:
     }
     static constexpr std::size_t keep_capacity = 256 * 1024; // a batch of large messages
 
-    batch pending_;
-    batch inflight_;
+    struct both {
+        batch pending;
+        batch inflight;
+    };
+    both& batches() {
+        if (!batches_) batches_ = std::make_unique<both>();
+        return *batches_;
+    }
+    std::unique_ptr<both> batches_;
 };
 
 } // namespace duplex
