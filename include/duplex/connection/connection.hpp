@@ -212,8 +212,8 @@ public:
     /// Made by the server or client (with make_shared); nothing runs until start_accept/start_connect.
     basic_connection(Transport transport, std::shared_ptr<const config_type> config)
         : transport_(std::move(transport)),
-          config_(std::move(config)),
-          protocol_(std::shared_ptr<const connection_options>(config_, &config_->connection)),
+          config_(config.get()),
+          protocol_(std::shared_ptr<const connection_options>(config, &config->connection)),
           deadline_(this, transport_.get_executor()) {}
 
     basic_connection(const basic_connection&) = delete;            ///< not copyable
@@ -283,8 +283,8 @@ public:
         {
             // Under the lock on_write() takes: a write that ends after this check sees us.
             std::lock_guard<std::mutex> lock(protocol_.mutex());
-            if (drain_end_) {
-                ec = drain_end_;
+            if (end_) {
+                ec = end_;
             } else if (protocol_.queue().buffered_amount() > low_water) {
                 if (!drains_) drains_ = std::make_unique<drain_list>();
                 drains_->waiters.push_back(drain_waiter{++drains_->last_id, low_water, std::move(h)});
@@ -327,7 +327,7 @@ public:
     /// Messages and bytes so far (any thread).
     connection_stats stats() const noexcept { return protocol_.stats(); }
     /// Why the opening handshake failed, if it did (then the connection never opened).
-    std::error_code handshake_error() const noexcept { return handshake_error_; }
+    std::error_code handshake_error() const noexcept { return opened_ ? std::error_code{} : end_; }
     /// The peer's address, for logs.
     std::string remote_address() const { return transport_.remote_address(); }
 
@@ -513,6 +513,7 @@ private:
         if (!response.empty()) queue_raw(response);
         const auto now = clock::now();
         protocol_.open(now);
+        opened_ = true;
         rearm_timer(); // from the handshake deadline to the heartbeat's
         std::string rest = hs_->head.substr(head_size);
         {
@@ -533,7 +534,10 @@ private:
     void reject(std::error_code ec, int status, std::string_view body) {
         std::string out;
         write_error_response(out, status, body.empty() ? std::string_view(ec.message()) : body);
-        handshake_error_ = ec; // the application never sees it; the server counts it
+        {
+            std::lock_guard<std::mutex> lock(protocol_.mutex()); // end_ is read under it
+            end_ = ec; // the application never sees it; the server counts it
+        }
         log(log_level::info, "handshake refused with " + std::to_string(status) + ": " + ec.message());
         respond_and_close(out);
     }
@@ -918,20 +922,21 @@ private:
         const bool was_open = protocol_.state() != duplex::ready_state::connecting;
         std::error_code failure = protocol_.transport_closed();
         auto self = this->shared_from_this(); // keep alive through the callbacks
-        if (!was_open && !handshake_error_)
-            handshake_error_ = ec && ec != asio::error::eof ? ec : make_error_code(errc::connection_lost);
-        // Drain waiters get the error on_error reports, or errc::closed for a clean end;
-        // so does every async_wait_drained() from now on.
+        // Drain waiters get the error on_error reports (for a failed handshake, why it
+        // failed), or errc::closed for a clean end; so does every async_wait_drained()
+        // from now on.
         std::vector<drain_waiter> waiting;
         {
             std::lock_guard<std::mutex> lock(protocol_.mutex());
-            if (!was_open) drain_end_ = handshake_error_;
-            else if (failure && failure != errc::idle_timeout) drain_end_ = failure;
-            else if (ec && ec != asio::error::eof && ec != asio::error::operation_aborted) drain_end_ = ec;
-            else drain_end_ = make_error_code(errc::closed);
+            if (!was_open) {
+                if (!end_) end_ = ec && ec != asio::error::eof ? ec : make_error_code(errc::connection_lost);
+            }
+            else if (failure && failure != errc::idle_timeout) end_ = failure;
+            else if (ec && ec != asio::error::eof && ec != asio::error::operation_aborted) end_ = ec;
+            else end_ = make_error_code(errc::closed);
             if (drains_) waiting.swap(drains_->waiters);
         }
-        for (auto& w : waiting) post_drained(std::move(w.handler), drain_end_);
+        for (auto& w : waiting) post_drained(std::move(w.handler), end_);
         if (!was_open) {
             // A client learns why its handshake failed; a server's application
             // never saw this connection.
@@ -948,7 +953,7 @@ private:
     }
 
     Transport transport_;
-    std::shared_ptr<const config_type> config_;
+    const config_type* config_; // kept alive by protocol_'s options pointer, which shares its ownership
     protocol_type protocol_;
     detail::deadline deadline_; // this connection's entry in its io_context's deadline heap
     clock::time_point timer_expiry_{};
@@ -962,6 +967,7 @@ private:
     std::vector<asio::const_buffer> write_buffers_;
     std::atomic<bool> flush_posted_{false};
     bool timer_armed_ = false;
+    bool opened_ = false;         // the handshake succeeded
     bool reading_frames_ = false; // the pending read is for frames (else for the handshake)
     bool busy_ = false;
     // Give the send buffers back once the queue is empty: after the handshake (most
@@ -984,7 +990,6 @@ private:
     };
     std::unique_ptr<handshake_state> hs_;
     detail::rare_string subprotocol_;
-    std::error_code handshake_error_;
     detail::rare_string peer_; // the remote address, kept for log messages (only with on_log)
     std::any user_data_;
 
@@ -995,7 +1000,10 @@ private:
         std::uint64_t last_id = 0;
     };
     std::unique_ptr<drain_list> drains_;
-    std::error_code drain_end_; // set by finish(): later waits complete with it at once
+    // Why the connection ended (set by finish(); by reject() for a refused handshake):
+    // later waits complete with it at once, and before opening it is handshake_error().
+    // Guarded by protocol_.mutex().
+    std::error_code end_;
 };
 
 } // namespace duplex

@@ -1,6 +1,6 @@
 // Every connection's next deadline (handshake, heartbeat, close, idle) in one
 // heap per io_context, behind one Asio timer. A connection then carries a
-// 40-byte slot instead of an asio::steady_timer (120 bytes) and the wait it
+// 32-byte slot instead of an asio::steady_timer (120 bytes) and the wait it
 // keeps pending (about 160 more): an idle connection always has a heartbeat
 // deadline, so that was paid by every one of them.
 #pragma once
@@ -19,17 +19,22 @@ namespace duplex::detail {
 
 class deadline_service;
 
-// A connection's place in its io_context's deadline heap. `claim` returns a
-// strong reference to the owner (empty once it is being destroyed); `fire`
-// then hands it the expiry (posting to the owner's executor). Guarded by the
+// What a deadline does to its owner's type: `claim` returns a strong reference to
+// the owner (empty once it is being destroyed); `fire` then hands it the expiry
+// (posting to the owner's executor). One static table per type.
+struct deadline_ops {
+    std::shared_ptr<void> (*claim)(void* owner);
+    void (*fire)(std::shared_ptr<void> owner);
+};
+
+// A connection's place in its io_context's deadline heap. Guarded by the
 // service's mutex.
 struct deadline_slot {
     static constexpr std::size_t none = ~std::size_t(0);
     deadline_service* service = nullptr;
     std::size_t index = none; // in the heap; none when not scheduled
     void* owner = nullptr;
-    std::shared_ptr<void> (*claim)(void* owner) = nullptr;
-    void (*fire)(std::shared_ptr<void> owner) = nullptr;
+    const deadline_ops* ops = nullptr;
 };
 
 class deadline_service final : public asio::execution_context::service {
@@ -118,7 +123,7 @@ private:
                 while (n < 64 && size_ > 0 && heap_[0].when <= now) {
                     deadline_slot* s = heap_[0].slot;
                     remove(0);
-                    if (auto owner = s->claim(s->owner)) due[n++] = {std::move(owner), s->fire};
+                    if (auto owner = s->ops->claim(s->owner)) due[n++] = {std::move(owner), s->ops->fire};
                 }
                 more = n == 64;
                 if (!more) {
@@ -195,8 +200,10 @@ public:
     deadline(Owner* owner, const Executor& ex) {
         slot_.service = &deadline_service::of(ex);
         slot_.owner = owner;
-        slot_.claim = [](void* p) -> std::shared_ptr<void> { return static_cast<Owner*>(p)->weak_from_this().lock(); };
-        slot_.fire = [](std::shared_ptr<void> p) { Owner::on_deadline(std::move(p)); };
+        static constexpr deadline_ops ops{
+            [](void* p) -> std::shared_ptr<void> { return static_cast<Owner*>(p)->weak_from_this().lock(); },
+            [](std::shared_ptr<void> p) { Owner::on_deadline(std::move(p)); }};
+        slot_.ops = &ops;
     }
     deadline(const deadline&) = delete;
     deadline& operator=(const deadline&) = delete;
