@@ -263,7 +263,7 @@ TEST_CASE("an idle connection keeps no send buffer: freed after the handshake an
     auto server = std::make_shared<server_conn>(std::move(st), recording_config<server_conn>(se, o));
     auto client = std::make_shared<client_conn>(std::move(ct), recording_config<client_conn>(ce, quiet));
     const auto reserved = [&] {
-        std::lock_guard<std::mutex> lock(server->protocol().mutex());
+        std::lock_guard<send_mutex> lock(server->protocol().mutex());
         return server->protocol().queue().reserved_bytes();
     };
     server->start_accept();
@@ -426,6 +426,74 @@ TEST_CASE("a protocol error closes that connection with 1002", "[connection][rfc
     CHECK(se.close_code == 1002);
     REQUIRE_FALSE(se.errors.empty());
     CHECK(se.errors[0] == errc::mask_required);
+}
+
+TEST_CASE("a gathered write's buffer list drops what a partial write took", "[connection][send_queue]") {
+    detail::buffer_list l;
+    CHECK(l.empty());
+    const char a[] = "abcd", b[] = "ef", c[] = "ghijk";
+    for (int round = 0; round < 2; ++round) { // the second after clear(): the array is reused
+        l.clear();
+        l.push_back(a, 4);
+        l.push_back(b, 2);
+        l.push_back(c, 5);
+        for (int i = 0; i < 20; ++i) l.push_back(c, 0); // past the first capacity (8)
+        REQUIRE(l.size() == 23);
+        const auto text = [&] {
+            std::string s;
+            for (const auto& x : l.span()) s.append(static_cast<const char*>(x.data()), x.size());
+            return s;
+        };
+        CHECK(text() == "abcdefghijk");
+        l.consume(0);
+        CHECK(text() == "abcdefghijk");
+        l.consume(3); // inside the first buffer
+        CHECK(text() == "defghijk");
+        CHECK(l.size() == 23);
+        l.consume(3); // the rest of the first and all of the second
+        CHECK(text() == "ghijk");
+        CHECK(l.begin()->size() == 5);
+        l.consume(5); // the last bytes: only empty buffers are left
+        CHECK(text().empty());
+    }
+    l.release();
+    CHECK(l.empty());
+    CHECK(l.span().begin() == l.span().end());
+}
+
+TEST_CASE("the send queue's lock excludes: counts from 4 threads add up; try_lock fails while held", "[connection][threads][lock]") {
+    send_mutex m;
+    REQUIRE(m.try_lock());
+    CHECK_FALSE(m.try_lock());
+    m.unlock();
+
+    // A waiter that finds it held for a while sleeps, and gets it once it is released.
+    std::atomic<bool> got{false};
+    m.lock();
+    std::thread waiter([&] {
+        std::lock_guard<send_mutex> lock(m);
+        got = true;
+    });
+    std::this_thread::sleep_for(20ms);
+    CHECK_FALSE(got.load());
+    m.unlock();
+    waiter.join();
+    CHECK(got.load());
+
+    long long counter = 0; // plain: only the lock keeps the increments whole
+    constexpr int threads = 4, rounds = 100000;
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+        pool.emplace_back([&] {
+            for (int i = 0; i < rounds; ++i) {
+                std::lock_guard<send_mutex> lock(m);
+                ++counter;
+            }
+        });
+    for (auto& t : pool) t.join();
+    CHECK(counter == static_cast<long long>(threads) * rounds);
+    CHECK(m.try_lock()); // and it is free again
+    m.unlock();
 }
 
 TEST_CASE("sends from many threads never interleave and all arrive in order", "[connection][threads]") {

@@ -35,7 +35,7 @@ struct recorder {
 // Takes everything queued for writing, as the writer would.
 template <role R>
 std::string drain(basic_protocol<R>& p) {
-    std::lock_guard<std::mutex> lock(p.mutex());
+    std::lock_guard<send_mutex> lock(p.mutex());
     std::string out;
     send_queue& q = p.queue();
     if (!q.has_pending()) return out;
@@ -350,7 +350,7 @@ TEST_CASE("a prepared message is shared by servers and re-masked by clients", "[
     pair_fixture f;
     REQUIRE_FALSE(f.server.send(m));
     {
-        std::lock_guard<std::mutex> lock(f.server.mutex());
+        std::lock_guard<send_mutex> lock(f.server.mutex());
         const auto& b = f.server.queue().begin_write();
         REQUIRE(b.segments.size() == 1);
         CHECK(b.data(b.segments[0]) == m->wire_data()); // the very same bytes, not a copy

@@ -2,6 +2,7 @@
 // loop and one timer pump a sans-I/O basic_protocol. Used by the server (role
 // server, after accept) and the client (role client, after connect).
 #pragma once
+#include <algorithm>
 #include <any>
 #include <atomic>
 #include <chrono>
@@ -26,6 +27,7 @@
 #include "../core/handshake.hpp"
 #include "../core/http.hpp"
 #include "../core/random.hpp"
+#include "../detail/buffer_list.hpp"
 #include "../detail/completion.hpp"
 #include "../detail/rare_string.hpp"
 #include "../detail/unique_function.hpp"
@@ -282,7 +284,7 @@ public:
         std::error_code ec;
         {
             // Under the lock on_write() takes: a write that ends after this check sees us.
-            std::lock_guard<std::mutex> lock(protocol_.mutex());
+            std::lock_guard<send_mutex> lock(protocol_.mutex());
             if (end_) {
                 ec = end_;
             } else if (protocol_.queue().buffered_amount() > low_water) {
@@ -301,7 +303,7 @@ public:
     bool cancel_wait_drained(std::uint64_t id) {
         drain_handler h;
         {
-            std::lock_guard<std::mutex> lock(protocol_.mutex());
+            std::lock_guard<send_mutex> lock(protocol_.mutex());
             if (!drains_) return false;
             auto& waiters = drains_->waiters;
             auto it = waiters.begin();
@@ -535,7 +537,7 @@ private:
         std::string out;
         write_error_response(out, status, body.empty() ? std::string_view(ec.message()) : body);
         {
-            std::lock_guard<std::mutex> lock(protocol_.mutex()); // end_ is read under it
+            std::lock_guard<send_mutex> lock(protocol_.mutex()); // end_ is read under it
             end_ = ec; // the application never sees it; the server counts it
         }
         log(log_level::info, "handshake refused with " + std::to_string(status) + ": " + ec.message());
@@ -569,7 +571,7 @@ private:
     }
 
     void queue_raw(std::string_view bytes) {
-        std::lock_guard<std::mutex> lock(protocol_.mutex());
+        std::lock_guard<send_mutex> lock(protocol_.mutex());
         std::memcpy(protocol_.queue().append(bytes.size()), bytes.data(), bytes.size());
     }
 
@@ -613,7 +615,8 @@ private:
             }
         }
         if (!read_buf_) {
-            read_size_ = config_->connection.read_buffer_size;
+            // No read buffer is 4 GiB: the size fits in 32 bits (fewer bytes per connection).
+            read_size_ = static_cast<std::uint32_t>(std::min<std::size_t>(config_->connection.read_buffer_size, 0xffffffffu));
             read_buf_ = detail::read_buffer_pool::take(read_size_);
             if (!read_buf_) return finish(make_error_code(errc::internal_error)); // out of memory
         }
@@ -647,8 +650,7 @@ private:
         if (closed_) return;
         if (ec) return finish(ec);
         const auto now = clock::now();
-        busy_ = now - last_read_ < busy_window;
-        last_read_ = now;
+        busy_ = now - protocol_.last_received() < busy_window; // the previous read's time
         try {
             handler_scope scope(this);
             event_adapter adapter{*this};
@@ -677,7 +679,7 @@ private:
     }
 
     bool has_pending() const {
-        std::lock_guard<std::mutex> lock(protocol_.mutex());
+        std::lock_guard<send_mutex> lock(protocol_.mutex());
         return const_cast<protocol_type&>(protocol_).queue().has_pending();
     }
 
@@ -719,24 +721,24 @@ private:
         if (closed_) return;
         std::size_t total = 0;
         {
-            std::lock_guard<std::mutex> lock(protocol_.mutex());
+            std::lock_guard<send_mutex> lock(protocol_.mutex());
             send_queue& q = protocol_.queue();
             if (q.writing() || !q.has_pending()) return;
             const send_queue::batch& b = q.begin_write();
             write_buffers_.clear();
-            for (const auto& s : b.segments) write_buffers_.emplace_back(b.data(s), s.size);
+            for (const auto& s : b.segments) write_buffers_.push_back(b.data(s), s.size);
             total = b.total;
         }
         if constexpr (detail::has_try_write<Transport>::value) {
             // Most writes fit in the socket buffer at once: then no completion
             // handler runs. What is left waits for the socket to drain.
             std::error_code ec;
-            const std::size_t n = transport_.try_write_some(write_buffers_, ec);
+            const std::size_t n = transport_.try_write_some(write_buffers_.span(), ec);
             if (!ec && n == total) return on_write({});
             if (ec && ec != asio::error::would_block && ec != asio::error::try_again) return on_write(ec);
-            consume(write_buffers_, n);
+            write_buffers_.consume(n);
         }
-        transport_.async_write_some(write_buffers_, then<&basic_connection::on_wrote_some>());
+        transport_.async_write_some(write_buffers_.span(), then<&basic_connection::on_wrote_some>());
     }
 
     // A loop of write_some rather than asio::async_write: the buffers are ours
@@ -744,26 +746,18 @@ private:
     void on_wrote_some(std::error_code ec, std::size_t n) {
         if (!ec && n == 0) ec = make_error_code(errc::connection_lost); // no progress: would loop forever
         if (!ec) {
-            consume(write_buffers_, n);
+            write_buffers_.consume(n);
             if (!write_buffers_.empty())
-                return transport_.async_write_some(write_buffers_, then<&basic_connection::on_wrote_some>());
+                return transport_.async_write_some(write_buffers_.span(), then<&basic_connection::on_wrote_some>());
         }
         on_write(ec);
-    }
-
-    // Drops the first n bytes of a buffer sequence (a partial write).
-    static void consume(std::vector<asio::const_buffer>& buffers, std::size_t n) {
-        std::size_t done = 0;
-        while (done < buffers.size() && n >= buffers[done].size()) n -= buffers[done++].size();
-        buffers.erase(buffers.begin(), buffers.begin() + static_cast<std::ptrdiff_t>(done));
-        if (!buffers.empty()) buffers.front() += n;
     }
 
     void on_write(std::error_code ec) {
         bool more = false;
         bool drain_waiting = false;
         {
-            std::lock_guard<std::mutex> lock(protocol_.mutex());
+            std::lock_guard<send_mutex> lock(protocol_.mutex());
             protocol_.queue().end_write();
             more = protocol_.queue().has_pending();
             drain_waiting = drains_ && !drains_->waiters.empty(); // all the hot path pays for async_wait_drained
@@ -855,11 +849,11 @@ private:
     }
 
     void release_send_buffers() {
-        std::lock_guard<std::mutex> lock(protocol_.mutex());
+        std::lock_guard<send_mutex> lock(protocol_.mutex());
         send_queue& q = protocol_.queue();
         if (q.writing() || q.has_pending()) return; // on_write() comes back here
         q.release_buffers();
-        std::vector<asio::const_buffer>().swap(write_buffers_);
+        write_buffers_.release();
         release_when_idle_ = false;
     }
 
@@ -882,7 +876,7 @@ private:
     void wake_drained() {
         std::vector<drain_waiter> ready;
         {
-            std::lock_guard<std::mutex> lock(protocol_.mutex());
+            std::lock_guard<send_mutex> lock(protocol_.mutex());
             if (!drains_) return;
             auto& waiters = drains_->waiters;
             const std::size_t queued = protocol_.queue().buffered_amount();
@@ -927,7 +921,7 @@ private:
         // from now on.
         std::vector<drain_waiter> waiting;
         {
-            std::lock_guard<std::mutex> lock(protocol_.mutex());
+            std::lock_guard<send_mutex> lock(protocol_.mutex());
             if (!was_open) {
                 if (!end_) end_ = ec && ec != asio::error::eof ? ec : make_error_code(errc::connection_lost);
             }
@@ -959,12 +953,10 @@ private:
     clock::time_point timer_expiry_{};
 
     std::unique_ptr<std::uint8_t[]> read_buf_; // only while busy (TCP) or always (other transports)
-    std::size_t read_size_ = 0;                 // its size (the pool matches sizes)
     // Reads this close together make a connection busy: it keeps a buffer and
     // reads speculatively (one syscall per read instead of a wait and a read).
     static constexpr std::chrono::milliseconds busy_window{10};
-    clock::time_point last_read_{};
-    std::vector<asio::const_buffer> write_buffers_;
+    detail::buffer_list write_buffers_;
     std::atomic<bool> flush_posted_{false};
     bool timer_armed_ = false;
     bool opened_ = false;         // the handshake succeeded
@@ -977,6 +969,7 @@ private:
     bool lingering_ = false;         // half-closed, waiting for the peer to close
     bool closed_ = false;
     bool error_reported_ = false;
+    std::uint32_t read_size_ = 0; // read_buf_'s size (the pool matches sizes)
 
     // The opening handshake, only while it runs (on a server with keep_request,
     // the request for life): open connections do not pay for its bytes.

@@ -17,6 +17,7 @@
 #include "../core/error.hpp"
 #include "../core/frame.hpp"
 #include "../detail/rare_string.hpp"
+#include "../detail/small_mutex.hpp"
 #include "options.hpp"
 #include "ready_state.hpp"
 #include "send_queue.hpp"
@@ -35,12 +36,16 @@ struct tick_result {
     bool abort = false;
 };
 
+/// The lock of a protocol's send queue (see basic_protocol::mutex()): as std::mutex,
+/// in 4 bytes on Linux.
+using send_mutex = detail::small_mutex;
+
 /// One WebSocket connection's protocol state.
 ///
 /// Receiving (`receive`, `tick`, `open`, `transport_closed`) happens on one
 /// thread at a time: the connection's reader. Sending (`send*`, `ping`,
 /// `close`, `buffered_amount`) is safe from any thread; frames of two messages
-/// never interleave. The writer takes queued bytes with `lock()` + `queue()`.
+/// never interleave. The writer takes queued bytes from `queue()` holding `mutex()`.
 ///
 /// The handler given to `receive` provides:
 ///   on_message(opcode, std::string_view data, bool last)  // last=false only when streaming
@@ -65,7 +70,7 @@ public:
 
     /// The opening handshake succeeded: CONNECTING -> OPEN.
     void open(clock::time_point now) {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<send_mutex> lock(mutex_);
         last_rx_ = last_msg_rx_ = last_msg_tx_ = now;
         state_.store(ready_state::open, std::memory_order_release);
     }
@@ -132,7 +137,7 @@ public:
 
     /// Queues a whole text or binary message.
     std::error_code send(opcode op, const void* data, std::size_t size) {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<send_mutex> lock(mutex_);
         if (auto ec = check_can_send(size)) return ec;
         if (fragmenting_) return make_error_code(errc::expected_continuation);
         return write_message_locked(op, data, size);
@@ -143,7 +148,7 @@ public:
     /// Queues one fragment: the first names text or binary, the others are
     /// continuations whatever `op` says; `fin` ends the message.
     std::error_code send_fragment(opcode op, const void* data, std::size_t size, bool fin) {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<send_mutex> lock(mutex_);
         if (auto ec = check_can_send(size)) return ec;
         write_frame_locked(fragmenting_ ? opcode::continuation : op, data, size, fin);
         fragmenting_ = !fin;
@@ -152,7 +157,7 @@ public:
 
     /// Queues a frame encoded once for many receivers (shared, not copied, by servers).
     std::error_code send(std::shared_ptr<const prepared_message> m) {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<send_mutex> lock(mutex_);
         if (auto ec = check_can_send(m->wire_size())) return ec;
         if (fragmenting_) return make_error_code(errc::expected_continuation);
         if constexpr (R == role::server) {
@@ -174,23 +179,26 @@ public:
                           clock::time_point now = clock::now()) {
         if (code != close_code::no_status && !is_valid_close_code(code))
             return make_error_code(errc::bad_close_code);
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<send_mutex> lock(mutex_);
         if (state() == ready_state::connecting) return make_error_code(errc::not_open);
         if (close_sent_ || state() == ready_state::closed) return make_error_code(errc::closed);
         send_close_locked(code, reason, now);
         return {};
     }
 
+    /// When bytes last came (receive()), or open()'s time before any did. Reader's thread.
+    clock::time_point last_received() const noexcept { return last_rx_; }
+
     /// Bytes queued or being written, like the browser's bufferedAmount.
     std::size_t buffered_amount() const {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<send_mutex> lock(mutex_);
         return queue_.buffered_amount();
     }
 
     // ---- the writer's side ------------------------------------------------
 
     /// Guards queue(); hold it while taking a batch or finishing a write.
-    std::mutex& mutex() const noexcept { return mutex_; }
+    send_mutex& mutex() const noexcept { return mutex_; }
     send_queue& queue() noexcept { return queue_; }
     /// Read-only view, e.g. reserved_bytes(); under mutex() when other threads may send.
     const send_queue& queue() const noexcept { return queue_; }
@@ -207,7 +215,7 @@ public:
 
     /// When `tick` next has something to do; clock::time_point::max() if never.
     clock::time_point next_deadline() const {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<send_mutex> lock(mutex_);
         auto t = clock::time_point::max();
         const auto s = state();
         if (s == ready_state::closed) return t;
@@ -224,7 +232,7 @@ public:
     /// Heartbeat and timeouts: may queue a ping or a close, or tell the caller
     /// to cut the transport (a silent peer, an unanswered close).
     tick_result tick(clock::time_point now) {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<send_mutex> lock(mutex_);
         const auto s = state();
         if (s == ready_state::closed || s == ready_state::connecting) return {};
         if (close_sent_) {
@@ -253,7 +261,7 @@ public:
     /// The transport is gone (EOF, error or our own close): -> CLOSED.
     /// Returns the error to report, if the connection did not end cleanly.
     std::error_code transport_closed() {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<send_mutex> lock(mutex_);
         state_.store(ready_state::closed, std::memory_order_release);
         stop_reading_ = true;
         if (!failure_ && !close_received_) failure_ = make_error_code(errc::connection_lost);
@@ -266,17 +274,17 @@ public:
 
     /// The failure that ended (or is ending) the connection, if any.
     std::error_code failure() const {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<send_mutex> lock(mutex_);
         return failure_;
     }
     bool close_sent() const {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<send_mutex> lock(mutex_);
         return close_sent_;
     }
     bool close_received() const noexcept { return close_received_; }
     /// Both close frames went across: the browser's CloseEvent.wasClean.
     bool was_clean() const {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<send_mutex> lock(mutex_);
         return close_received_ && close_sent_;
     }
 
@@ -288,13 +296,13 @@ public:
     /// The code and reason user code sees in on_close: the peer's close frame
     /// if one came, the code we failed with, or 1006 when the connection dropped.
     std::uint16_t close_status_code() const {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<send_mutex> lock(mutex_);
         if (close_received_) return peer_code_;
         if (failure_) return close_code_for(failure_);
         return close_code::abnormal;
     }
     std::string close_status_reason() const {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<send_mutex> lock(mutex_);
         if (close_received_) return peer_reason_.get();
         if (failure_) return failure_.message();
         return "connection lost";
@@ -386,7 +394,7 @@ private:
         case opcode::pong: h.on_pong(payload); break;
         case opcode::close: {
             {
-                std::lock_guard<std::mutex> lock(mutex_);
+                std::lock_guard<send_mutex> lock(mutex_);
                 close_received_ = true;
                 stop_reading_ = true; // §5.5.1: nothing may follow a close frame
                 peer_code_ = ev.close_code;
@@ -403,7 +411,7 @@ private:
 
     std::error_code control(opcode op, std::string_view payload) {
         if (payload.size() > 125) return make_error_code(errc::control_too_long);
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<send_mutex> lock(mutex_);
         if (state() == ready_state::connecting) return make_error_code(errc::not_open);
         if (close_sent_ || state() == ready_state::closed) return make_error_code(errc::closed);
         write_frame_locked(op, payload.data(), payload.size(), true);
@@ -480,7 +488,7 @@ private:
         return ec;
     }
     void fail(const std::error_code& ec, clock::time_point now) {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<send_mutex> lock(mutex_);
         fail_locked(ec.category() == error_category() ? static_cast<errc>(ec.value()) : errc::internal_error, now);
     }
 
@@ -512,8 +520,8 @@ private:
     detail::counter messages_out_, bytes_out_; // written under mutex_
 
     // Guarded by mutex_.
-    mutable std::mutex mutex_;
     send_queue queue_;
+    mutable send_mutex mutex_;
     basic_frame_writer<R> writer_;
     std::atomic<ready_state> state_{ready_state::connecting};
     bool close_sent_ = false;

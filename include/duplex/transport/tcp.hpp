@@ -82,17 +82,15 @@ public:
     }
 
 private:
-    // Only synchronous calls see it; asynchronous ones work as before.
+    // Only synchronous calls see it; asynchronous ones work as before. The
+    // socket keeps the flag (reading it makes no system call).
     bool set_non_blocking(std::error_code& ec) {
-        if (!non_blocking_) {
-            socket_.non_blocking(true, ec);
-            non_blocking_ = !ec;
-        }
-        return non_blocking_;
+        if (socket_.non_blocking()) return true;
+        socket_.non_blocking(true, ec);
+        return !ec;
     }
 
     socket_type socket_;
-    bool non_blocking_ = false;
 };
 
 static_assert(is_transport_v<tcp_transport>, "tcp_transport must meet the transport contract");

@@ -1,0 +1,68 @@
+// The buffers of one gathered write: a growable array of asio::const_buffer
+// that Asio takes as a buffer sequence (begin/end). 16 bytes in every
+// connection instead of a std::vector's 24, and one container type less for
+// every file that uses a server to compile.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+
+#include <asio/buffer.hpp>
+
+namespace duplex::detail {
+
+// What Asio is given: a view of a buffer_list (Asio copies buffer sequences into
+// its operations; copying this copies two pointers, never the buffers).
+struct buffer_span {
+    const asio::const_buffer* first;
+    const asio::const_buffer* last;
+    const asio::const_buffer* begin() const noexcept { return first; }
+    const asio::const_buffer* end() const noexcept { return last; }
+};
+
+class buffer_list {
+public:
+    const asio::const_buffer* begin() const noexcept { return data_.get(); }
+    const asio::const_buffer* end() const noexcept { return data_.get() + size_; }
+    /// Valid until the list changes.
+    buffer_span span() const noexcept { return {begin(), end()}; }
+    bool empty() const noexcept { return size_ == 0; }
+    std::size_t size() const noexcept { return size_; }
+
+    void clear() noexcept { size_ = 0; }
+    void push_back(const void* data, std::size_t size) {
+        if (size_ == capacity_) grow();
+        data_[size_++] = asio::const_buffer(data, size);
+    }
+    /// Drops the first n bytes (what a partial write took).
+    void consume(std::size_t n) noexcept {
+        std::uint32_t done = 0;
+        while (done < size_ && n >= data_[done].size()) n -= data_[done++].size();
+        if (done != 0) {
+            std::memmove(static_cast<void*>(data_.get()), data_.get() + done, (size_ - done) * sizeof(asio::const_buffer));
+            size_ -= done;
+        }
+        if (size_ != 0) data_[0] += n;
+    }
+    /// Frees the array (an idle connection keeps none).
+    void release() noexcept {
+        data_.reset();
+        size_ = capacity_ = 0;
+    }
+
+private:
+    void grow() {
+        const std::uint32_t cap = capacity_ ? 2 * capacity_ : 8;
+        std::unique_ptr<asio::const_buffer[]> bigger(new asio::const_buffer[cap]);
+        for (std::uint32_t i = 0; i < size_; ++i) bigger[i] = data_[i];
+        data_ = std::move(bigger);
+        capacity_ = cap;
+    }
+
+    std::unique_ptr<asio::const_buffer[]> data_;
+    std::uint32_t size_ = 0;
+    std::uint32_t capacity_ = 0;
+};
+
+} // namespace duplex::detail
