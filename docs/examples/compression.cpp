@@ -48,8 +48,10 @@ int main() {
     options.connection.max_message_size = 2 * 1024 * 1024;  // applies to the inflated size
     duplex::server server(io, options);
     bool server_deflate = false;
+    duplex::deflate_params server_agreed;
     server.on_open([&](duplex::server::connection& c) {
-        server_deflate = c.protocol().deflate_enabled(); // agreed in the handshake
+        server_deflate = c.protocol().deflate_enabled();      // agreed in the handshake
+        server_agreed = c.protocol().deflate_parameters();    // window bits, context takeover
     });
     server.on_message([](duplex::server::connection& c, const duplex::message& m) { c.send(m); });
     // [server]
@@ -66,9 +68,13 @@ int main() {
     copts.connection.deflate.client_no_context_takeover = true; // reset our compressor per message
     duplex::client ws(io);
     bool client_deflate = false, echoed = false;
+    duplex::deflate_params client_agreed;
     std::uint64_t wire_in = 0; // compressed payload bytes of the echo
     ws.on_open([&] {
-        if (auto c = ws.connection_ptr()) client_deflate = c->protocol().deflate_enabled();
+        if (auto c = ws.connection_ptr()) {
+            client_deflate = c->protocol().deflate_enabled();
+            client_agreed = c->protocol().deflate_parameters();
+        }
         ws.send_text(text); // compressed: it is over the threshold
     });
     ws.on_message([&](const duplex::message& m) {
@@ -81,6 +87,9 @@ int main() {
     run_until([&] { return ws.ready_state() == duplex::ready_state::closed; });
     const std::uint64_t server_wire_in = server.stats().traffic.bytes_in; // the client's message
     expect(server_deflate && client_deflate, "permessage-deflate negotiated on both ends");
+    expect(server_agreed == client_agreed && client_agreed.client_no_context_takeover &&
+               client_agreed.server_max_window_bits == 12,
+           "both ends agree: client_no_context_takeover, server_max_window_bits=12");
     expect(echoed, "1 MiB text message echoed intact");
     std::printf("     %zu bytes of text; payload on the wire: %llu to the server, %llu back\n", text.size(),
                 static_cast<unsigned long long>(server_wire_in), static_cast<unsigned long long>(wire_in));

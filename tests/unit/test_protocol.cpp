@@ -440,6 +440,11 @@ TEST_CASE("permessage-deflate: messages are compressed on the wire and restored"
     REQUIRE(f.at_server.messages.size() == 1);
     CHECK(f.at_server.messages[0].second == text);
     CHECK(f.server.stats().bytes_in == wire.size() - 6); // the payload as it was on the wire
+    CHECK(f.client.stats().bytes_out == f.server.stats().bytes_in); // counted alike at both ends
+    CHECK(f.server.deflate_parameters().enabled);
+    CHECK(f.server.deflate_parameters() == f.client.deflate_parameters());
+    CHECK_FALSE(pair_fixture{}.server.deflate_parameters().enabled); // not negotiated
+    CHECK(f.client.stats().messages_out == 1);
     f.server.send_text("back");
     f.server_to_client();
     REQUIRE(f.at_client.messages.size() == 1);

@@ -102,6 +102,15 @@ public:
         return false;
 #endif
     }
+    /// The permessage-deflate parameters agreed in the handshake (RFC 7692 §7.1): window
+    /// bits and context takeover of each direction. `enabled` is false when it is not in
+    /// use (or duplex was built without zlib).
+    deflate_params deflate_parameters() const noexcept {
+#if DUPLEX_HAS_DEFLATE
+        if (deflate_) return deflate_->params;
+#endif
+        return {};
+    }
 
     // ---- receiving -------------------------------------------------------
 
@@ -442,7 +451,7 @@ private:
             std::uint8_t* out = queue_.append(writer_.frame_size(compressed.size()));
             writer_.write(out, op, compressed.data(), compressed.size(), true, true);
             if (options_->idle_timeout.count() > 0) last_msg_tx_ = clock::now();
-            count_out(size, true);
+            count_out(compressed.size(), true); // as on the wire, like bytes_in
             if (compressed.capacity() > 256 * 1024) std::string().swap(compressed);
             return {};
         }
@@ -499,7 +508,8 @@ private:
     // Only on connections that negotiated permessage-deflate: the others do not
     // carry its buffers.
     struct deflate_state {
-        deflate_state(const deflate_params& params, const deflate_options& options) : codec(R, params, options) {}
+        deflate_state(const deflate_params& p, const deflate_options& options) : params(p), codec(R, p, options) {}
+        deflate_params params;        // as agreed in the handshake
         deflate_codec codec;          // its two halves: the reader inflates, senders deflate under mutex_
         utf8_validator inflated_utf8; // reader
         std::uint64_t raw_message_size = 0; // reader: an uncompressed message so far (the parser has slack)

@@ -13,7 +13,7 @@ struct connection_stats {
     std::uint64_t messages_in = 0;
     std::uint64_t bytes_in = 0;  ///< payload bytes received, as on the wire (compressed if so)
     std::uint64_t messages_out = 0;
-    std::uint64_t bytes_out = 0; ///< payload bytes of messages queued for sending
+    std::uint64_t bytes_out = 0; ///< payload bytes queued for sending, as on the wire (compressed if so)
 
     connection_stats& operator+=(const connection_stats& o) noexcept {
         messages_in += o.messages_in;
