@@ -200,15 +200,18 @@ private:
     }
     void on_accept(std::error_code ec, std::size_t) {
         if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-        if (!ec) {
+        if (!ec && one_thread_) {
             // The next accept first: Asio gives its operation the memory of the one
             // that just completed (it recycles per thread), so this connection's
             // long-lived read wait gets a block of its own size (160 B), not the
-            // accept's 208.
+            // accept's 208. Only with one thread: with more, the next accept could
+            // complete while serve() runs, and serve() (the limit check, the
+            // transport factory) runs one at a time.
             asio::ip::tcp::socket socket = std::move(accepting_);
             accept();
             return serve(std::move(socket));
         }
+        if (!ec) return serve(std::move(accepting_)), accept();
         if (config_->on_log) config_->on_log(log_level::error, "accept failed, pausing 50 ms: " + ec.message());
         // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS): the error
         // would repeat at once, so pause accepting briefly instead of spinning.

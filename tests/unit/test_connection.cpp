@@ -10,7 +10,9 @@
 #include <asio/write.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <thread>
 
@@ -405,6 +407,56 @@ TEST_CASE("the HTTP hook and the handshake hook see the request", "[connection][
         CHECK(peer.received.substr(0, 12) == "HTTP/1.1 401");
         CHECK_FALSE(se.opened);
     }
+}
+
+TEST_CASE("after an HTTP answer or a refusal, what the peer sends next is only discarded", "[connection][rfc6455][4.2.1]") {
+    // The connection half-closes after its answer and reads until the peer closes
+    // (bounded by close_timeout); those bytes are neither a second request nor a
+    // second refusal.
+    asio::io_context io;
+    auto [st, ct] = make_memory_pair(io.get_executor(), io.get_executor());
+    events se;
+    auto cfg = recording_config<server_conn>(se);
+    int http_calls = 0, refusals = 0;
+    cfg->on_http = [&](const http_request& req, http_reply& res) {
+        ++http_calls;
+        res.body = std::string(req.path());
+    };
+    cfg->on_log = [&](log_level, std::string_view what) { refusals += what.find("refused") != std::string_view::npos; };
+    auto server = std::make_shared<server_conn>(std::move(st), cfg);
+    server->start_accept();
+    memory_transport peer = std::move(ct);
+    std::string received;
+    bool eof = false;
+    std::array<char, 4096> buf{};
+    std::function<void()> read_all = [&] {
+        peer.async_read_some(asio::buffer(buf), [&](std::error_code ec, std::size_t n) {
+            received.append(buf.data(), n);
+            if (ec) eof = true; // the server's half-close; we keep our side open a while
+            else read_all();
+        });
+    };
+    const auto write = [&](std::string bytes) {
+        auto keep = std::make_shared<std::string>(std::move(bytes));
+        asio::async_write(peer, asio::buffer(*keep), [keep](std::error_code, std::size_t) {});
+    };
+    const std::string answer_to = GENERATE(std::string("GET /page HTTP/1.1\r\nHost: x\r\n\r\n"), // served
+                                           std::string("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n")); // 400
+    CAPTURE(answer_to);
+    write(answer_to);
+    read_all();
+    REQUIRE(run_until(io, [&] { return eof; }));
+    const std::error_code first_error = server->handshake_error();
+    // Another request, and a head that cannot be a request (it would be a 400).
+    write("GET /again HTTP/1.1\r\nHost: x\r\n\r\nnot a request\n\r\n\r\n");
+    run_until(io, [] { return false; }, 100ms);
+    peer.close();
+    REQUIRE(run_until(io, [&] { return server->ready_state() == ready_state::closed; }));
+    CHECK(http_calls == (answer_to.find("/page") != std::string::npos ? 1 : 0));
+    CHECK(refusals == (answer_to.find("/page") != std::string::npos ? 0 : 1));
+    if (refusals == 1) CHECK(server->handshake_error() == first_error); // still the first refusal's reason
+    CHECK(received.find("/again") == std::string::npos);
+    CHECK_FALSE(se.opened);
 }
 
 TEST_CASE("a protocol error closes that connection with 1002", "[connection][rfc6455][7.1.7]") {

@@ -609,7 +609,7 @@ private:
         if constexpr (detail::has_wait_readable<Transport>::value) {
             if (!busy_) {
                 if (read_buf_) detail::read_buffer_pool::give(std::move(read_buf_), read_size_);
-                reading_frames_ = next == &basic_connection::on_read;
+                read_target_ = target_of(next);
                 transport_.async_wait_readable(then<&basic_connection::on_readable>());
                 return;
             }
@@ -620,7 +620,7 @@ private:
             read_buf_ = detail::read_buffer_pool::take(read_size_);
             if (!read_buf_) return finish(make_error_code(errc::internal_error)); // out of memory
         }
-        reading_frames_ = next == &basic_connection::on_read;
+        read_target_ = target_of(next);
         transport_.async_read_some(asio::buffer(read_buf_.get(), read_size_), then<&basic_connection::on_read_some>());
     }
 
@@ -640,8 +640,19 @@ private:
     }
     void on_read_some(std::error_code ec, std::size_t n) { (this->*after_read())(ec, read_buf_.get(), n); }
     // What the pending read completes into: the handshake's reader, then the frames'.
+    // A byte instead of a 16-byte member-function pointer in every connection.
+    enum class read_target : std::uint8_t { handshake, frames, discard };
+    static read_target target_of(read_handler next) noexcept {
+        if (next == &basic_connection::on_read) return read_target::frames;
+        if (next == &basic_connection::on_discarded) return read_target::discard;
+        return read_target::handshake;
+    }
     read_handler after_read() const noexcept {
-        return reading_frames_ ? &basic_connection::on_read : &basic_connection::on_handshake_read;
+        switch (read_target_) {
+        case read_target::frames: return &basic_connection::on_read;
+        case read_target::discard: return &basic_connection::on_discarded;
+        default: return &basic_connection::on_handshake_read;
+        }
     }
 
     void read_frames() { read_next(&basic_connection::on_read); }
@@ -650,7 +661,8 @@ private:
         if (closed_) return;
         if (ec) return finish(ec);
         const auto now = clock::now();
-        busy_ = now - protocol_.last_received() < busy_window; // the previous read's time
+        busy_ = read_once_ && now - protocol_.last_received() < busy_window; // the previous read's time
+        read_once_ = true;
         try {
             handler_scope scope(this);
             event_adapter adapter{*this};
@@ -960,7 +972,8 @@ private:
     std::atomic<bool> flush_posted_{false};
     bool timer_armed_ = false;
     bool opened_ = false;         // the handshake succeeded
-    bool reading_frames_ = false; // the pending read is for frames (else for the handshake)
+    read_target read_target_ = read_target::handshake; // what the pending read completes into
+    bool read_once_ = false;      // a frame read happened (the first one is never busy)
     bool busy_ = false;
     // Give the send buffers back once the queue is empty: after the handshake (most
     // connections then idle for a while) and after each timer tick.

@@ -3,9 +3,9 @@
 // connection instead of a std::vector's 24, and one container type less for
 // every file that uses a server to compile.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 
 #include <asio/buffer.hpp>
@@ -40,7 +40,7 @@ public:
         std::uint32_t done = 0;
         while (done < size_ && n >= data_[done].size()) n -= data_[done++].size();
         if (done != 0) {
-            std::memmove(static_cast<void*>(data_.get()), data_.get() + done, (size_ - done) * sizeof(asio::const_buffer));
+            std::copy(data_.get() + done, data_.get() + size_, data_.get()); // a memmove: a buffer is two words
             size_ -= done;
         }
         if (size_ != 0) data_[0] += n;

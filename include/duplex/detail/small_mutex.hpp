@@ -2,7 +2,7 @@
 // 40, in every connection. Taking and releasing it uncontended is one atomic
 // operation each, as with std::mutex; a contended waiter spins briefly, then
 // sleeps on a futex. The design is the three-state futex mutex of Drepper's
-// "Futexes Are Tricky" (as in Rust's standard library). std::mutex off Linux.
+// "Futexes Are Tricky" (as in Rust's standard library). std::mutex elsewhere.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -16,7 +16,7 @@
 
 namespace duplex::detail {
 
-#if defined(__linux__)
+#if defined(__linux__) && defined(SYS_futex) // time64-only 32-bit targets have no SYS_futex
 class small_mutex {
 public:
     small_mutex() = default;
