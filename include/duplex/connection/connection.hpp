@@ -29,6 +29,7 @@
 #include "../core/random.hpp"
 #include "../detail/buffer_list.hpp"
 #include "../detail/completion.hpp"
+#include "../detail/owned.hpp"
 #include "../detail/rare_string.hpp"
 #include "../detail/unique_function.hpp"
 #include "../transport/transport.hpp"
@@ -162,26 +163,36 @@ inline std::uint8_t* thread_read_buffer(std::size_t size) {
 
 // Read buffers of busy connections, reused: a connection that goes idle gives
 // its buffer back, one that gets busy takes one (no allocation once warm).
+// A plain array, not a vector of pairs: every file that uses a server compiles this.
 struct read_buffer_pool {
     static std::unique_ptr<std::uint8_t[]> take(std::size_t size) {
-        auto& free = list();
-        for (auto it = free.begin(); it != free.end(); ++it) {
-            if (it->first != size) continue;
-            auto b = std::move(it->second);
-            free.erase(it);
+        kept& k = list();
+        for (std::size_t i = k.count; i-- > 0;) {
+            if (k.sizes[i] != size) continue;
+            std::unique_ptr<std::uint8_t[]> b = std::move(k.buffers[i]);
+            --k.count;
+            k.buffers[i] = std::move(k.buffers[k.count]); // the last one fills the gap
+            k.sizes[i] = k.sizes[k.count];
             return b;
         }
         return std::unique_ptr<std::uint8_t[]>(new (std::nothrow) std::uint8_t[size]); // null: out of memory
     }
     static void give(std::unique_ptr<std::uint8_t[]> buffer, std::size_t size) {
-        auto& free = list();
-        if (free.size() < max_kept) free.emplace_back(size, std::move(buffer));
+        kept& k = list();
+        if (k.count == max_kept) return; // freed
+        k.buffers[k.count] = std::move(buffer);
+        k.sizes[k.count++] = size;
     }
 
 private:
     static constexpr std::size_t max_kept = 64;
-    static std::vector<std::pair<std::size_t, std::unique_ptr<std::uint8_t[]>>>& list() {
-        thread_local std::vector<std::pair<std::size_t, std::unique_ptr<std::uint8_t[]>>> free;
+    struct kept {
+        std::unique_ptr<std::uint8_t[]> buffers[max_kept];
+        std::size_t sizes[max_kept] = {};
+        std::size_t count = 0;
+    };
+    static kept& list() {
+        thread_local kept free;
         return free;
     }
 };
@@ -288,7 +299,7 @@ public:
             if (end_) {
                 ec = end_;
             } else if (protocol_.queue().buffered_amount() > low_water) {
-                if (!drains_) drains_ = std::make_unique<drain_list>();
+                if (!drains_) drains_.emplace();
                 drains_->waiters.push_back(drain_waiter{++drains_->last_id, low_water, std::move(h)});
                 return drains_->last_id;
             }
@@ -350,7 +361,7 @@ public:
     /// Server: reads and answers the upgrade request, then runs the connection.
     void start_accept() {
         if (config_->on_log) peer_.assign(transport_.remote_address()); // still known when the socket is gone
-        hs_ = std::make_unique<handshake_state>();
+        hs_.emplace();
         start_handshake_timer();
         transport_.async_start(R, then<&basic_connection::on_started>());
     }
@@ -358,7 +369,7 @@ public:
     /// Client: sends the upgrade request and checks the answer.
     void start_connect() {
         if (config_->on_log) peer_.assign(transport_.remote_address());
-        hs_ = std::make_unique<handshake_state>();
+        hs_.emplace();
         start_handshake_timer();
         transport_.async_start(R, then<&basic_connection::on_started>());
     }
@@ -994,7 +1005,7 @@ private:
         std::string key;           // client: the Sec-WebSocket-Key sent
         bool extensions_offered = false; // client: whether it offered any
     };
-    std::unique_ptr<handshake_state> hs_;
+    detail::owned<handshake_state> hs_;
     detail::rare_string subprotocol_;
     detail::rare_string peer_; // the remote address, kept for log messages (only with on_log)
     std::any user_data_;
@@ -1005,7 +1016,7 @@ private:
         std::vector<drain_waiter> waiters;
         std::uint64_t last_id = 0;
     };
-    std::unique_ptr<drain_list> drains_;
+    detail::owned<drain_list> drains_;
     // Why the connection ended (set by finish(); by reject() for a refused handshake):
     // later waits complete with it at once, and before opening it is handshake_error().
     // Guarded by protocol_.mutex().

@@ -16,6 +16,7 @@
 #include "../core/close.hpp"
 #include "../core/error.hpp"
 #include "../core/frame.hpp"
+#include "../detail/owned.hpp"
 #include "../detail/rare_string.hpp"
 #include "../detail/small_mutex.hpp"
 #include "options.hpp"
@@ -82,7 +83,7 @@ public:
     /// The handshake agreed on permessage-deflate (RFC 7692): from now on
     /// messages may be compressed both ways. Call before open().
     void enable_deflate(const deflate_params& params) {
-        deflate_ = std::make_unique<deflate_state>(params, options_->deflate);
+        deflate_.emplace(params, options_->deflate);
         parser_.options().allow_rsv1 = true;
         // Incompressible data grows a little when deflated (5 bytes per stored
         // block; python-websockets' small memLevel gives +0.25%, measured), so the
@@ -97,7 +98,7 @@ public:
     /// Whether permessage-deflate is in use on this connection.
     bool deflate_enabled() const noexcept {
 #if DUPLEX_HAS_DEFLATE
-        return deflate_ != nullptr;
+        return static_cast<bool>(deflate_);
 #else
         return false;
 #endif
@@ -515,7 +516,7 @@ private:
         std::uint64_t raw_message_size = 0; // reader: an uncompressed message so far (the parser has slack)
         std::string compressed;       // guarded by mutex_
     };
-    std::unique_ptr<deflate_state> deflate_;
+    detail::owned<deflate_state> deflate_;
 #endif
 
     // Reader-only state.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../core/opcode.hpp"
+#include "../detail/owned.hpp"
 
 namespace duplex {
 
@@ -176,10 +177,10 @@ private:
         batch inflight;
     };
     both& batches() {
-        if (!batches_) batches_ = std::make_unique<both>();
+        if (!batches_) batches_.emplace();
         return *batches_;
     }
-    std::unique_ptr<both> batches_;
+    detail::owned<both> batches_;
 };
 
 } // namespace duplex

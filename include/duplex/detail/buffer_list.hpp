@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 
 #include <asio/buffer.hpp>
 
@@ -23,8 +22,13 @@ struct buffer_span {
 
 class buffer_list {
 public:
-    const asio::const_buffer* begin() const noexcept { return data_.get(); }
-    const asio::const_buffer* end() const noexcept { return data_.get() + size_; }
+    buffer_list() noexcept = default;
+    buffer_list(const buffer_list&) = delete;
+    buffer_list& operator=(const buffer_list&) = delete;
+    ~buffer_list() { delete[] data_; }
+
+    const asio::const_buffer* begin() const noexcept { return data_; }
+    const asio::const_buffer* end() const noexcept { return data_ + size_; }
     /// Valid until the list changes.
     buffer_span span() const noexcept { return {begin(), end()}; }
     bool empty() const noexcept { return size_ == 0; }
@@ -40,27 +44,29 @@ public:
         std::uint32_t done = 0;
         while (done < size_ && n >= data_[done].size()) n -= data_[done++].size();
         if (done != 0) {
-            std::copy(data_.get() + done, data_.get() + size_, data_.get()); // a memmove: a buffer is two words
+            std::copy(data_ + done, data_ + size_, data_); // a memmove: a buffer is two words
             size_ -= done;
         }
         if (size_ != 0) data_[0] += n;
     }
     /// Frees the array (an idle connection keeps none).
     void release() noexcept {
-        data_.reset();
+        delete[] data_;
+        data_ = nullptr;
         size_ = capacity_ = 0;
     }
 
 private:
     void grow() {
         const std::uint32_t cap = capacity_ ? 2 * capacity_ : 8;
-        std::unique_ptr<asio::const_buffer[]> bigger(new asio::const_buffer[cap]);
-        for (std::uint32_t i = 0; i < size_; ++i) bigger[i] = data_[i];
-        data_ = std::move(bigger);
+        auto* bigger = new asio::const_buffer[cap];
+        std::copy(data_, data_ + size_, bigger);
+        delete[] data_;
+        data_ = bigger;
         capacity_ = cap;
     }
 
-    std::unique_ptr<asio::const_buffer[]> data_;
+    asio::const_buffer* data_ = nullptr; // owned (no unique_ptr<T[]> to compile for one member)
     std::uint32_t size_ = 0;
     std::uint32_t capacity_ = 0;
 };

@@ -2,9 +2,10 @@
 // reason, the address for log lines): one pointer until it is set, instead of
 // std::string's 32 bytes in every connection.
 #pragma once
-#include <memory>
 #include <string>
 #include <string_view>
+
+#include "owned.hpp"
 
 namespace duplex::detail {
 
@@ -17,11 +18,11 @@ public:
     void assign(std::string_view v) {
         if (v.empty()) s_.reset();
         else if (s_) s_->assign(v.data(), v.size());
-        else s_ = std::make_unique<std::string>(v);
+        else s_.emplace(v);
     }
 
 private:
-    std::unique_ptr<std::string> s_;
+    owned<std::string> s_;
 };
 
 } // namespace duplex::detail
