@@ -389,7 +389,7 @@ private:
     }
     void on_abandoned(std::error_code, std::size_t) { finish(make_error_code(errc::closed)); }
 
-    void read_handshake() { read_next(&basic_connection::on_handshake_read); }
+    void read_handshake() { read_next(read_target::handshake); }
 
     void on_handshake_read(std::error_code ec, std::uint8_t* data, std::size_t n) {
         if (ec) return finish(ec);
@@ -610,17 +610,28 @@ private:
         ~handler_scope() { detail::flushing_after_handler = saved; }
     };
 
-    // Calls (this->*next)(ec, data, n) once bytes came. A busy connection reads
+    // What the pending read completes into: a byte, not a 16-byte member-function
+    // pointer, in every connection.
+    enum class read_target : std::uint8_t { handshake, frames, discard };
+    using read_handler = void (basic_connection::*)(std::error_code, std::uint8_t*, std::size_t);
+    read_handler after_read() const noexcept {
+        switch (read_target_) {
+        case read_target::frames: return &basic_connection::on_read;
+        case read_target::discard: return &basic_connection::on_discarded;
+        default: return &basic_connection::on_handshake_read;
+        }
+    }
+
+    // Calls the target's handler (ec, data, n) once bytes came. A busy connection reads
     // into a buffer of its own (from a per-thread pool), with Asio's speculative
     // read. One that is idle, with a transport that can wait for readability
     // (TCP), gives its buffer back and reads into its thread's buffer once bytes
     // are there: idle connections cost a few hundred bytes, not a page.
-    using read_handler = void (basic_connection::*)(std::error_code, std::uint8_t*, std::size_t);
-    void read_next(read_handler next) {
+    void read_next(read_target next) {
         if constexpr (detail::has_wait_readable<Transport>::value) {
             if (!busy_) {
                 if (read_buf_) detail::read_buffer_pool::give(std::move(read_buf_), read_size_);
-                read_target_ = target_of(next);
+                read_target_ = next;
                 transport_.async_wait_readable(then<&basic_connection::on_readable>());
                 return;
             }
@@ -631,7 +642,7 @@ private:
             read_buf_ = detail::read_buffer_pool::take(read_size_);
             if (!read_buf_) return finish(make_error_code(errc::internal_error)); // out of memory
         }
-        read_target_ = target_of(next);
+        read_target_ = next;
         transport_.async_read_some(asio::buffer(read_buf_.get(), read_size_), then<&basic_connection::on_read_some>());
     }
 
@@ -644,29 +655,14 @@ private:
                 data = detail::thread_read_buffer(size);
                 if (!data) return finish(make_error_code(errc::internal_error)); // out of memory
                 n = transport_.read_some_now(asio::buffer(data, size), ec);
-                if (ec == asio::error::would_block || ec == asio::error::try_again) return read_next(after_read());
+                if (ec == asio::error::would_block || ec == asio::error::try_again) return read_next(read_target_);
             }
         }
         (this->*after_read())(ec, data, n);
     }
     void on_read_some(std::error_code ec, std::size_t n) { (this->*after_read())(ec, read_buf_.get(), n); }
-    // What the pending read completes into: the handshake's reader, then the frames'.
-    // A byte instead of a 16-byte member-function pointer in every connection.
-    enum class read_target : std::uint8_t { handshake, frames, discard };
-    static read_target target_of(read_handler next) noexcept {
-        if (next == &basic_connection::on_read) return read_target::frames;
-        if (next == &basic_connection::on_discarded) return read_target::discard;
-        return read_target::handshake;
-    }
-    read_handler after_read() const noexcept {
-        switch (read_target_) {
-        case read_target::frames: return &basic_connection::on_read;
-        case read_target::discard: return &basic_connection::on_discarded;
-        default: return &basic_connection::on_handshake_read;
-        }
-    }
 
-    void read_frames() { read_next(&basic_connection::on_read); }
+    void read_frames() { read_next(read_target::frames); }
 
     void on_read(std::error_code ec, std::uint8_t* data, std::size_t n) {
         if (closed_) return;
@@ -810,7 +806,7 @@ private:
         if (close_after_flush_) discard_reads(); // the frame read loop is not running yet
     }
 
-    void discard_reads() { read_next(&basic_connection::on_discarded); }
+    void discard_reads() { read_next(read_target::discard); }
     void on_discarded(std::error_code ec, std::uint8_t*, std::size_t) {
         if (closed_) return;
         if (ec) return finish({});
