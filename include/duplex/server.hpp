@@ -8,6 +8,7 @@
 #pragma once
 #include "detail/instantiate.hpp"
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -229,9 +230,17 @@ private:
             refused_.fetch_add(1, std::memory_order_relaxed);
             return refuse(std::move(socket));
         }
-        auto c = std::make_shared<connection>(make_transport_(std::move(socket)), shared_config_);
-        clients_.add(c);
-        c->start_accept();
+        std::shared_ptr<connection> c;
+        try {
+            c = std::make_shared<connection>(make_transport_(std::move(socket)), shared_config_);
+            clients_.add(c);
+            c->start_accept();
+        } catch (const std::exception& e) {
+            // Out of memory, or a transport factory that threw: this connection is
+            // dropped (its socket closes with it), the server goes on accepting.
+            if (c) clients_.remove(c);
+            if (config_->on_log) config_->on_log(log_level::error, std::string("dropped a new connection: ") + e.what());
+        }
     }
 
     // 503 for connections over the limit, written straight to the socket: the

@@ -270,3 +270,27 @@ TEST_CASE("coro: the inbox limit closes a connection that does not read with 100
     });
     CHECK(seen.code == duplex::close_code::policy_violation);
 }
+
+TEST_CASE("coro: a session reads the upgrade request before its first co_await") {
+    // The request is freed when on_open returns; serve() co_spawns the session from
+    // on_open, and co_spawn runs it up to its first suspension at once when called on
+    // the connection's executor (Asio 1.22, Debian 12's). docs/coroutines.md relies on
+    // this: should an Asio start sessions later, this fails.
+    asio::io_context io;
+    duplex::server srv(io);
+    std::string path_seen;
+    duplex::serve(srv, [&](connection_ptr c) -> asio::awaitable<void> {
+        path_seen = std::string(c->request().target); // before any co_await
+        for (;;) c->send(co_await duplex::receive(*c));
+    });
+    REQUIRE_FALSE(srv.listen(0));
+    duplex::client ws(io);
+    run_client(io, srv, [&]() -> asio::awaitable<void> {
+        co_await duplex::connect(ws, url_of(srv) + "room/42?x=1");
+        REQUIRE_FALSE(ws.send_text("hi"));
+        auto m = co_await duplex::receive(ws);
+        CHECK(m.data == "hi");
+        ws.close();
+    });
+    CHECK(path_seen == "/room/42?x=1");
+}

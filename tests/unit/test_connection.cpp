@@ -264,14 +264,11 @@ TEST_CASE("an idle connection keeps no send buffer: freed after the handshake an
     quiet.ping_interval = 0ms;
     auto server = std::make_shared<server_conn>(std::move(st), recording_config<server_conn>(se, o));
     auto client = std::make_shared<client_conn>(std::move(ct), recording_config<client_conn>(ce, quiet));
-    const auto reserved = [&] {
-        std::lock_guard<send_mutex> lock(server->protocol().mutex());
-        return server->protocol().queue().reserved_bytes();
-    };
+    const auto reserved = [&] { return server->protocol().send_buffer_memory(); };
     server->start_accept();
     client->start_connect();
     REQUIRE(run_until(io, [&] { return se.opened && ce.opened; }));
-    REQUIRE(run_until(io, [&] { return !server->protocol().queue().writing(); }));
+    REQUIRE(run_until(io, [&] { return server->protocol().send_idle(); }));
     CHECK(reserved() == 0); // the 101 is written: its buffer is gone
 
     // A busy moment: the buffer is kept between writes...
@@ -290,6 +287,79 @@ TEST_CASE("an idle connection keeps no send buffer: freed after the handshake an
     client->close();
     REQUIRE(run_until(io, [&] { return se.closes == 1 && ce.closes == 1; }));
     CHECK(se.errors.empty());
+}
+
+TEST_CASE("send-queue counters may be read from another thread while the io thread frees idle buffers",
+          "[connection][memory][threads]") {
+    // The io thread frees an idle queue's buffers at every timer tick (here every 2 ms
+    // of silence, with a ping each time) and allocates them again for the next frame:
+    // a reader on another thread must never see the block being freed (ASan, TSan).
+    connection_options o;
+    o.ping_interval = 2ms;
+    asio::io_context io;
+    auto [st, ct] = make_memory_pair(io.get_executor(), io.get_executor());
+    events se, ce;
+    auto server = std::make_shared<server_conn>(std::move(st), recording_config<server_conn>(se, o));
+    auto client = std::make_shared<client_conn>(std::move(ct), recording_config<client_conn>(ce));
+    server->start_accept();
+    client->start_connect();
+    REQUIRE(run_until(io, [&] { return se.opened && ce.opened; }));
+    std::atomic<bool> stop{false};
+    std::atomic<long> reads{0}, seen_busy{0};
+    std::thread monitor([&] {
+        while (!stop.load()) {
+            const std::size_t memory = server->protocol().send_buffer_memory();
+            const bool idle = server->protocol().send_idle();
+            const std::size_t queued = server->buffered_amount();
+            seen_busy += memory > 0 || !idle || queued > 0;
+            ++reads;
+        }
+    });
+    const auto end = std::chrono::steady_clock::now() + 400ms;
+    int sent = 0;
+    while (std::chrono::steady_clock::now() < end) {
+        if (sent < 100) {
+            CHECK(server->send_text("tick") == std::error_code{});
+            ++sent;
+        }
+        io.restart();
+        io.run_for(3ms);
+    }
+    stop = true;
+    monitor.join();
+    CHECK(reads > 1000);
+    CHECK(seen_busy > 0); // it did look while buffers were held
+    CHECK(sent > 10);
+    REQUIRE(run_until(io, [&] { return ce.messages.size() == std::size_t(sent); }));
+    CHECK(server->ready_state() == ready_state::open);
+    CHECK(se.errors.empty());
+}
+
+TEST_CASE("close() that saw CONNECTING, run after the handshake completed, closes cleanly with 1000",
+          "[connection][rfc6455][7.1.2]") {
+    // close() posts the abandonment when it sees CONNECTING; called from another thread it
+    // can race the handshake. Here the client's 101 is already on its way when close() is
+    // called, so the connection opens first: it must then do the closing handshake, not
+    // cut the TCP connection (which the peer would see as 1006).
+    asio::io_context io;
+    auto [st, ct] = make_memory_pair(io.get_executor(), io.get_executor());
+    events se, ce;
+    auto server = std::make_shared<server_conn>(std::move(st), recording_config<server_conn>(se));
+    auto client = std::make_shared<client_conn>(std::move(ct), recording_config<client_conn>(ce));
+    server->start_accept();
+    client->start_connect();
+    const auto end = std::chrono::steady_clock::now() + 5s;
+    while (!se.opened && std::chrono::steady_clock::now() < end) io.run_one_for(10ms);
+    REQUIRE(se.opened);
+    REQUIRE(client->ready_state() == ready_state::connecting); // its read of the 101 is queued
+    CHECK(client->close() == std::error_code{});
+    REQUIRE(run_until(io, [&] { return se.closes == 1 && ce.closes == 1; }));
+    CHECK(ce.opened);
+    CHECK(ce.close_code == close_code::normal);
+    CHECK(se.close_code == close_code::normal);
+    CHECK(ce.errors.empty());
+    CHECK(se.errors.empty());
+    CHECK(client->protocol().was_clean());
 }
 
 TEST_CASE("the upgrade request is there until on_open returns, for life only with keep_request", "[connection][memory]") {

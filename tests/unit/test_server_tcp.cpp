@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/resource.h>
@@ -1053,4 +1054,52 @@ TEST_CASE("the handshake hook cannot make the server answer with a subprotocol t
         INFO(client_errors[0].message());
         CHECK(client_errors[0] == errc::bad_status);
     }
+}
+
+TEST_CASE("a transport factory that throws drops that connection and the server goes on accepting",
+          "[server][tcp][robustness][threads]") {
+    // A default io_context: connections get strands and the next accept is armed after
+    // serve(), which must therefore not let an exception escape (it would stop accepting).
+    asio::io_context io;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work{io.get_executor()};
+    std::atomic<int> made{0};
+    server srv(io, {}, [&made](asio::ip::tcp::socket s) {
+        if (made++ == 0) throw std::runtime_error("no transport for this one");
+        return tcp_transport(std::move(s));
+    });
+    std::mutex m;
+    std::vector<std::string> logs;
+    srv.on_message([](auto& c, const message& msg) { c.send(msg); });
+    srv.on_log([&](log_level, std::string_view s) {
+        std::lock_guard<std::mutex> lock(m);
+        logs.emplace_back(s);
+    });
+    REQUIRE_FALSE(srv.listen(0));
+    std::thread t([&] { io.run_for(30s); });
+    {
+        raw_socket r(srv.port());
+        r.send(upgrade + "\r\n");
+        CHECK(r.closed_within(5000ms)); // dropped: its socket went with the exception
+    }
+    asio::io_context cio;
+    client_events e;
+    auto cfg = client_config(e);
+    cfg->on_open = [&e](client_conn& c) {
+        ++e.opened;
+        c.send_text("still accepting");
+    };
+    auto c = connect(cio, srv.port(), cfg);
+    REQUIRE(run_until(cio, [&] { return e.count() == 1; }));
+    CHECK(e.messages[0] == "still accepting");
+    CHECK(srv.connection_count() == 1); // the dropped one is not left in the hub
+    c->close();
+    REQUIRE(run_until(cio, [&] { return e.closed == 1; }));
+    work.reset();
+    asio::post(io, [&] { srv.stop(); });
+    t.join();
+    CHECK(made == 2);
+    std::lock_guard<std::mutex> lock(m);
+    bool logged = false;
+    for (auto& s : logs) logged |= s.find("dropped a new connection: no transport for this one") != std::string::npos;
+    CHECK(logged);
 }

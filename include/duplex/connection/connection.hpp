@@ -265,7 +265,8 @@ public:
     /// errc::not_open / errc::closed as for sends.
     std::error_code ping(std::string_view payload = {}) { return after_send(protocol_.ping(payload)); }
 
-    /// Starts the closing handshake; during the opening handshake, abandons it.
+    /// Starts the closing handshake; during the opening handshake, abandons it (should the
+    /// handshake complete before that runs, the connection closes with 1000 instead).
     /// errc::bad_close_code for a code that may not be sent (RFC 6455 §7.4), errc::closed
     /// when a close was already sent or the connection is closed.
     std::error_code close(std::uint16_t code = close_code::normal, std::string_view reason = {}) {
@@ -387,7 +388,14 @@ private:
         if constexpr (R == role::server) read_handshake();
         else send_client_request();
     }
-    void on_abandoned(std::error_code, std::size_t) { finish(make_error_code(errc::closed)); }
+    // close() during the opening handshake. Called from another thread, it may have
+    // seen CONNECTING just before the handshake completed here: an open connection is
+    // then closed with the closing handshake (1000), not cut.
+    void on_abandoned(std::error_code, std::size_t) {
+        if (closed_) return;
+        if (protocol_.state() == duplex::ready_state::connecting) return finish(make_error_code(errc::closed));
+        if (!protocol_.close(close_code::normal, {})) after_io();
+    }
 
     void read_handshake() { read_next(read_target::handshake); }
 
@@ -691,15 +699,9 @@ private:
         if (closed_) return;
         flush();
         if (protocol_.state() != duplex::ready_state::open) {
-            if (protocol_.should_close_transport() && !protocol_.queue().writing() && !has_pending())
-                return end_transport();
+            if (protocol_.should_close_transport() && protocol_.send_idle()) return end_transport();
             arm_timer();
         }
-    }
-
-    bool has_pending() const {
-        std::lock_guard<send_mutex> lock(protocol_.mutex());
-        return const_cast<protocol_type&>(protocol_).queue().has_pending();
     }
 
     std::error_code after_send(std::error_code ec) {
@@ -743,8 +745,9 @@ private:
             std::lock_guard<send_mutex> lock(protocol_.mutex());
             send_queue& q = protocol_.queue();
             if (q.writing() || !q.has_pending()) return;
-            const send_queue::batch& b = q.begin_write();
             write_buffers_.clear();
+            write_buffers_.reserve(q.pending_segments()); // may throw: before the queue changes
+            const send_queue::batch& b = q.begin_write();
             for (const auto& s : b.segments) write_buffers_.push_back(b.data(s), s.size);
             total = b.total;
         }

@@ -207,11 +207,25 @@ public:
 
     // ---- the writer's side ------------------------------------------------
 
+    /// Memory the send queue holds (bytes queued, or kept for reuse between writes),
+    /// e.g. to check that idle connections hold none. Any thread.
+    std::size_t send_buffer_memory() const {
+        std::lock_guard<send_mutex> lock(mutex_);
+        return queue_.reserved_bytes();
+    }
+    /// True when nothing is queued or being written. Any thread.
+    bool send_idle() const {
+        std::lock_guard<send_mutex> lock(mutex_);
+        return !queue_.writing() && !queue_.has_pending();
+    }
+
     /// Guards queue(); hold it while taking a batch or finishing a write.
     send_mutex& mutex() const noexcept { return mutex_; }
+    /// The writer's access, only with mutex() held: the writer's thread frees the
+    /// queue's buffers while idle, so even reading it unlocked can touch freed memory.
+    /// (There is deliberately no const overload: a connection hands out its protocol
+    /// as const, and other threads read through send_buffer_memory() or send_idle().)
     send_queue& queue() noexcept { return queue_; }
-    /// Read-only view, e.g. reserved_bytes(); under mutex() when other threads may send.
-    const send_queue& queue() const noexcept { return queue_; }
 
     /// True once nothing more will be written or read: the close handshake is
     /// complete (a server closes TCP first, §7.1.1), or the connection failed.

@@ -127,6 +127,8 @@ public:
     }
 
     bool has_pending() const noexcept { return batches_ && !batches_->pending.empty(); }
+    /// How many runs the pending batch has (the buffers its write gathers).
+    std::size_t pending_segments() const noexcept { return batches_ ? batches_->pending.segments.size() : 0; }
     bool writing() const noexcept { return batches_ && !batches_->inflight.empty(); }
     /// Bytes of memory held (queued or kept for reuse); release_buffers() frees them.
     std::size_t reserved_bytes() const noexcept {

@@ -35,6 +35,10 @@ public:
     std::size_t size() const noexcept { return size_; }
 
     void clear() noexcept { size_ = 0; }
+    /// Room for n buffers, so that n push_backs cannot throw.
+    void reserve(std::size_t n) {
+        while (capacity_ < n) grow();
+    }
     void push_back(const void* data, std::size_t size) {
         if (size_ == capacity_) grow();
         data_[size_++] = asio::const_buffer(data, size);
