@@ -187,8 +187,9 @@ public:
     std::error_code ping(std::string_view payload = {}) { return with_connection([&](connection& c) { return c.ping(payload); }); }
 
     /// Starts the closing handshake; while CONNECTING, abandons the connection
-    /// (on_error, then on_close with 1006). errc::bad_close_code for a code that may
-    /// not be sent; errc::closed when already closing or closed.
+    /// (on_error, then on_close with 1006; should the handshake complete first, on_open
+    /// runs and the connection is closed with this code). errc::bad_close_code for a code
+    /// that may not be sent; errc::closed when already closing or closed.
     std::error_code close(std::uint16_t code = close_code::normal, std::string_view reason = {}) {
         auto a = current();
         if (!a) return make_error_code(errc::closed);
@@ -352,8 +353,8 @@ private:
         // The client is gone: stop, reporting nothing.
         void abandon() {
             if (auto c = get()) {
-                if (c->ready_state() == duplex::ready_state::open) c->close(close_code::going_away);
-                else if (c->ready_state() == duplex::ready_state::connecting) c->close();
+                const auto state = c->ready_state();
+                if (state == duplex::ready_state::open || state == duplex::ready_state::connecting) c->close(close_code::going_away);
                 return;
             }
             fail(make_error_code(errc::closed)); // owner is null: nothing is reported

@@ -213,7 +213,7 @@ private:
             return serve(std::move(socket));
         }
         if (!ec) return serve(std::move(accepting_)), accept();
-        if (config_->on_log) config_->on_log(log_level::error, "accept failed, pausing 50 ms: " + ec.message());
+        detail::log_to(config_->on_log, log_level::error, {"accept failed, pausing 50 ms: "}, ec);
         // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS): the error
         // would repeat at once, so pause accepting briefly instead of spinning.
         // Connections already open are not affected.
@@ -235,11 +235,19 @@ private:
             c = std::make_shared<connection>(make_transport_(std::move(socket)), shared_config_);
             clients_.add(c);
             c->start_accept();
-        } catch (const std::exception& e) {
-            // Out of memory, or a transport factory that threw: this connection is
-            // dropped (its socket closes with it), the server goes on accepting.
+        } catch (...) {
+            // Out of memory, or a transport factory that threw (anything): this
+            // connection is dropped (its socket closes with it), the server goes on
+            // accepting.
             if (c) clients_.remove(c);
-            if (config_->on_log) config_->on_log(log_level::error, std::string("dropped a new connection: ") + e.what());
+            const char* what = "unknown exception";
+            try {
+                throw;
+            } catch (const std::exception& e) {
+                what = e.what();
+            } catch (...) {
+            }
+            detail::log_to(config_->on_log, log_level::error, {"dropped a new connection: ", what});
         }
     }
 

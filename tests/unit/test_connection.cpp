@@ -254,6 +254,36 @@ TEST_CASE("heartbeat: pings keep a live peer, a silent one is cut with 1006", "[
     }
 }
 
+TEST_CASE("heartbeat: a peer that answered is pinged again ping_interval later, not pong_timeout later",
+          "[connection][heartbeat]") {
+    // ping_interval is how long a peer may stay silent before we ping it; a pong ends
+    // the silence. Were the next ping timed from our last ping plus pong_timeout, a long
+    // pong_timeout would leave an idle connection unpinged long enough for a proxy or
+    // NAT to drop it.
+    connection_options o;
+    o.ping_interval = 30ms;
+    o.pong_timeout = 20s;
+    asio::io_context io;
+    auto [st, ct] = make_memory_pair(io.get_executor(), io.get_executor());
+    events se, ce;
+    int pongs = 0;
+    auto scfg = recording_config<server_conn>(se, o);
+    scfg->on_pong = [&pongs](server_conn&, std::string_view) { ++pongs; };
+    auto server = std::make_shared<server_conn>(std::move(st), scfg);
+    connection_options quiet; // the client sends no pings of its own
+    quiet.ping_interval = 0ms;
+    auto client = std::make_shared<client_conn>(std::move(ct), recording_config<client_conn>(ce, quiet));
+    server->start_accept();
+    client->start_connect();
+    REQUIRE(run_until(io, [&] { return se.opened; }));
+    const auto t0 = std::chrono::steady_clock::now();
+    REQUIRE(run_until(io, [&] { return pongs >= 4; }, 5000ms)); // 20 s for the second one before
+    CHECK(std::chrono::steady_clock::now() - t0 >= 3 * 30ms); // pings 2-4 each wait 30 ms after a pong
+    CHECK(server->ready_state() == ready_state::open);
+    client->close();
+    REQUIRE(run_until(io, [&] { return se.closes == 1 && ce.closes == 1; }));
+}
+
 TEST_CASE("an idle connection keeps no send buffer: freed after the handshake and at each timer tick", "[connection][memory]") {
     connection_options o;
     o.ping_interval = 300ms; // the timer ticks (and pings) after 300 ms of silence
@@ -305,13 +335,14 @@ TEST_CASE("send-queue counters may be read from another thread while the io thre
     client->start_connect();
     REQUIRE(run_until(io, [&] { return se.opened && ce.opened; }));
     std::atomic<bool> stop{false};
-    std::atomic<long> reads{0}, seen_busy{0};
+    std::atomic<long> reads{0}, seen_busy{0}, seen_freed{0};
     std::thread monitor([&] {
         while (!stop.load()) {
             const std::size_t memory = server->protocol().send_buffer_memory();
             const bool idle = server->protocol().send_idle();
             const std::size_t queued = server->buffered_amount();
             seen_busy += memory > 0 || !idle || queued > 0;
+            seen_freed += memory == 0;
             ++reads;
         }
     });
@@ -328,19 +359,23 @@ TEST_CASE("send-queue counters may be read from another thread while the io thre
     stop = true;
     monitor.join();
     CHECK(reads > 1000);
-    CHECK(seen_busy > 0); // it did look while buffers were held
+    CHECK(seen_busy > 0);  // it did look while buffers were held...
+    CHECK(seen_freed > 0); // ...and after they were freed
     CHECK(sent > 10);
     REQUIRE(run_until(io, [&] { return ce.messages.size() == std::size_t(sent); }));
     CHECK(server->ready_state() == ready_state::open);
     CHECK(se.errors.empty());
+    client->close(); // a clean end: the memory pair holds both ends until then
+    REQUIRE(run_until(io, [&] { return se.closes == 1 && ce.closes == 1; }));
 }
 
-TEST_CASE("close() that saw CONNECTING, run after the handshake completed, closes cleanly with 1000",
+TEST_CASE("close() that saw CONNECTING, run after the handshake completed, closes cleanly with its code",
           "[connection][rfc6455][7.1.2]") {
     // close() posts the abandonment when it sees CONNECTING; called from another thread it
     // can race the handshake. Here the client's 101 is already on its way when close() is
-    // called, so the connection opens first: it must then do the closing handshake, not
-    // cut the TCP connection (which the peer would see as 1006).
+    // called, so the connection opens first: it must then do the closing handshake with
+    // the code and reason given, not cut the TCP connection (which the peer would see as
+    // 1006).
     asio::io_context io;
     auto [st, ct] = make_memory_pair(io.get_executor(), io.get_executor());
     events se, ce;
@@ -352,11 +387,16 @@ TEST_CASE("close() that saw CONNECTING, run after the handshake completed, close
     while (!se.opened && std::chrono::steady_clock::now() < end) io.run_one_for(10ms);
     REQUIRE(se.opened);
     REQUIRE(client->ready_state() == ready_state::connecting); // its read of the 101 is queued
-    CHECK(client->close() == std::error_code{});
+    {
+        std::string reason = "leaving early";
+        CHECK(client->close(close_code::going_away, reason) == std::error_code{});
+        reason.assign(reason.size(), 'x'); // the posted close carries its own copy
+    }
     REQUIRE(run_until(io, [&] { return se.closes == 1 && ce.closes == 1; }));
     CHECK(ce.opened);
-    CHECK(ce.close_code == close_code::normal);
-    CHECK(se.close_code == close_code::normal);
+    CHECK(se.close_code == close_code::going_away); // what the server received (§7.1.5)
+    CHECK(se.close_reason == "leaving early");
+    CHECK(ce.close_code == close_code::going_away); // the server echoed it
     CHECK(ce.errors.empty());
     CHECK(se.errors.empty());
     CHECK(client->protocol().was_clean());

@@ -362,6 +362,18 @@ struct write_recording_tcp : tcp_transport {
     }
     explicit write_recording_tcp(asio::ip::tcp::socket s) : tcp_transport(std::move(s)), peer_(remote_address()) {}
 
+    // How many of the next connections fail to start (async_start throws), for the
+    // test of a server that must survive that.
+    static std::atomic<int>& failing_starts() {
+        static std::atomic<int> n{0};
+        return n;
+    }
+    template <class Handler>
+    void async_start(role r, Handler&& h) {
+        if (failing_starts() > 0 && failing_starts()-- > 0) throw std::runtime_error("no start for this one");
+        tcp_transport::async_start(r, std::forward<Handler>(h));
+    }
+
     template <class ConstBuffers>
     std::size_t try_write_some(const ConstBuffers& buffers, std::error_code& ec) {
         const std::size_t n = tcp_transport::try_write_some(buffers, ec);
@@ -1056,28 +1068,21 @@ TEST_CASE("the handshake hook cannot make the server answer with a subprotocol t
     }
 }
 
-TEST_CASE("a transport factory that throws drops that connection and the server goes on accepting",
-          "[server][tcp][robustness][threads]") {
-    // A default io_context: connections get strands and the next accept is armed after
-    // serve(), which must therefore not let an exception escape (it would stop accepting).
-    asio::io_context io;
-    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work{io.get_executor()};
-    std::atomic<int> made{0};
-    server srv(io, {}, [&made](asio::ip::tcp::socket s) {
-        if (made++ == 0) throw std::runtime_error("no transport for this one");
-        return tcp_transport(std::move(s));
-    });
+// serve() must not let an exception escape: on a server with strands the next accept
+// is armed after it, and would never be. The dropped connection must not stay in the hub.
+template <class T>
+void check_drops_one_and_goes_on(const std::string& expected_log) {
+    basic_running_server<T> rs; // a default io_context: strands, accept after serve()
     std::mutex m;
     std::vector<std::string> logs;
-    srv.on_message([](auto& c, const message& msg) { c.send(msg); });
-    srv.on_log([&](log_level, std::string_view s) {
+    rs.srv.on_message([](auto& c, const message& msg) { c.send(msg); });
+    rs.srv.on_log([&](log_level, std::string_view s) {
         std::lock_guard<std::mutex> lock(m);
         logs.emplace_back(s);
     });
-    REQUIRE_FALSE(srv.listen(0));
-    std::thread t([&] { io.run_for(30s); });
+    rs.start();
     {
-        raw_socket r(srv.port());
+        raw_socket r(rs.srv.port());
         r.send(upgrade + "\r\n");
         CHECK(r.closed_within(5000ms)); // dropped: its socket went with the exception
     }
@@ -1088,18 +1093,43 @@ TEST_CASE("a transport factory that throws drops that connection and the server 
         ++e.opened;
         c.send_text("still accepting");
     };
-    auto c = connect(cio, srv.port(), cfg);
+    auto c = connect(cio, rs.srv.port(), cfg);
     REQUIRE(run_until(cio, [&] { return e.count() == 1; }));
     CHECK(e.messages[0] == "still accepting");
-    CHECK(srv.connection_count() == 1); // the dropped one is not left in the hub
+    CHECK(rs.srv.connection_count() == 1); // the dropped one is not left in the hub
     c->close();
     REQUIRE(run_until(cio, [&] { return e.closed == 1; }));
-    work.reset();
-    asio::post(io, [&] { srv.stop(); });
-    t.join();
-    CHECK(made == 2);
     std::lock_guard<std::mutex> lock(m);
     bool logged = false;
-    for (auto& s : logs) logged |= s.find("dropped a new connection: no transport for this one") != std::string::npos;
+    for (auto& s : logs) logged |= s.find(expected_log) != std::string::npos;
     CHECK(logged);
+}
+
+struct over_throwing_factory { // the first transport cannot be made
+    using transport = tcp_transport;
+    using server_type = server;
+    static std::atomic<int>& made() {
+        static std::atomic<int> n{0};
+        return n;
+    }
+    static server_type::transport_factory accept() {
+        made() = 0;
+        return [](asio::ip::tcp::socket s) {
+            if (made()++ == 0) throw std::runtime_error("no transport for this one");
+            return tcp_transport(std::move(s));
+        };
+    }
+};
+
+TEST_CASE("a connection that cannot be set up is dropped and the server goes on accepting",
+          "[server][tcp][robustness][threads]") {
+    SECTION("the transport factory throws") {
+        check_drops_one_and_goes_on<over_throwing_factory>("dropped a new connection: no transport for this one");
+        CHECK(over_throwing_factory::made() == 2);
+    }
+    SECTION("the connection's start throws, after it joined the hub") {
+        write_recording_tcp::failing_starts() = 1;
+        check_drops_one_and_goes_on<over_recorded_tcp>("dropped a new connection: no start for this one");
+        CHECK(write_recording_tcp::failing_starts() == 0);
+    }
 }

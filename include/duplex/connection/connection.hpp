@@ -265,14 +265,22 @@ public:
     /// errc::not_open / errc::closed as for sends.
     std::error_code ping(std::string_view payload = {}) { return after_send(protocol_.ping(payload)); }
 
-    /// Starts the closing handshake; during the opening handshake, abandons it (should the
-    /// handshake complete before that runs, the connection closes with 1000 instead).
+    /// Starts the closing handshake; during the opening handshake, abandons it: a client
+    /// gets on_error, then on_close with 1006. Called from another thread just as the
+    /// handshake completes, the connection may open first (on_open runs): it is then
+    /// closed with this code and reason.
     /// errc::bad_close_code for a code that may not be sent (RFC 6455 §7.4), errc::closed
     /// when a close was already sent or the connection is closed.
     std::error_code close(std::uint16_t code = close_code::normal, std::string_view reason = {}) {
         if (code != close_code::no_status && !is_valid_close_code(code)) return make_error_code(errc::bad_close_code);
         if (protocol_.state() == duplex::ready_state::connecting) {
-            asio::post(transport_.get_executor(), then<&basic_connection::on_abandoned>());
+            // Rare: one small block carries the code and reason to this connection's thread.
+            auto request = std::make_shared<abandon_request>(abandon_request{this->shared_from_this(), code, std::string(reason)});
+            auto* r = request.get();
+            asio::post(transport_.get_executor(), detail::completion{std::move(request), r, [](void* p, std::error_code, std::size_t) {
+                           auto* req = static_cast<abandon_request*>(p);
+                           req->self->on_abandoned(req->code, req->reason);
+                       }});
             return {};
         }
         auto ec = protocol_.close(code, reason);
@@ -390,11 +398,16 @@ private:
     }
     // close() during the opening handshake. Called from another thread, it may have
     // seen CONNECTING just before the handshake completed here: an open connection is
-    // then closed with the closing handshake (1000), not cut.
-    void on_abandoned(std::error_code, std::size_t) {
+    // then closed with the closing handshake and the caller's code, not cut.
+    struct abandon_request {
+        std::shared_ptr<basic_connection> self;
+        std::uint16_t code;
+        std::string reason;
+    };
+    void on_abandoned(std::uint16_t code, std::string_view reason) {
         if (closed_) return;
         if (protocol_.state() == duplex::ready_state::connecting) return finish(make_error_code(errc::closed));
-        if (!protocol_.close(close_code::normal, {})) after_io();
+        if (!protocol_.close(code, reason)) after_io();
     }
 
     void read_handshake() { read_next(read_target::handshake); }
@@ -605,6 +618,7 @@ private:
             if (c.config_->on_ping) c.config_->on_ping(c, p);
         }
         void on_pong(std::string_view p) {
+            c.arm_timer(); // the next ping is now ping_interval away, maybe before pong_timeout
             if (c.config_->on_pong) c.config_->on_pong(c, p);
         }
         void on_close_frame(std::uint16_t, std::string_view) {}
@@ -699,7 +713,7 @@ private:
         if (closed_) return;
         flush();
         if (protocol_.state() != duplex::ready_state::open) {
-            if (protocol_.should_close_transport() && protocol_.send_idle()) return end_transport();
+            if (protocol_.may_close_transport()) return end_transport();
             arm_timer();
         }
     }
@@ -741,7 +755,7 @@ private:
     void flush() {
         if (closed_) return;
         std::size_t total = 0;
-        {
+        try {
             std::lock_guard<send_mutex> lock(protocol_.mutex());
             send_queue& q = protocol_.queue();
             if (q.writing() || !q.has_pending()) return;
@@ -750,6 +764,10 @@ private:
             const send_queue::batch& b = q.begin_write();
             for (const auto& s : b.segments) write_buffers_.push_back(b.data(s), s.size);
             total = b.total;
+        } catch (const std::bad_alloc&) {
+            // No memory to describe the write: nothing queued can go out, not even a
+            // close frame, so the connection is cut (1006); the others carry on.
+            return finish(make_error_code(errc::internal_error));
         }
         if constexpr (detail::has_try_write<Transport>::value) {
             // Most writes fit in the socket buffer at once: then no completion
@@ -778,18 +796,20 @@ private:
     void on_write(std::error_code ec) {
         bool more = false;
         bool drain_waiting = false;
+        bool close_now = false;
         {
             std::lock_guard<send_mutex> lock(protocol_.mutex());
             protocol_.queue().end_write();
             more = protocol_.queue().has_pending();
             drain_waiting = drains_ && !drains_->waiters.empty(); // all the hot path pays for async_wait_drained
+            close_now = protocol_.should_close_transport_locked();
         }
         if (closed_) return;
         if (ec) return finish(ec);
         if (drain_waiting) wake_drained();
         if (more) return flush();
         if (release_when_idle_) release_send_buffers();
-        if (close_after_flush_ || protocol_.should_close_transport()) return end_transport();
+        if (close_after_flush_ || close_now) return end_transport();
     }
 
     // Everything we had to say is written. After a clean close handshake the
@@ -916,14 +936,14 @@ private:
 
     // ---- the end ---------------------------------------------------------------
 
-    void log(log_level level, std::string_view what) const {
-        if (config_->on_log) config_->on_log(level, peer_.get() + ": " + std::string(what));
+    void log(log_level level, std::string_view what, std::error_code ec = {}) const noexcept {
+        detail::log_to(config_->on_log, level, {peer_.get(), ": ", what}, ec);
     }
 
     void report_error(std::error_code ec) {
         if (error_reported_) return;
         error_reported_ = true;
-        log(ec == condition::protocol_violation ? log_level::warning : log_level::info, ec.message());
+        log(ec == condition::protocol_violation ? log_level::warning : log_level::info, {}, ec);
         if (config_->on_error) config_->on_error(*this, ec);
     }
 

@@ -208,7 +208,8 @@ public:
     // ---- the writer's side ------------------------------------------------
 
     /// Memory the send queue holds (bytes queued, or kept for reuse between writes),
-    /// e.g. to check that idle connections hold none. Any thread.
+    /// e.g. to check that idle connections hold none. Any thread, but not while
+    /// holding mutex() (it is not recursive); so for send_idle() below.
     std::size_t send_buffer_memory() const {
         std::lock_guard<send_mutex> lock(mutex_);
         return queue_.reserved_bytes();
@@ -229,10 +230,22 @@ public:
 
     /// True once nothing more will be written or read: the close handshake is
     /// complete (a server closes TCP first, §7.1.1), or the connection failed.
-    /// A client waits for the server to close TCP, up to close_timeout.
-    bool should_close_transport() const noexcept {
+    /// A client waits for the server to close TCP, up to close_timeout. Any thread
+    /// (close() and a send that fails the connection change it from others).
+    bool should_close_transport() const {
+        std::lock_guard<send_mutex> lock(mutex_);
+        return should_close_transport_locked();
+    }
+    /// should_close_transport() for the writer, with mutex() held.
+    bool should_close_transport_locked() const noexcept {
         if (failure_) return true;
         return R == role::server && close_sent_ && close_received_;
+    }
+    /// should_close_transport(), and nothing is queued or being written: the
+    /// transport may be closed now. One lock for both.
+    bool may_close_transport() const {
+        std::lock_guard<send_mutex> lock(mutex_);
+        return should_close_transport_locked() && !queue_.writing() && !queue_.has_pending();
     }
 
     // ---- time ----------------------------------------------------------------
@@ -247,9 +260,14 @@ public:
         if (s != ready_state::open) return t;
         if (options_->idle_timeout.count() > 0)
             t = std::min(t, std::max(last_msg_rx_, last_msg_tx_) + options_->idle_timeout);
-        if (options_->ping_interval.count() > 0)
-            t = std::min(t, ping_sent_ != clock::time_point{} ? ping_sent_ + options_->pong_timeout
-                                                             : last_rx_ + options_->ping_interval);
+        if (options_->ping_interval.count() > 0) {
+            // Waiting for an answer: give up at pong_timeout. A peer that answered (or
+            // sent anything) is pinged again ping_interval after that, not pong_timeout
+            // after our ping: with a long pong_timeout, pings would come too seldom to
+            // keep proxies and NATs from dropping an idle connection.
+            const bool waiting = ping_sent_ != clock::time_point{} && last_rx_ <= ping_sent_;
+            t = std::min(t, waiting ? ping_sent_ + options_->pong_timeout : last_rx_ + options_->ping_interval);
+        }
         return t;
     }
 

@@ -4,7 +4,10 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
+#include <string>
 #include <string_view>
+#include <system_error>
 
 namespace duplex {
 
@@ -50,7 +53,25 @@ constexpr const char* to_string(log_level l) noexcept {
     return "?";
 }
 
-/// A user callback that receives duplex's log messages.
+/// A user callback that receives duplex's log messages. Logging never breaks serving:
+/// what the hook throws is ignored.
 using log_hook = std::function<void(log_level, std::string_view)>;
+
+namespace detail {
+// Gives `hook` the parts, then the error's message if any, as one line. Never
+// throws: a log line may be written where memory just ran out (an accept failed
+// with ENOBUFS), and the caller must go on.
+inline void log_to(const log_hook& hook, log_level level, std::initializer_list<std::string_view> parts,
+                   std::error_code ec = {}) noexcept {
+    if (!hook) return;
+    try {
+        std::string line;
+        for (auto p : parts) line.append(p);
+        if (ec) line.append(ec.message());
+        hook(level, line);
+    } catch (...) {
+    }
+}
+} // namespace detail
 
 } // namespace duplex
