@@ -195,7 +195,7 @@ public:
         if (!a) return make_error_code(errc::closed);
         if (auto c = a->get()) return c->close(code, reason);
         if (a->state() == duplex::ready_state::closed) return make_error_code(errc::closed);
-        asio::post(a->strand, [a] { a->fail(make_error_code(errc::closed)); });
+        asio::post(a->strand, [a, code, reason = std::string(reason)] { a->cancel(code, reason); });
         return {};
     }
 
@@ -350,15 +350,19 @@ private:
             emit(weak, [](client& c) { return c.on_close_; }, std::uint16_t(close_code::abnormal), std::string_view("connection failed"));
         }
 
-        // The client is gone: stop, reporting nothing.
-        void abandon() {
+        // close() from before the connection existed: ends the attempt, or closes
+        // the connection made since with the caller's code (it may even be open).
+        void cancel(std::uint16_t code, std::string_view reason) {
             if (auto c = get()) {
                 const auto state = c->ready_state();
-                if (state == duplex::ready_state::open || state == duplex::ready_state::connecting) c->close(close_code::going_away);
+                if (state == duplex::ready_state::open || state == duplex::ready_state::connecting) c->close(code, reason);
                 return;
             }
-            fail(make_error_code(errc::closed)); // owner is null: nothing is reported
+            fail(make_error_code(errc::closed));
         }
+
+        // The client is gone: stop, reporting nothing (owner is null).
+        void abandon() { cancel(close_code::going_away, {}); }
 
         // Calls the client's handler picked by `pick` with `args`, if the client still
         // exists. The handler is copied first, so it may replace itself.

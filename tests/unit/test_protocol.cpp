@@ -286,6 +286,46 @@ TEST_CASE("heartbeat: a silent peer is pinged, then given up on as 1006", "[prot
     }
 }
 
+TEST_CASE("heartbeat: the next ping is due ping_interval after the answer, whatever pong_timeout is",
+          "[protocol][heartbeat]") {
+    connection_options o;
+    o.ping_interval = 100ms;
+    o.pong_timeout = 10s; // much longer than ping_interval
+    server_protocol s(o);
+    client_protocol c(o);
+    const auto t0 = clock_type::now();
+    s.open(t0);
+    c.open(t0);
+    s.tick(t0 + 100ms);
+    CHECK(drain(s) == std::string("\x89\x00", 2));
+    CHECK(s.next_deadline() == t0 + 100ms + 10s); // waiting for the answer
+    recorder rc, rs;
+    feed(c, std::string("\x89\x00", 2), rc, t0 + 110ms);
+    feed(s, drain(c), rs, t0 + 120ms); // the pong
+    REQUIRE(rs.pongs.size() == 1);
+    CHECK(s.next_deadline() == t0 + 220ms); // not t0 + 10.1 s
+    CHECK_FALSE(s.tick(t0 + 220ms).ec);
+    CHECK(drain(s) == std::string("\x89\x00", 2)); // pinged again
+}
+
+TEST_CASE("heartbeat: pong_timeout 0 never gives up on a silent peer, it pings it every ping_interval",
+          "[protocol][heartbeat]") {
+    connection_options o;
+    o.ping_interval = 100ms;
+    o.pong_timeout = 0ms;
+    server_protocol s(o);
+    const auto t0 = clock_type::now();
+    s.open(t0);
+    for (int i = 1; i <= 3; ++i) {
+        CHECK(s.next_deadline() == t0 + i * 100ms);
+        const auto r = s.tick(t0 + i * 100ms);
+        CHECK_FALSE(r.ec);
+        CHECK_FALSE(r.abort);
+        CHECK(drain(s) == std::string("\x89\x00", 2));
+    }
+    CHECK(s.state() == ready_state::open);
+}
+
 TEST_CASE("idle timeout closes with 1001", "[protocol][timeout]") {
     connection_options o;
     o.ping_interval = 0ms;

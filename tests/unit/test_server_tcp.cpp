@@ -1071,14 +1071,17 @@ TEST_CASE("the handshake hook cannot make the server answer with a subprotocol t
 // serve() must not let an exception escape: on a server with strands the next accept
 // is armed after it, and would never be. The dropped connection must not stay in the hub.
 template <class T>
-void check_drops_one_and_goes_on(const std::string& expected_log) {
+void check_drops_one_and_goes_on(const std::string& expected_log, bool log_hook_throws = false) {
     basic_running_server<T> rs; // a default io_context: strands, accept after serve()
     std::mutex m;
     std::vector<std::string> logs;
     rs.srv.on_message([](auto& c, const message& msg) { c.send(msg); });
-    rs.srv.on_log([&](log_level, std::string_view s) {
-        std::lock_guard<std::mutex> lock(m);
-        logs.emplace_back(s);
+    rs.srv.on_log([&, log_hook_throws](log_level, std::string_view s) {
+        {
+            std::lock_guard<std::mutex> lock(m);
+            logs.emplace_back(s);
+        }
+        if (log_hook_throws) throw std::runtime_error("the log hook failed too"); // ignored
     });
     rs.start();
     {
@@ -1112,10 +1115,17 @@ struct over_throwing_factory { // the first transport cannot be made
         static std::atomic<int> n{0};
         return n;
     }
+    static std::atomic<bool>& throw_int() { // throw 42, not a std::exception
+        static std::atomic<bool> b{false};
+        return b;
+    }
     static server_type::transport_factory accept() {
         made() = 0;
         return [](asio::ip::tcp::socket s) {
-            if (made()++ == 0) throw std::runtime_error("no transport for this one");
+            if (made()++ == 0) {
+                if (throw_int()) throw 42;
+                throw std::runtime_error("no transport for this one");
+            }
             return tcp_transport(std::move(s));
         };
     }
@@ -1124,10 +1134,25 @@ struct over_throwing_factory { // the first transport cannot be made
 TEST_CASE("a connection that cannot be set up is dropped and the server goes on accepting",
           "[server][tcp][robustness][threads]") {
     SECTION("the transport factory throws") {
+        over_throwing_factory::throw_int() = false;
         check_drops_one_and_goes_on<over_throwing_factory>("dropped a new connection: no transport for this one");
         CHECK(over_throwing_factory::made() == 2);
     }
+    SECTION("the transport factory throws something that is not a std::exception") {
+        over_throwing_factory::throw_int() = true;
+        check_drops_one_and_goes_on<over_throwing_factory>("dropped a new connection: unknown exception");
+        over_throwing_factory::throw_int() = false;
+        CHECK(over_throwing_factory::made() == 2);
+    }
+    SECTION("the transport factory throws, and so does the log hook") {
+        over_throwing_factory::throw_int() = false;
+        check_drops_one_and_goes_on<over_throwing_factory>("dropped a new connection: no transport for this one", true);
+        CHECK(over_throwing_factory::made() == 2);
+    }
     SECTION("the connection's start throws, after it joined the hub") {
+        struct reset_failing_starts { // a failed REQUIRE must not leave it set for the next test
+            ~reset_failing_starts() { write_recording_tcp::failing_starts() = 0; }
+        } reset;
         write_recording_tcp::failing_starts() = 1;
         check_drops_one_and_goes_on<over_recorded_tcp>("dropped a new connection: no start for this one");
         CHECK(write_recording_tcp::failing_starts() == 0);

@@ -519,7 +519,7 @@ private:
         if (!write_client_request(out, *request, hs_->key)) return finish(make_error_code(errc::bad_url));
         queue_raw(out);
         flush();
-        read_handshake();
+        if (!closed_) read_handshake(); // flush() may have cut it (out of memory)
     }
 
     void check_response(std::size_t head_size) {
@@ -662,7 +662,7 @@ private:
             // No read buffer is 4 GiB: the size fits in 32 bits (fewer bytes per connection).
             read_size_ = static_cast<std::uint32_t>(std::min<std::size_t>(config_->connection.read_buffer_size, 0xffffffffu));
             read_buf_ = detail::read_buffer_pool::take(read_size_);
-            if (!read_buf_) return finish(make_error_code(errc::internal_error)); // out of memory
+            if (!read_buf_) return cut(errc::internal_error); // out of memory
         }
         read_target_ = next;
         transport_.async_read_some(asio::buffer(read_buf_.get(), read_size_), then<&basic_connection::on_read_some>());
@@ -675,7 +675,7 @@ private:
             if (!ec && !closed_) {
                 const std::size_t size = config_->connection.read_buffer_size;
                 data = detail::thread_read_buffer(size);
-                if (!data) return finish(make_error_code(errc::internal_error)); // out of memory
+                if (!data) return cut(errc::internal_error); // out of memory
                 n = transport_.read_some_now(asio::buffer(data, size), ec);
                 if (ec == asio::error::would_block || ec == asio::error::try_again) return read_next(read_target_);
             }
@@ -767,7 +767,7 @@ private:
         } catch (const std::bad_alloc&) {
             // No memory to describe the write: nothing queued can go out, not even a
             // close frame, so the connection is cut (1006); the others carry on.
-            return finish(make_error_code(errc::internal_error));
+            return cut(errc::internal_error);
         }
         if constexpr (detail::has_try_write<Transport>::value) {
             // Most writes fit in the socket buffer at once: then no completion
@@ -945,6 +945,14 @@ private:
         error_reported_ = true;
         log(ec == condition::protocol_violation ? log_level::warning : log_level::info, {}, ec);
         if (config_->on_error) config_->on_error(*this, ec);
+    }
+
+    // Ends the connection at once for a failure that leaves nothing to write (out of
+    // memory), reported as that failure (on_error), then on_close with 1006.
+    void cut(errc e) {
+        const auto ec = make_error_code(e);
+        if (protocol_.state() != duplex::ready_state::connecting) protocol_.record_failure(ec);
+        finish(ec);
     }
 
     // Closes the transport once, then reports: on_error for an unclean end

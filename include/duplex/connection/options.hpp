@@ -13,7 +13,7 @@ enum class backpressure_policy : std::uint8_t {
     reject, ///< the send fails with errc::send_queue_full; the connection stays open
 };
 
-/// Options every connection has, server or client. Zero durations disable a timer.
+/// Options every connection has, server or client.
 struct connection_options {
     /// Largest message accepted (sum of its frames); bigger ones close with 1009.
     std::size_t max_message_size = 16 * 1024 * 1024;
@@ -26,15 +26,17 @@ struct connection_options {
     std::size_t send_queue_limit = 16 * 1024 * 1024;
     backpressure_policy backpressure = backpressure_policy::close;
 
-    /// Heartbeat: ping a peer that has sent nothing for this long...
+    /// Heartbeat: ping a peer that has sent nothing for this long (0: never)...
     std::chrono::milliseconds ping_interval{20000};
-    /// ...and give up on it (reported as 1006) when it stays silent this much longer.
+    /// ...and give up on it (reported as 1006) when it stays silent this much longer
+    /// (0: never give up; a silent peer is pinged again every ping_interval).
     std::chrono::milliseconds pong_timeout{20000};
     /// Close with 1001 when no message went either way for this long (0: never).
     std::chrono::milliseconds idle_timeout{0};
-    /// How long to wait for the peer's answer to our close frame before cutting TCP.
+    /// How long to wait for the peer's answer to our close frame before cutting TCP
+    /// (0: do not wait).
     std::chrono::milliseconds close_timeout{5000};
-    /// How long the opening handshake may take (a slow-loris defence).
+    /// How long the opening handshake may take (a slow-loris defence; 0: unbounded).
     std::chrono::milliseconds handshake_timeout{10000};
 
     /// permessage-deflate (RFC 7692): what a client offers and a server accepts.

@@ -210,12 +210,12 @@ public:
     /// Memory the send queue holds (bytes queued, or kept for reuse between writes),
     /// e.g. to check that idle connections hold none. Any thread, but not while
     /// holding mutex() (it is not recursive); so for send_idle() below.
-    std::size_t send_buffer_memory() const {
+    std::size_t send_buffer_memory() const noexcept {
         std::lock_guard<send_mutex> lock(mutex_);
         return queue_.reserved_bytes();
     }
     /// True when nothing is queued or being written. Any thread.
-    bool send_idle() const {
+    bool send_idle() const noexcept {
         std::lock_guard<send_mutex> lock(mutex_);
         return !queue_.writing() && !queue_.has_pending();
     }
@@ -232,7 +232,7 @@ public:
     /// complete (a server closes TCP first, §7.1.1), or the connection failed.
     /// A client waits for the server to close TCP, up to close_timeout. Any thread
     /// (close() and a send that fails the connection change it from others).
-    bool should_close_transport() const {
+    bool should_close_transport() const noexcept {
         std::lock_guard<send_mutex> lock(mutex_);
         return should_close_transport_locked();
     }
@@ -243,7 +243,7 @@ public:
     }
     /// should_close_transport(), and nothing is queued or being written: the
     /// transport may be closed now. One lock for both.
-    bool may_close_transport() const {
+    bool may_close_transport() const noexcept {
         std::lock_guard<send_mutex> lock(mutex_);
         return should_close_transport_locked() && !queue_.writing() && !queue_.has_pending();
     }
@@ -265,8 +265,10 @@ public:
             // sent anything) is pinged again ping_interval after that, not pong_timeout
             // after our ping: with a long pong_timeout, pings would come too seldom to
             // keep proxies and NATs from dropping an idle connection.
+            // With pong_timeout 0 a silent peer is never cut, only pinged again.
             const bool waiting = ping_sent_ != clock::time_point{} && last_rx_ <= ping_sent_;
-            t = std::min(t, waiting ? ping_sent_ + options_->pong_timeout : last_rx_ + options_->ping_interval);
+            if (waiting && options_->pong_timeout.count() > 0) t = std::min(t, ping_sent_ + options_->pong_timeout);
+            else t = std::min(t, std::max(last_rx_, ping_sent_) + options_->ping_interval);
         }
         return t;
     }
@@ -288,9 +290,9 @@ public:
         }
         if (options_->ping_interval.count() > 0) {
             if (ping_sent_ != clock::time_point{} && last_rx_ > ping_sent_) ping_sent_ = {}; // alive
-            if (ping_sent_ != clock::time_point{}) {
+            if (ping_sent_ != clock::time_point{} && options_->pong_timeout.count() > 0) {
                 if (now - ping_sent_ >= options_->pong_timeout) return {fail_locked(errc::ping_timeout, now), true};
-            } else if (now - last_rx_ >= options_->ping_interval) {
+            } else if (now - std::max(last_rx_, ping_sent_) >= options_->ping_interval) {
                 write_frame_locked(opcode::ping, nullptr, 0, true);
                 ping_sent_ = now;
             }
@@ -313,6 +315,13 @@ public:
     /// Fails the connection from outside the parser (e.g. out of memory while
     /// handling a message): close frame with the error's code, stop reading.
     void fail_connection(std::error_code ec, clock::time_point now = clock::now()) { fail(ec, now); }
+    /// Records why the connection ends (if nothing did yet) when nothing more can be
+    /// written, not even a close frame: the caller cuts the transport next.
+    void record_failure(std::error_code ec) noexcept {
+        std::lock_guard<send_mutex> lock(mutex_);
+        if (!failure_) failure_ = ec;
+        stop_reading_ = true;
+    }
 
     /// The failure that ended (or is ending) the connection, if any.
     std::error_code failure() const {
