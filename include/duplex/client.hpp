@@ -90,7 +90,7 @@ public:
     using connection = basic_connection<role::client, transport_type>;
 
     /// A client whose handlers and I/O run on `io` (which must outlive it); not connected yet.
-    explicit client(asio::io_context& io) : io_(io) {}
+    explicit client(asio::io_context& io) : io_(io), strand_(asio::make_strand(io)) {}
     client(const client&) = delete;            ///< not copyable
     client& operator=(const client&) = delete; ///< not assignable
     /// No handler runs after this; an open connection is closed with 1001 in the background.
@@ -106,7 +106,10 @@ public:
     /// The handshake succeeded: the state is OPEN and sends work.
     client& on_open(std::function<void()> f) { on_open_ = std::move(f); return *this; }
     /// The message's bytes are valid during the call only (copy with m.str()).
-    client& on_message(std::function<void(const message&)> f) { on_message_ = std::move(f); return *this; }
+    client& on_message(std::function<void(const message&)> f) {
+        on_message_ = f ? std::make_shared<const std::function<void(const message&)>>(std::move(f)) : nullptr;
+        return *this;
+    }
     /// Once per successful connect(): the peer's close code and reason, the code duplex
     /// failed the connection with (1002, 1007, 1009, ...), or 1006 when it dropped or never opened.
     client& on_close(std::function<void(std::uint16_t code, std::string_view reason)> f) { on_close_ = std::move(f); return *this; }
@@ -141,7 +144,7 @@ public:
         if (!write_client_request(probe, request, "dGhlIHNhbXBsZSBub25jZQ=="))
             return std::make_error_code(std::errc::invalid_argument);
 
-        auto a = std::make_shared<attempt>(asio::make_strand(io_), this, std::move(u), std::move(options), std::move(request));
+        auto a = std::make_shared<attempt>(strand_, this, std::move(u), std::move(options), std::move(request));
         if (auto old = current()) old->owner.store(nullptr); // a closed connection: forget it
         {
             std::lock_guard<std::mutex> lock(mutex_);
@@ -191,6 +194,7 @@ public:
     /// runs and the connection is closed with this code). errc::bad_close_code for a code
     /// that may not be sent; errc::closed when already closing or closed.
     std::error_code close(std::uint16_t code = close_code::normal, std::string_view reason = {}) {
+        if (code != close_code::no_status && !is_valid_close_code(code)) return make_error_code(errc::bad_close_code);
         auto a = current();
         if (!a) return make_error_code(errc::closed);
         if (auto c = a->get()) return c->close(code, reason);
@@ -260,7 +264,9 @@ private:
                 deadline = std::chrono::steady_clock::now() + options.connect_timeout;
                 timer.expires_at(deadline);
                 timer.async_wait([self = this->shared_from_this()](std::error_code ec) {
-                    if (!ec) self->fail(make_error_code(errc::handshake_timeout));
+                    // Expired just as TCP connected (too late to cancel): the
+                    // connection's own handshake timer has taken over.
+                    if (!ec && !self->get()) self->fail(make_error_code(errc::handshake_timeout));
                 });
             }
             resolver.async_resolve(target.host, std::to_string(target.port),
@@ -291,8 +297,12 @@ private:
             std::weak_ptr<attempt> weak = this->shared_from_this();
             config->on_open = [weak](connection&) { emit(weak, [](client& c) { return c.on_open_; }); };
             config->on_message = [weak](connection&, const message& m) {
+                // A reference to the handler, not a copy of it (no allocation per
+                // message), that keeps it alive should it replace itself or destroy
+                // the client.
                 if (auto a = weak.lock())
-                    if (client* c = a->owner.load(); c && c->on_message_) c->on_message_(m);
+                    if (client* c = a->owner.load())
+                        if (auto f = c->on_message_) (*f)(m);
             };
             config->on_pong = [weak](connection&, std::string_view p) { emit(weak, [](client& c) { return c.on_pong_; }, p); };
             config->on_error = [weak](connection&, std::error_code ec) { emit(weak, [](client& c) { return c.on_error_; }, ec); };
@@ -389,10 +399,13 @@ private:
     }
 
     asio::io_context& io_;
+    // One strand for every connect(): the handlers of a connection and of the next
+    // one (started from on_close, say) never run at the same time.
+    asio::strand<asio::io_context::executor_type> strand_;
     mutable std::mutex mutex_;
     std::shared_ptr<attempt> current_;
     std::function<void()> on_open_;
-    std::function<void(const message&)> on_message_;
+    std::shared_ptr<const std::function<void(const message&)>> on_message_; // shared: see open_connection()
     std::function<void(std::uint16_t, std::string_view)> on_close_;
     std::function<void(std::error_code)> on_error_;
     std::function<void(std::string_view)> on_pong_;

@@ -70,6 +70,23 @@ inline bool is_ipv4_literal(std::string_view s) noexcept {
     }
 }
 
+/// True when the last label of `host` is a number ("127.1", "0x7f.1", "2130706433"):
+/// libc reads such names as IPv4 addresses in old forms (octal "010.0.0.1" is 8.0.0.1),
+/// so only the dotted-quad form is taken (WHATWG URL's "ends in a number").
+inline bool ends_in_number(std::string_view host) noexcept {
+    if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+    const std::size_t dot = host.rfind('.');
+    const std::string_view last = dot == std::string_view::npos ? host : host.substr(dot + 1);
+    if (last.empty()) return false;
+    bool digits = true;
+    for (char c : last) digits = digits && url_is_digit(c);
+    if (digits) return true;
+    if (last.size() < 2 || last[0] != '0' || (last[1] != 'x' && last[1] != 'X')) return false;
+    for (char c : last.substr(2))
+        if (!url_is_digit(c) && !((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) return false;
+    return true;
+}
+
 /// RFC 4291 §2.2 text form: eight groups of 1-4 hex digits, at most one "::",
 /// optionally ending in a dotted-quad IPv4 address.
 inline bool is_ipv6_literal(std::string_view s) noexcept {
@@ -145,6 +162,7 @@ inline std::error_code parse_url(std::string_view text, url& out) {
         if (host.empty()) return bad;
         for (char c : host)
             if (!detail::is_host_name_char(c)) return bad;
+        if (detail::ends_in_number(host) && !detail::is_ipv4_literal(host)) return bad;
         authority.remove_prefix(host.size());
     }
     if (!authority.empty()) port = authority.substr(1); // after ':'

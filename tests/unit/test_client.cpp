@@ -415,6 +415,69 @@ TEST_CASE("client: destroying the client closes with 1001 and silences its handl
     }
 }
 
+TEST_CASE("client: on_message may destroy the client or replace itself while it runs", "[client]") {
+    // The handler's captures must outlive its own call (ASan catches a use after free).
+    asio::io_context io;
+    duplex::server server(io);
+    server_events se;
+    echo_and_record(server, se);
+    REQUIRE_FALSE(server.listen(0));
+
+    SECTION("it destroys the client") {
+        auto client = std::make_unique<duplex::client>(io);
+        std::string seen;
+        std::string big_capture(64, 'x'); // stored outside the std::function's small buffer
+        client->on_open([&] { client->send_text("bye"); });
+        client->on_message([&client, &seen, big_capture](const duplex::message& m) {
+            client.reset();
+            seen = std::string(m.text()) + big_capture.substr(0, 1); // after the reset
+        });
+        REQUIRE_FALSE(client->connect(ws_url(server.port())));
+        REQUIRE(run_until(io, [&] { return !seen.empty(); }));
+        CHECK(seen == "byex");
+        REQUIRE(run_until(io, [&] { return se.close_codes.size() == 1; }));
+        CHECK(se.close_codes[0] == 1001);
+    }
+    SECTION("it replaces itself") {
+        duplex::client client(io);
+        std::vector<std::string> seen;
+        std::string tag(64, 'a');
+        client.on_open([&] { client.send_text("one"); });
+        client.on_message([&client, &seen, tag](const duplex::message& m) {
+            client.on_message([&seen](const duplex::message& m2) { seen.push_back("second:" + m2.str()); });
+            seen.push_back("first:" + m.str() + tag.substr(0, 1)); // after the replacement
+            client.send_text("two");
+        });
+        REQUIRE_FALSE(client.connect(ws_url(server.port())));
+        REQUIRE(run_until(io, [&] { return seen.size() == 2; }));
+        CHECK(seen == std::vector<std::string>{"first:onea", "second:two"});
+        client.close();
+        REQUIRE(run_until(io, [&] { return client.ready_state() == duplex::ready_state::closed; }));
+    }
+}
+
+TEST_CASE("client: close() refuses a code that may not be sent, also before the connection exists",
+          "[client][rfc6455][7.4]") {
+    asio::io_context io;
+    duplex::server server(io);
+    server_events se;
+    echo_and_record(server, se);
+    REQUIRE_FALSE(server.listen(0));
+    duplex::client client(io);
+    events e;
+    record(client, e);
+    REQUIRE_FALSE(client.connect(ws_url(server.port())));
+    CHECK(client.close(999) == duplex::errc::bad_close_code); // before TCP is up
+    CHECK(client.close(1006) == duplex::errc::bad_close_code);
+    REQUIRE(run_until(io, [&] { return e.opens == 1; })); // the refused close() changed nothing
+    CHECK(client.close(999) == duplex::errc::bad_close_code);
+    CHECK(client.ready_state() == duplex::ready_state::open);
+    CHECK_FALSE(client.close(4000, "done"));
+    REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+    REQUIRE(se.close_codes.size() == 1);
+    CHECK(se.close_codes[0] == 4000);
+}
+
 TEST_CASE("client: a bracketed IPv6 URL reaches a server listening on ::1", "[client][ipv6]") {
     asio::io_context io;
     duplex::server server(io);

@@ -34,6 +34,7 @@ const std::string rfc_response =
 // A request built from lines; each test removes or changes one.
 struct request_builder {
     std::string method = "GET";
+    std::string target = "/chat";
     std::string version = "HTTP/1.1";
     std::vector<std::string> lines = {
         "Host: server.example.com", "Upgrade: websocket", "Connection: Upgrade",
@@ -59,7 +60,7 @@ struct request_builder {
         return *this;
     }
     const duplex::http_request& parse() {
-        text = method + " /chat " + version + "\r\n";
+        text = method + " " + target + " " + version + "\r\n";
         for (auto& l : lines) text += l + "\r\n";
         text += "\r\n";
         std::error_code ec;
@@ -183,7 +184,21 @@ TEST_CASE("check_upgrade_request: each failure, its errc and HTTP status", "[rfc
         b.version = "HTTP/1.0";
         add("HTTP/1.0", b, errc::bad_http_version, 400);
     }
+    {
+        // §4.2.1 item 1: a Request-URI or an absolute http/https URI (RFC 7230 §5.3).
+        request_builder b;
+        b.target = "*";
+        add("asterisk-form target", b, errc::bad_target, 400);
+        b.target = "server.example.com:80";
+        add("authority-form target", b, errc::bad_target, 400);
+        b.target = "ftp://server.example.com/chat";
+        add("absolute target, not http(s)", b, errc::bad_target, 400);
+    }
     add("no Host", request_builder().without("Host"), errc::no_host, 400);
+    add("two Host fields (RFC 7230 §5.4)", request_builder().add("Host: other.example.com"), errc::no_host, 400);
+    add("a body by Content-Length (RFC 7230 §3.3.3)", request_builder().add("Content-Length: 5"),
+        errc::unexpected_body, 400);
+    add("a chunked body", request_builder().add("Transfer-Encoding: chunked"), errc::unexpected_body, 400);
     add("empty Host", request_builder().replace("Host", "Host:"), errc::no_host, 400);
     add("no Upgrade", request_builder().without("Upgrade"), errc::no_upgrade, 400);
     add("Upgrade: h2c", request_builder().replace("Upgrade", "Upgrade: h2c"), errc::no_upgrade, 400);
@@ -230,6 +245,27 @@ TEST_CASE("check_upgrade_request: each failure, its errc and HTTP status", "[rfc
     request_builder http12;
     http12.version = "HTTP/1.2";
     CHECK_FALSE(duplex::check_upgrade_request(http12.parse()));
+    CHECK_FALSE(duplex::check_upgrade_request(request_builder().add("Content-Length: 0").parse()));
+    {
+        // The absolute form passes, and path() and query() see through it (RFC 7230 §5.3.2).
+        request_builder b;
+        b.target = "HTTP://server.example.com:8080/chat?room=1";
+        const auto& req = b.parse();
+        CHECK_FALSE(duplex::check_upgrade_request(req));
+        CHECK(req.path() == "/chat");
+        CHECK(req.query() == "room=1");
+        CHECK(req.origin_form() == "/chat?room=1");
+        b.target = "https://server.example.com?room=2";
+        const auto& bare = b.parse();
+        CHECK_FALSE(duplex::check_upgrade_request(bare));
+        CHECK(bare.path() == "/");
+        CHECK(bare.query() == "room=2");
+        b.target = "http://server.example.com";
+        CHECK(b.parse().path() == "/");
+        b.target = "/chat?room=3";
+        CHECK(b.parse().path() == "/chat");
+        CHECK(b.parse().query() == "room=3");
+    }
 }
 
 TEST_CASE("error responses", "[rfc6455][4.2.2][rfc7231]") {

@@ -90,6 +90,12 @@ TEST_CASE("url: IPv4 and IPv6 literals", "[url]") {
     CHECK(u.host_header() == "[2001:db8::a]");
     CHECK(u.target == "/");
 
+    // Names that only look numeric in part are names.
+    for (const char* name : {"ws://1.example.com/", "ws://example.com1/", "ws://0xcafe.example/", "ws://123abc/",
+                             "ws://example.com./"}) {
+        INFO(name);
+        CHECK_FALSE(duplex::parse_url(name, u));
+    }
     for (const char* ok : {"ws://[::]/", "ws://[1::]/", "ws://[1:2:3:4:5:6:7:8]/", "ws://[1::8]/",
                            "ws://[::ffff:192.0.2.1]/", "ws://[64:ff9b::192.0.2.33]:80/", "ws://[1:2:3:4:5:6:7::]/",
                            "ws://[fe80::1]?q"}) {
@@ -129,6 +135,14 @@ TEST_CASE("url: rejected", "[url]") {
         "ws://ex%41mple.com/",
         "ws://caf\xC3\xA9.com/",
         "ws://h!/",
+        "ws://127.1/",                  // IPv4 in the old forms libc would read (not dotted-quad)
+        "ws://2130706433/",
+        "ws://0x7f.0.0.1/",
+        "ws://localhost.0x7f/",
+        "ws://010.0.0.1/",              // octal: libc connects to 8.0.0.1
+        "ws://127.0.0.256/",
+        "ws://1.2.3.4.5/",
+        "ws://example.123/",
         "ws://[::1/",                   // IPv6 literals
         "ws://[::1]x/",
         "ws://[]/",

@@ -55,11 +55,13 @@ enum class errc {
     too_many_headers,         // 431: more header fields than the limit
     bad_method,               // 405: the upgrade request is not a GET
     bad_http_version,         // 400: not HTTP/1.1 or later
-    no_host,                  // 400: no Host header
+    no_host,                  // 400: no Host header, or more than one
     no_upgrade,               // 400 (a plain HTTP request, with no Upgrade at all, gets 426)
     no_connection_upgrade,    // 400: Connection does not list "upgrade"
     bad_version,              // 426: Sec-WebSocket-Version is not 13
     bad_key,                  // 400: Sec-WebSocket-Key is not Base64 of 16 bytes
+    bad_target,               // 400: target neither "/path" nor an absolute http(s) URI
+    unexpected_body,          // 400: the upgrade request has a body
     rejected,                 // the application declined the request
     forbidden_origin,         // 403: Origin not on the allowed list
 
@@ -130,11 +132,13 @@ inline const char* errc_message(errc e) noexcept {
     case errc::too_many_headers: return "request has more header fields than the limit";
     case errc::bad_method: return "WebSocket upgrade must be a GET request";
     case errc::bad_http_version: return "WebSocket upgrade needs HTTP/1.1 or later";
-    case errc::no_host: return "request has no Host header";
+    case errc::no_host: return "request needs exactly one Host header";
     case errc::no_upgrade: return "request has no 'Upgrade: websocket' header";
     case errc::no_connection_upgrade: return "request has no 'Connection: Upgrade' header";
     case errc::bad_version: return "unsupported Sec-WebSocket-Version (13 is required)";
     case errc::bad_key: return "Sec-WebSocket-Key is missing or not Base64 of 16 bytes";
+    case errc::bad_target: return "request target is neither a path nor an absolute http(s) URI";
+    case errc::unexpected_body: return "upgrade request has a body (Content-Length or Transfer-Encoding)";
     case errc::rejected: return "the application rejected the WebSocket request";
     case errc::forbidden_origin: return "Origin is not allowed";
     case errc::bad_status: return "server did not answer 101 Switching Protocols";

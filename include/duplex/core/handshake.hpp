@@ -98,15 +98,25 @@ inline bool is_websocket_request(const http_request& req) noexcept {
 }
 
 /// Checks an upgrade request against RFC 6455 §4.2.1, in this order: GET (bad_method),
-/// HTTP/1.1 or later (bad_http_version), Host (no_host), `Upgrade: websocket`
-/// (no_upgrade), `Connection: upgrade` (no_connection_upgrade), exactly one
-/// `Sec-WebSocket-Version: 13` (bad_version), exactly one Sec-WebSocket-Key that is
-/// Base64 of 16 bytes (bad_key). Tokens compare case-insensitively. Answer a failure
-/// with write_error_response(out, http_status_for(e)).
+/// HTTP/1.1 or later (bad_http_version), a target that is a path or an absolute http(s)
+/// URI (bad_target), exactly one non-empty Host (no_host), no body (unexpected_body),
+/// `Upgrade: websocket` (no_upgrade), `Connection: upgrade` (no_connection_upgrade),
+/// exactly one `Sec-WebSocket-Version: 13` (bad_version), exactly one Sec-WebSocket-Key
+/// that is Base64 of 16 bytes (bad_key). Tokens compare case-insensitively. Answer a
+/// failure with write_error_response(out, http_status_for(e)).
 inline std::error_code check_upgrade_request(const http_request& req) noexcept {
     if (req.method != "GET") return errc::bad_method;                               // §4.2.1 item 1
     if (req.version_minor < 1) return errc::bad_http_version;                       // item 1
-    if (req.header("Host").empty()) return errc::no_host;                           // item 2
+    // Item 1: a Request-URI (origin-form) or an absolute http/https URI, not "*" or
+    // "host:port" (RFC 7230 §5.3).
+    if (req.target.empty() || (req.target[0] != '/' && !is_absolute_http_target(req.target))) return errc::bad_target;
+    // Item 2; RFC 7230 §5.4: a server MUST answer 400 to more than one Host field.
+    if (req.header_count("Host") != 1 || req.header("Host").empty()) return errc::no_host;
+    // The new protocol starts after the whole request (RFC 7230 §3.3.3, §6.7): bytes of
+    // a body would be read as frames.
+    if (req.header_count("Transfer-Encoding") != 0) return errc::unexpected_body;
+    for (const auto& f : req.fields)
+        if (detail::iequals(f.name, "Content-Length") && f.value != "0") return errc::unexpected_body;
     if (!req.has_token("Upgrade", "websocket")) return errc::no_upgrade;            // item 3
     if (!req.has_token("Connection", "upgrade")) return errc::no_connection_upgrade; // item 4
     // item 6; §11.3.5: the field must not appear more than once in a request.

@@ -112,6 +112,14 @@ bool find_list_element(std::string_view list, F&& f) {
 
 } // namespace detail
 
+/// True for an absolute-form request target with the http or https scheme
+/// ("http://example.com/chat"), which RFC 6455 §4.2.1 allows beside "/chat".
+constexpr bool is_absolute_http_target(std::string_view t) noexcept {
+    const std::string_view http = "http://", https = "https://";
+    return (t.size() > http.size() && detail::iequals(t.substr(0, http.size()), http)) ||
+           (t.size() > https.size() && detail::iequals(t.substr(0, https.size()), https));
+}
+
 /// Header fields of a parsed request or response, with case-insensitive lookup.
 /// `fields` keeps its capacity across clear(), so a reused object stops allocating.
 class http_headers {
@@ -229,13 +237,27 @@ public:
         fields.clear();
     }
 
-    /// The target without its query ("/chat" for "/chat?room=1").
-    std::string_view path() const noexcept { return target.substr(0, target.find('?')); }
+    /// The target's path ("/chat" for "/chat?room=1", and for the absolute form
+    /// "http://example.com/chat?room=1"; "/" for "http://example.com").
+    std::string_view path() const noexcept {
+        const std::string_view p = origin_form().substr(0, origin_form().find('?'));
+        return p.empty() && !target.empty() ? std::string_view("/") : p; // empty for no request
+    }
 
     /// The query without the '?' ("room=1" for "/chat?room=1"); empty if none.
     std::string_view query() const noexcept {
-        const std::size_t q = target.find('?');
-        return q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+        const std::string_view t = origin_form();
+        const std::size_t q = t.find('?');
+        return q == std::string_view::npos ? std::string_view{} : t.substr(q + 1);
+    }
+
+    /// The target with an absolute form's "http://authority" taken off (RFC 7230
+    /// §5.3.2): "/chat?room=1"; as is for the usual origin form.
+    std::string_view origin_form() const noexcept {
+        if (!is_absolute_http_target(target)) return target;
+        const std::size_t authority = target.find("//") + 2;
+        const std::size_t end = target.find_first_of("/?", authority);
+        return end == std::string_view::npos ? std::string_view{} : target.substr(end);
     }
 
     /// The Origin field (RFC 6454), sent by browsers; empty if absent.
