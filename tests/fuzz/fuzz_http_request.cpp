@@ -42,6 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_inside(req.target, buf);
     check_inside(req.path(), buf);
     check_inside(req.query(), buf);
+    check_inside(req.origin_form(), buf);
+    if (duplex::is_absolute_http_target(req.target) && req.path().empty()) std::abort(); // at least "/"
     for (const auto& f : req) {
         check_inside(f.name, buf.substr(0, n));
         check_inside(f.value, buf.substr(0, n));

@@ -692,6 +692,17 @@ TEST_CASE("origin allowlist rejects other origins with 403", "[server][tcp][secu
         r.send(upgrade + "Origin: https://good.example\r\n\r\n");
         CHECK(r.read_all(2000ms, "\r\n\r\n").substr(0, 12) == "HTTP/1.1 101");
     }
+    {
+        // Two Origin fields, the allowed one first: which one a proxy checked is unknown.
+        raw_socket r(rs.srv.port());
+        r.send(upgrade + "Origin: https://good.example\r\nOrigin: https://evil.example\r\n\r\n");
+        CHECK(r.read_all().substr(0, 12) == "HTTP/1.1 403");
+    }
+    {
+        raw_socket r(rs.srv.port()); // no Origin at all (not a browser): refused while a list is set
+        r.send(upgrade + "\r\n");
+        CHECK(r.read_all().substr(0, 12) == "HTTP/1.1 403");
+    }
 }
 
 TEST_CASE("plain HTTP on the same port goes to the page hook", "[server][tcp]") {

@@ -467,7 +467,8 @@ private:
         }
         if (auto ec = check_upgrade_request(req))
             return reject(ec, http_status_for(static_cast<errc>(ec.value())), {});
-        if (!config_->allowed_origins.empty() && !origin_allowed(req.origin()))
+        // One Origin (RFC 6454 §7.3): with two, a proxy and we could read different ones.
+        if (!config_->allowed_origins.empty() && (req.header_count("Origin") > 1 || !origin_allowed(req.origin())))
             return reject(make_error_code(errc::forbidden_origin), 403, "Origin not allowed\n");
 
         handshake_decision decision;
@@ -651,7 +652,7 @@ private:
     // are there: idle connections cost a few hundred bytes, not a page.
     void read_next(read_target next) {
         if constexpr (detail::has_wait_readable<Transport>::value) {
-            if (!busy_) {
+            if (!busy_ && detail::can_wait_readable(transport_)) {
                 if (read_buf_) detail::read_buffer_pool::give(std::move(read_buf_), read_size_);
                 read_target_ = next;
                 transport_.async_wait_readable(then<&basic_connection::on_readable>());

@@ -240,8 +240,10 @@ public:
     /// The target's path ("/chat" for "/chat?room=1", and for the absolute form
     /// "http://example.com/chat?room=1"; "/" for "http://example.com").
     std::string_view path() const noexcept {
-        const std::string_view p = origin_form().substr(0, origin_form().find('?'));
-        return p.empty() && !target.empty() ? std::string_view("/") : p; // empty for no request
+        const std::string_view t = origin_form();
+        const std::string_view p = t.substr(0, t.find('?'));
+        if (!p.empty() || !is_absolute_http_target(target)) return p;
+        return target.substr(target.find("//") + 1, 1); // "/": like every view, one into target
     }
 
     /// The query without the '?' ("room=1" for "/chat?room=1"); empty if none.

@@ -198,11 +198,39 @@ public:
         return std::visit([](const auto& t) { return t.remote_address(); }, t_);
     }
 
+    // TCP's optional operations (transport.hpp), so that ws:// connections of a TLS
+    // build write at once and hold no read buffer while idle, as with tcp_transport.
+    // Over TLS: writes report would_block (the asynchronous write follows), and
+    // can_wait_readable() says no (OpenSSL may hold decrypted bytes already).
+    template <class ConstBuffers>
+    std::size_t try_write_some(const ConstBuffers& buffers, std::error_code& ec) {
+        if (auto* t = std::get_if<tcp_transport>(&t_)) return t->try_write_some(buffers, ec);
+        ec = asio::error::would_block;
+        return 0;
+    }
+    bool can_wait_readable() const noexcept { return !is_tls(); }
+    template <class Handler>
+    void async_wait_readable(Handler&& handler) { // only when can_wait_readable()
+        std::get<tcp_transport>(t_).async_wait_readable(std::forward<Handler>(handler));
+    }
+    std::size_t read_some_now(asio::mutable_buffer buffer, std::error_code& ec) {
+        if (auto* t = std::get_if<tcp_transport>(&t_)) return t->read_some_now(buffer, ec);
+        ec = asio::error::operation_not_supported;
+        return 0;
+    }
+    void abort() noexcept {
+        if (auto* t = std::get_if<tcp_transport>(&t_)) return t->abort();
+        close();
+    }
+
 private:
     std::variant<tcp_transport, tls_transport> t_;
 };
 
 static_assert(is_transport_v<tls_or_tcp_transport>, "tls_or_tcp_transport must meet the transport contract");
+static_assert(detail::has_try_write<tls_or_tcp_transport>::value && detail::has_wait_readable<tls_or_tcp_transport>::value &&
+                  detail::has_abort<tls_or_tcp_transport>::value,
+              "ws:// clients of a TLS build get TCP's optional operations");
 
 template <class Transport>
 class basic_server; // server.hpp

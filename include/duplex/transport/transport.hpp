@@ -26,6 +26,7 @@
 //                                            // nothing). With both, the connection reads
 //                                            // into its thread's buffer and owns none while
 //                                            // it waits; without, it owns one.
+//   bool can_wait_readable() const noexcept; // false: not now (TLS under a run-time choice)
 //
 // The connection promises at most one read and one write in flight at a time,
 // all started from handlers running on get_executor() (a strand when the
@@ -77,6 +78,17 @@ template <class T, class = void>
 struct has_abort : std::false_type {};
 template <class T>
 struct has_abort<T, std::void_t<decltype(std::declval<T&>().abort())>> : std::true_type {};
+// A transport with async_wait_readable may say at run time that it cannot use it
+// now (can_wait_readable(), e.g. a TLS-or-TCP transport that is TLS).
+template <class T, class = void>
+struct has_can_wait_readable : std::false_type {};
+template <class T>
+struct has_can_wait_readable<T, std::void_t<decltype(std::declval<const T&>().can_wait_readable())>> : std::true_type {};
+template <class T>
+bool can_wait_readable(const T& t) noexcept {
+    if constexpr (has_can_wait_readable<T>::value) return t.can_wait_readable();
+    else return has_wait_readable<T>::value;
+}
 } // namespace detail
 
 /// True when T meets the transport contract above.
