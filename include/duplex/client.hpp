@@ -124,15 +124,18 @@ public:
     /// CONNECTING from here on. Returns an error, and starts nothing, when the URL is
     /// bad (errc::bad_url), wss:// is used without TLS support (errc::tls_unavailable),
     /// the options cannot make a valid request (invalid_argument), or a connection is
-    /// still CONNECTING/OPEN/CLOSING (operation_in_progress). Everything later is reported
-    /// through on_error / on_close.
+    /// still CONNECTING/OPEN/CLOSING or has not reported on_close yet, e.g. when called
+    /// from on_error (operation_in_progress: reconnect from on_close). Everything later
+    /// is reported through on_error / on_close.
     std::error_code connect(std::string_view address, client_options options = {}) {
         duplex::url u;
         if (auto ec = parse_url(address, u)) return ec;
 #if !DUPLEX_HAS_TLS
         if (u.secure) return make_error_code(errc::tls_unavailable);
 #endif
-        if (auto a = current(); a && a->state() != duplex::ready_state::closed)
+        // Until on_close has come (even from inside on_error, CLOSED already): on_close
+        // comes once per successful connect(), so the next attempt starts from it.
+        if (auto a = current(); a && (a->state() != duplex::ready_state::closed || !a->close_reported))
             return std::make_error_code(std::errc::operation_in_progress);
         client_request_options request;
         request.host = u.host_header();
@@ -244,6 +247,7 @@ private:
         asio::ip::tcp::socket socket; // until the connection takes it
         std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
         bool failed = false;          // ended before a connection existed
+        std::atomic<bool> close_reported{false}; // on_close is running or ran: connect() may start anew
 
         mutable std::mutex mutex;
         std::shared_ptr<connection> conn;
@@ -307,6 +311,7 @@ private:
             config->on_pong = [weak](connection&, std::string_view p) { emit(weak, [](client& c) { return c.on_pong_; }, p); };
             config->on_error = [weak](connection&, std::error_code ec) { emit(weak, [](client& c) { return c.on_error_; }, ec); };
             config->on_close = [weak](connection&, std::uint16_t code, std::string_view reason) {
+                if (auto a = weak.lock()) a->close_reported = true;
                 emit(weak, [](client& c) { return c.on_close_; }, code, reason);
             };
             std::error_code ec;
@@ -357,6 +362,7 @@ private:
             socket.close(ignored);
             auto weak = std::weak_ptr<attempt>(this->shared_from_this());
             emit(weak, [](client& c) { return c.on_error_; }, ec);
+            close_reported = true;
             emit(weak, [](client& c) { return c.on_close_; }, std::uint16_t(close_code::abnormal), std::string_view("connection failed"));
         }
 

@@ -219,6 +219,44 @@ TEST_CASE("client: server-initiated close, then reconnect from on_close", "[clie
     CHECK(client.ready_state() == duplex::ready_state::closed);
 }
 
+TEST_CASE("client: connect() from on_error waits for on_close; from on_close it reconnects", "[client]") {
+    // on_close comes exactly once per successful connect(): a reconnect from on_error must
+    // not swallow the on_close of the connection that failed.
+    asio::io_context io;
+    duplex::server server(io);
+    server_events se;
+    echo_and_record(server, se);
+    REQUIRE_FALSE(server.listen(0));
+    std::uint16_t closed_port = 0;
+    {
+        asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+        closed_port = a.local_endpoint().port();
+    }
+    duplex::client client(io);
+    events e;
+    record(client, e);
+    std::error_code from_error, from_close;
+    client.on_error([&](std::error_code ec) {
+        e.errors.push_back(ec);
+        from_error = client.connect(ws_url(server.port()));
+    });
+    client.on_close([&](std::uint16_t code, std::string_view) {
+        ++e.closes;
+        e.close_code = code;
+        if (e.closes == 1) from_close = client.connect(ws_url(server.port()));
+    });
+    REQUIRE_FALSE(client.connect(ws_url(closed_port)));
+    REQUIRE(run_until(io, [&] { return e.opens == 1; }));
+    CHECK(from_error == std::errc::operation_in_progress);
+    CHECK_FALSE(from_close);
+    CHECK(e.closes == 1);
+    CHECK(e.close_code == 1006);
+    REQUIRE(e.errors.size() == 1);
+    CHECK(e.errors[0] == asio::error::connection_refused);
+    client.close();
+    REQUIRE(run_until(io, [&] { return e.closes == 2; }));
+}
+
 TEST_CASE("client: subprotocol negotiation, Origin and extra headers", "[client]") {
     asio::io_context io;
     duplex::server_options so;
