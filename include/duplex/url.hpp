@@ -13,6 +13,9 @@
 //   - userinfo ("ws://user:pass@host/"): credentials in URLs leak into logs; send an
 //     Authorization header instead;
 //   - a fragment ("#..."): RFC 6455 §3 says fragment identifiers MUST NOT be used;
+//   - a host whose last label is a number but that is not a dotted-quad IPv4 address
+//     ("127.1", "010.0.0.1", "0x7f.0.0.1", "example.123": libc would read some of them
+//     as other addresses); a dot after a dotted quad is dropped ("1.2.3.4." is 1.2.3.4);
 //   - IPv6 zone identifiers ("[fe80::1%25eth0]"), percent-encoded or non-ASCII host
 //     names (convert an internationalized name to punycode first), whitespace anywhere.
 #pragma once
@@ -162,8 +165,11 @@ inline std::error_code parse_url(std::string_view text, url& out) {
         if (host.empty()) return bad;
         for (char c : host)
             if (!detail::is_host_name_char(c)) return bad;
-        if (detail::ends_in_number(host) && !detail::is_ipv4_literal(host)) return bad;
         authority.remove_prefix(host.size());
+        if (detail::ends_in_number(host)) {
+            if (host.back() == '.') host.remove_suffix(1); // "1.2.3.4." is 1.2.3.4 (WHATWG URL)
+            if (!detail::is_ipv4_literal(host)) return bad;
+        }
     }
     if (!authority.empty()) port = authority.substr(1); // after ':'
 

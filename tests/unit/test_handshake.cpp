@@ -192,7 +192,20 @@ TEST_CASE("check_upgrade_request: each failure, its errc and HTTP status", "[rfc
         b.target = "server.example.com:80";
         add("authority-form target", b, errc::bad_target, 400);
         b.target = "ftp://server.example.com/chat";
-        add("absolute target, not http(s)", b, errc::bad_target, 400);
+        add("absolute target, not http(s) or ws(s)", b, errc::bad_target, 400);
+        // RFC 7230 §2.7.1: an empty host or userinfo must be rejected.
+        b.target = "http:///chat";
+        add("absolute target with an empty host", b, errc::bad_target, 400);
+        b.target = "http://:80/chat";
+        add("absolute target with only a port", b, errc::bad_target, 400);
+        b.target = "http://user@server.example.com/chat";
+        add("absolute target with userinfo", b, errc::bad_target, 400);
+        // RFC 7230 §5.4: Host must be the target's authority (a proxy would check one
+        // name, the application the other).
+        b.target = "http://internal.example.com/chat";
+        add("absolute target naming another host than Host", b, errc::bad_target, 400);
+        b.target = "http://server.example.com:8080/chat";
+        add("absolute target with a port Host lacks", b, errc::bad_target, 400);
     }
     add("no Host", request_builder().without("Host"), errc::no_host, 400);
     add("two Host fields (RFC 7230 §5.4)", request_builder().add("Host: other.example.com"), errc::no_host, 400);
@@ -249,12 +262,16 @@ TEST_CASE("check_upgrade_request: each failure, its errc and HTTP status", "[rfc
     {
         // The absolute form passes, and path() and query() see through it (RFC 7230 §5.3.2).
         request_builder b;
-        b.target = "HTTP://server.example.com:8080/chat?room=1";
+        b.target = "HTTP://Server.Example.com:8080/chat?room=1";
+        b.replace("Host", "Host: server.example.com:8080"); // the same authority (names are case-insensitive)
         const auto& req = b.parse();
         CHECK_FALSE(duplex::check_upgrade_request(req));
         CHECK(req.path() == "/chat");
         CHECK(req.query() == "room=1");
         CHECK(req.origin_form() == "/chat?room=1");
+        b.target = "wss://server.example.com:8080/chat"; // RFC 6455 §3: ws(s) URIs are http(s) ones
+        CHECK_FALSE(duplex::check_upgrade_request(b.parse()));
+        b.replace("Host", "Host: server.example.com");
         b.target = "https://server.example.com?room=2";
         const auto& bare = b.parse();
         CHECK_FALSE(duplex::check_upgrade_request(bare));

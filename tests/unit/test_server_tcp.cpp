@@ -1169,3 +1169,193 @@ TEST_CASE("a connection that cannot be set up is dropped and the server goes on 
         CHECK(write_recording_tcp::failing_starts() == 0);
     }
 }
+
+// ---- large frames: read into place, written at once ----------------------------
+//
+// A frame's payload past placed_read_min is read straight into its message (two
+// buffers per read: the message, then a little of the read buffer for what
+// follows), and a large message sent from its own handler with nothing queued is
+// written from the caller's bytes. Both paths only exist over real sockets.
+
+namespace {
+
+std::string masked_frame(opcode op, std::string_view payload, bool fin = true) {
+    client_frame_writer w;
+    std::string out(w.frame_size(payload.size()), '\0');
+    w.write(reinterpret_cast<std::uint8_t*>(&out[0]), op, payload.data(), payload.size(), fin);
+    return out;
+}
+
+struct received_message {
+    opcode op;
+    std::string data;
+    std::uint16_t close_code = 0;
+};
+
+// Reads and parses server frames until `count` messages (control frames count
+// one each) or the limit; a reader that starts late sees a full socket buffer.
+std::vector<received_message> read_messages(raw_socket& r, std::size_t count, std::chrono::milliseconds limit = 10000ms) {
+    std::vector<received_message> out;
+    client_frame_parser parser(frame_parser_options{});
+    std::string current;
+    std::vector<std::uint8_t> buf(256 * 1024);
+    const auto end = std::chrono::steady_clock::now() + limit;
+    r.s.non_blocking(true);
+    while (out.size() < count && std::chrono::steady_clock::now() < end) {
+        std::error_code ec;
+        const std::size_t n = r.s.read_some(asio::buffer(buf), ec);
+        if (ec == asio::error::would_block) {
+            std::this_thread::sleep_for(1ms);
+            continue;
+        }
+        if (ec) break;
+        std::uint8_t* p = buf.data();
+        std::size_t left = n;
+        while (left > 0) {
+            std::size_t used = 0;
+            const parse_event ev = parser.parse(p, left, used);
+            p += used;
+            left -= used;
+            if (ev.kind == parse_event::kind_t::error) return out;
+            if (ev.kind == parse_event::kind_t::control) {
+                out.push_back({ev.op, std::string(reinterpret_cast<const char*>(ev.data), ev.size), ev.close_code});
+            } else if (ev.kind == parse_event::kind_t::data) {
+                if (ev.message_begin) current.clear();
+                current.append(reinterpret_cast<const char*>(ev.data), ev.size);
+                if (ev.message_end) out.push_back({ev.op, current});
+            }
+        }
+    }
+    return out;
+}
+
+// Sends bytes in pieces of pseudo-random sizes (1 B to 96 KiB) with short
+// pauses, so that reads end anywhere: inside headers, payloads, UTF-8 sequences.
+void dribble(raw_socket& r, const std::string& bytes, std::uint32_t seed) {
+    std::size_t at = 0;
+    while (at < bytes.size()) {
+        seed = seed * 1664525u + 1013904223u;
+        const std::size_t piece = std::min<std::size_t>(bytes.size() - at, 1 + (seed >> 8) % (96 * 1024));
+        r.send(std::string_view(bytes).substr(at, piece));
+        at += piece;
+        if ((seed & 7) == 0) std::this_thread::sleep_for(1ms);
+    }
+}
+
+std::string pattern(std::size_t n, std::uint32_t seed) {
+    std::string s(n, '\0');
+    for (auto& c : s) {
+        seed = seed * 1664525u + 1013904223u;
+        c = static_cast<char>(seed >> 24);
+    }
+    return s;
+}
+
+// Valid UTF-8 of about n bytes whose 2-, 3- and 4-byte sequences land on every offset.
+std::string utf8_text(std::size_t n) {
+    const std::string pieces[] = {"a", "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "bc"};
+    std::string s;
+    for (std::size_t i = 0; s.size() < n; ++i) s += pieces[(i * 7 + i / 5) % 5];
+    return s;
+}
+
+} // namespace
+
+TEST_CASE("large frames in any split are read into place and echoed intact", "[server][tcp][rfc6455][5.4]") {
+    running_server rs;
+    rs.srv.on_message([](auto& c, const message& m) { c.send(m); });
+    rs.start();
+    raw_socket r(rs.srv.port());
+    r.send(upgrade + "\r\n");
+    REQUIRE(r.read_all(5000ms, "\r\n\r\n").substr(0, 12) == "HTTP/1.1 101");
+
+    // §5.4: fragments of any size, a control frame between two of them, and
+    // messages on both sides of placed_read_min (4 KiB) and placed_read_max (256 KiB).
+    const std::string big = pattern(100 * 1024, 1);
+    const std::string text = utf8_text(300 * 1024);
+    const std::string huge = pattern(600 * 1024, 2);
+    const std::string just_over = pattern(5000, 3), just_under = pattern(4095, 4), ascii(65536, 'q');
+    std::string wire = masked_frame(opcode::binary, big);
+    wire += masked_frame(opcode::text, std::string_view(text).substr(0, 70000), false);
+    wire += masked_frame(opcode::ping, "between fragments");
+    wire += masked_frame(opcode::continuation, std::string_view(text).substr(70000, 5), false);
+    wire += masked_frame(opcode::continuation, std::string_view(text).substr(70005, 130000), false);
+    wire += masked_frame(opcode::continuation, std::string_view(text).substr(200005), true);
+    wire += masked_frame(opcode::binary, just_over);
+    wire += masked_frame(opcode::binary, just_under);
+    wire += masked_frame(opcode::binary, huge);
+    wire += masked_frame(opcode::binary, "");
+    wire += masked_frame(opcode::text, ascii);
+    for (std::uint32_t round = 0; round < 3; ++round) {
+        INFO("round " << round);
+        std::thread sender([&] { dribble(r, wire, 7 + round); });
+        const auto got = read_messages(r, 8);
+        sender.join();
+        REQUIRE(got.size() == 8);
+        CHECK((got[0].op == opcode::binary && got[0].data == big)); // echoed before the ping comes
+        CHECK(got[1].op == opcode::pong);                            // §5.5.2, amid the fragments
+        CHECK(got[1].data == "between fragments");
+        CHECK((got[2].op == opcode::text && got[2].data == text));
+        CHECK((got[3].op == opcode::binary && got[3].data == just_over));
+        CHECK((got[4].op == opcode::binary && got[4].data == just_under));
+        CHECK((got[5].op == opcode::binary && got[5].data == huge));
+        CHECK((got[6].op == opcode::binary && got[6].data.empty()));
+        CHECK((got[7].op == opcode::text && got[7].data == ascii));
+    }
+}
+
+TEST_CASE("a bad byte or too big a message inside a frame read into place fails that connection",
+          "[server][tcp][rfc6455][8.1][10.4]") {
+    server_options o;
+    o.connection.max_message_size = 200 * 1024;
+    running_server rs(o);
+    std::atomic<int> messages{0};
+    rs.srv.on_message([&](auto& c, const message& m) { ++messages; c.send(m); });
+    rs.start();
+    struct bad_case { const char* name; std::string wire; std::uint16_t code; };
+    std::string bad_text = utf8_text(150 * 1024);
+    bad_text[100 * 1024] = '\xFF'; // §8.1: never valid UTF-8, deep inside a placed read
+    std::string wire_too_big = masked_frame(opcode::binary, pattern(150 * 1024, 5), false);
+    wire_too_big += masked_frame(opcode::continuation, pattern(60 * 1024, 6), true); // 210 KiB in all
+    const bad_case cases[] = {
+        {"invalid UTF-8", masked_frame(opcode::text, bad_text), 1007},
+        {"message over max_message_size", wire_too_big, 1009},
+    };
+    for (const auto& bc : cases) {
+        INFO(bc.name);
+        raw_socket r(rs.srv.port());
+        r.send(upgrade + "\r\n");
+        REQUIRE(r.read_all(5000ms, "\r\n\r\n").substr(0, 12) == "HTTP/1.1 101");
+        const std::string good = pattern(50 * 1024, 9);
+        r.send(masked_frame(opcode::binary, good));
+        std::thread sender([&] { dribble(r, bc.wire, 11); });
+        const auto got = read_messages(r, 2);
+        sender.join();
+        REQUIRE(got.size() == 2);
+        CHECK(got[0].data == good);
+        CHECK(got[1].op == opcode::close);
+        CHECK(got[1].close_code == bc.code);
+    }
+    CHECK(messages == 2); // only the good ones
+}
+
+TEST_CASE("large messages written at once to a peer that reads late arrive whole and in order",
+          "[server][tcp][backpressure]") {
+    running_server rs;
+    rs.srv.on_message([](auto& c, const message& m) {
+        // From the handler, with nothing queued: the first goes out from m's bytes
+        // until the socket buffer is full; the rest, and the others, are queued.
+        for (std::uint32_t i = 0; i < 3; ++i) c.send_binary(pattern(2 * 1024 * 1024, i) + m.str());
+        c.send_text("done");
+    });
+    rs.start();
+    raw_socket r(rs.srv.port());
+    r.send(upgrade + "\r\n");
+    REQUIRE(r.read_all(5000ms, "\r\n\r\n").substr(0, 12) == "HTTP/1.1 101");
+    r.send(masked_frame(opcode::text, "go"));
+    std::this_thread::sleep_for(300ms); // the server's writes fill the socket buffers meanwhile
+    const auto got = read_messages(r, 4, 20000ms);
+    REQUIRE(got.size() == 4);
+    for (std::uint32_t i = 0; i < 3; ++i) CHECK(got[i].data == pattern(2 * 1024 * 1024, i) + "go");
+    CHECK(got[3].data == "done");
+}

@@ -71,6 +71,7 @@ TEST_CASE("url: path and query", "[url]") {
 }
 
 TEST_CASE("url: IPv4 and IPv6 literals", "[url]") {
+    CHECK(parse_ok("ws://1.2.3.4./").host == "1.2.3.4"); // a dot after a dotted quad is dropped (WHATWG URL)
     auto u = parse_ok("ws://127.0.0.1:9001/x");
     CHECK(u.host == "127.0.0.1");
     CHECK_FALSE(u.is_ipv6());

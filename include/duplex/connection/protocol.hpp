@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 #include "../core/close.hpp"
 #include "../core/error.hpp"
@@ -143,6 +144,34 @@ public:
         }
     }
 
+    /// Most bytes of a large data frame can be read straight into the message
+    /// they belong to, not into a read buffer and then copied: while at least
+    /// `min_size` bytes of an uncompressed frame are still to come and the message
+    /// is being reassembled, where the next of them go, and how many (at most
+    /// placed_read_max, so a header that announces a huge frame does not make us
+    /// allocate it before its bytes come). {nullptr, 0} otherwise. Bytes read
+    /// there are then given to receive() at that address. Reader's thread.
+    std::pair<std::uint8_t*, std::size_t> placed_read(std::size_t min_size) noexcept {
+        const std::uint64_t left = parser_.data_left();
+        if (left == 0 || left < min_size || stop_reading_ || parser_.message_compressed() || options_->stream_messages)
+            return {nullptr, 0};
+        const auto want = static_cast<std::size_t>(left < placed_read_max ? left : placed_read_max);
+        const std::size_t at = parser_.message_starting() ? 0 : message_len_;
+        try {
+            if (message_.size() < at + want) message_.resize(at + want);
+        } catch (const std::bad_alloc&) {
+            return {nullptr, 0}; // read as usual: appending fails the connection (1011) if memory stays short
+        }
+        return {reinterpret_cast<std::uint8_t*>(&message_[0]) + at, want};
+    }
+    static constexpr std::size_t placed_read_max = 256 * 1024;
+    /// receive() for `size` bytes read where placed_read() said.
+    template <class Handler>
+    void receive_placed(std::size_t size, Handler& h, clock::time_point now) {
+        const std::size_t at = parser_.message_starting() ? 0 : message_len_;
+        receive(reinterpret_cast<std::uint8_t*>(&message_[0]) + at, size, h, now);
+    }
+
     // ---- sending (any thread) -------------------------------------------
 
     /// Queues a whole text or binary message.
@@ -154,6 +183,38 @@ public:
     }
     std::error_code send_text(std::string_view text) { return send(opcode::text, text.data(), text.size()); }
     std::error_code send_binary(const void* data, std::size_t size) { return send(opcode::binary, data, size); }
+
+    /// send() that writes at once: when nothing is queued or being written, a
+    /// server's message goes out from the caller's bytes through
+    /// `write(header, header_size, payload, size)`, which returns how many bytes
+    /// the transport took (0 when none, or on an error the next write will see);
+    /// only the rest is queued. Saves copying a large message into the queue.
+    /// The caller must be the only writer of the transport while this runs.
+    template <class Write>
+    std::error_code send_through(opcode op, const void* data, std::size_t size, Write&& write) {
+        static_assert(R == role::server, "clients mask each frame: it is copied anyway");
+        std::lock_guard<send_mutex> lock(mutex_);
+        if (auto ec = check_can_send(size)) return ec;
+        if (fragmenting_) return make_error_code(errc::expected_continuation);
+#if DUPLEX_HAS_DEFLATE
+        if (deflate_ && deflate_->codec.should_compress(size)) return write_message_locked(op, data, size);
+#endif
+        if (queue_.writing() || queue_.has_pending()) return write_message_locked(op, data, size);
+        std::uint8_t header[max_frame_header_size];
+        const std::size_t header_size = write_frame_header(header, op, true, size);
+        std::size_t written = write(static_cast<const std::uint8_t*>(header), header_size, data, size);
+        if (options_->idle_timeout.count() > 0) last_msg_tx_ = clock::now();
+        count_out(size, true);
+        if (written >= header_size + size) return {};
+        std::uint8_t* out = queue_.append(header_size + size - written);
+        if (written < header_size) {
+            std::memcpy(out, header + written, header_size - written);
+            out += header_size - written;
+            written = header_size;
+        }
+        std::memcpy(out, static_cast<const std::uint8_t*>(data) + (written - header_size), header_size + size - written);
+        return {};
+    }
 
     /// Queues one fragment: the first names text or binary, the others are
     /// continuations whatever `op` says; `fin` ends the message.
@@ -394,8 +455,8 @@ private:
             h.on_message(ev.op, view(ev.data, ev.size), true);
             return {};
         }
-        if (ev.message_begin) message_.clear();
-        message_.append(reinterpret_cast<const char*>(ev.data), ev.size);
+        if (ev.message_begin) message_len_ = 0;
+        append_message(ev.data, ev.size);
         if (!ev.message_end) return {};
         deliver_message(ev.op, h);
         return {};
@@ -409,7 +470,8 @@ private:
     template <class Handler>
     std::error_code inflate(const parse_event& ev, Handler& h) {
         if (ev.message_begin) {
-            message_.clear();
+            message_.clear(); // inflating appends: the size is the length here
+            message_len_ = 0;
             deflate_->inflated_utf8.reset();
         }
         const std::size_t before = message_.size();
@@ -421,17 +483,30 @@ private:
             if (!utf8.feed(fresh, message_.size() - before) || (ev.message_end && !utf8.complete()))
                 return make_error_code(errc::invalid_utf8);
         }
+        message_len_ = message_.size();
         if (ev.message_end) deliver_message(ev.op, h);
         return {};
     }
 #endif
 
+    // Adds a piece to the message. A piece read into place (placed_read()) is
+    // already there: only the length moves.
+    void append_message(const std::uint8_t* p, std::size_t n) {
+        if (reinterpret_cast<const char*>(p) != message_.data() + message_len_) {
+            if (message_.size() < message_len_ + n) message_.resize(message_len_ + n);
+            std::memcpy(&message_[message_len_], p, n);
+        }
+        message_len_ += n;
+    }
+
     template <class Handler>
     void deliver_message(opcode op, Handler& h) {
-        h.on_message(op, std::string_view(message_), true);
+        const std::size_t size = message_len_;
+        message_len_ = 0;
+        h.on_message(op, std::string_view(message_.data(), size), true);
         // Keep the buffer for the next message unless it grew huge (an idle
         // connection should not hold on to its largest message).
-        if (message_.capacity() > 256 * 1024) std::string().swap(message_);
+        if (message_.capacity() > placed_read_max) std::string().swap(message_);
     }
 
     template <class Handler>
@@ -545,7 +620,11 @@ private:
 
     std::shared_ptr<const connection_options> options_; // never null
     basic_frame_parser<R> parser_;
-    std::string message_; // reassembly of fragmented (or inflated) messages
+    // Reassembly of fragmented, split or inflated messages: the first message_len_
+    // bytes. Its size only grows (up to placed_read_max), so reading into place
+    // does not zero-fill the same bytes again for every message.
+    std::string message_;
+    std::size_t message_len_ = 0;
 #if DUPLEX_HAS_DEFLATE
     // Only on connections that negotiated permessage-deflate: the others do not
     // carry its buffers.

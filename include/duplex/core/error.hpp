@@ -60,7 +60,7 @@ enum class errc {
     no_connection_upgrade,    // 400: Connection does not list "upgrade"
     bad_version,              // 426: Sec-WebSocket-Version is not 13
     bad_key,                  // 400: Sec-WebSocket-Key is not Base64 of 16 bytes
-    bad_target,               // 400: target neither "/path" nor an absolute http(s) URI
+    bad_target,               // 400: target neither "/path" nor an absolute URI naming the Host
     unexpected_body,          // 400: the upgrade request has a body
     rejected,                 // the application declined the request
     forbidden_origin,         // 403: Origin not on the allowed list
@@ -137,7 +137,7 @@ inline const char* errc_message(errc e) noexcept {
     case errc::no_connection_upgrade: return "request has no 'Connection: Upgrade' header";
     case errc::bad_version: return "unsupported Sec-WebSocket-Version (13 is required)";
     case errc::bad_key: return "Sec-WebSocket-Key is missing or not Base64 of 16 bytes";
-    case errc::bad_target: return "request target is neither a path nor an absolute http(s) URI";
+    case errc::bad_target: return "request target is neither a path nor an absolute URI whose authority is the Host";
     case errc::unexpected_body: return "upgrade request has a body (Content-Length or Transfer-Encoding)";
     case errc::rejected: return "the application rejected the WebSocket request";
     case errc::forbidden_origin: return "Origin is not allowed";

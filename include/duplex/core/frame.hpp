@@ -176,6 +176,15 @@ public:
     /// True while a fragmented message is unfinished.
     bool in_message() const noexcept { return in_message_; }
 
+    /// Payload bytes still to come in the data frame being read (0 between
+    /// frames and in control frames): a caller may read up to that many straight
+    /// to where they belong and parse them there.
+    std::uint64_t data_left() const noexcept { return state_ == state::data_payload ? frame_left_ : 0; }
+    /// Whether the next data piece is the first of its message.
+    bool message_starting() const noexcept { return message_begin_; }
+    /// Whether the message being read has RSV1 set (permessage-deflate).
+    bool message_compressed() const noexcept { return compressed_; }
+
     /// Back to the start of a stream; clears a failure. Options are kept.
     void reset() noexcept { *this = basic_frame_parser(options_); }
 

@@ -99,7 +99,8 @@ inline bool is_websocket_request(const http_request& req) noexcept {
 
 /// Checks an upgrade request against RFC 6455 §4.2.1, in this order: GET (bad_method),
 /// HTTP/1.1 or later (bad_http_version), a target that is a path or an absolute http(s)
-/// URI (bad_target), exactly one non-empty Host (no_host), no body (unexpected_body),
+/// or ws(s) URI (bad_target), exactly one non-empty Host (no_host) that is the absolute
+/// URI's authority when there is one (bad_target), no body (unexpected_body),
 /// `Upgrade: websocket` (no_upgrade), `Connection: upgrade` (no_connection_upgrade),
 /// exactly one `Sec-WebSocket-Version: 13` (bad_version), exactly one Sec-WebSocket-Key
 /// that is Base64 of 16 bytes (bad_key). Tokens compare case-insensitively. Answer a
@@ -112,6 +113,11 @@ inline std::error_code check_upgrade_request(const http_request& req) noexcept {
     if (req.target.empty() || (req.target[0] != '/' && !is_absolute_http_target(req.target))) return errc::bad_target;
     // Item 2; RFC 7230 §5.4: a server MUST answer 400 to more than one Host field.
     if (req.header_count("Host") != 1 || req.header("Host").empty()) return errc::no_host;
+    // RFC 7230 §5.4: with an absolute target a server uses its authority and a client
+    // sends the same in Host; two different names would let a proxy in front check one
+    // while the application checks the other.
+    if (req.target[0] != '/' && !detail::iequals(absolute_target_authority(req.target), req.header("Host")))
+        return errc::bad_target;
     // The new protocol starts after the whole request (RFC 7230 §3.3.3, §6.7): bytes of
     // a body would be read as frames.
     if (req.header_count("Transfer-Encoding") != 0) return errc::unexpected_body;

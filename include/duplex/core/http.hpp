@@ -21,6 +21,7 @@
 #include <cstring>
 #include <iterator>
 #include <string>
+#include <initializer_list>
 #include <string_view>
 #include <system_error>
 #include <vector>
@@ -112,13 +113,24 @@ bool find_list_element(std::string_view list, F&& f) {
 
 } // namespace detail
 
-/// True for an absolute-form request target with the http or https scheme
-/// ("http://example.com/chat"), which RFC 6455 §4.2.1 allows beside "/chat".
-constexpr bool is_absolute_http_target(std::string_view t) noexcept {
-    const std::string_view http = "http://", https = "https://";
-    return (t.size() > http.size() && detail::iequals(t.substr(0, http.size()), http)) ||
-           (t.size() > https.size() && detail::iequals(t.substr(0, https.size()), https));
+/// The authority ("host[:port]") of an absolute-form request target with the
+/// http, https, ws or wss scheme: "example.com:8080" for
+/// "http://example.com:8080/chat", which RFC 7230 §5.3.2 and RFC 6455 §4.2.1 allow
+/// beside "/chat". Empty for any other target, and for one whose host is empty or
+/// that carries userinfo (RFC 7230 §2.7.1: a recipient must reject those).
+constexpr std::string_view absolute_target_authority(std::string_view t) noexcept {
+    std::size_t start = 0;
+    for (const std::string_view scheme : {std::string_view("http://"), std::string_view("https://"),
+                                          std::string_view("ws://"), std::string_view("wss://")})
+        if (t.size() > scheme.size() && detail::iequals(t.substr(0, scheme.size()), scheme)) start = scheme.size();
+    if (start == 0) return {};
+    const std::string_view authority = t.substr(start, t.find_first_of("/?#", start) - start);
+    if (authority.empty() || authority[0] == ':' || authority.find('@') != std::string_view::npos) return {};
+    return authority;
 }
+
+/// True for an absolute-form request target (see absolute_target_authority).
+constexpr bool is_absolute_http_target(std::string_view t) noexcept { return !absolute_target_authority(t).empty(); }
 
 /// Header fields of a parsed request or response, with case-insensitive lookup.
 /// `fields` keeps its capacity across clear(), so a reused object stops allocating.

@@ -89,7 +89,10 @@ public:
     /// addresses: RFC 6066 §3) and, with tls_verify::peer, makes the handshake fail
     /// unless the certificate chains to a trusted CA and matches `host` (RFC 6125;
     /// IP addresses against IP subjectAltNames).
-    std::error_code set_client_host(const std::string& host, tls_verify verify) {
+    std::error_code set_client_host(std::string host, tls_verify verify) {
+        // "example.com." names the same host, but SNI carries no trailing dot
+        // (RFC 6066 §3) and certificates name hosts without one.
+        if (!host.empty() && host.back() == '.') host.pop_back();
         std::error_code ec;
         (void)asio::ip::make_address(host, ec);
         if (ec && !SSL_set_tlsext_host_name(stream_.native_handle(), host.c_str()))
@@ -137,6 +140,12 @@ public:
     void close() noexcept {
         std::error_code ignored;
         stream_.lowest_layer().shutdown(socket_type::shutdown_both, ignored);
+        stream_.lowest_layer().close(ignored);
+    }
+    /// Cuts with a reset, as tcp_transport::abort (a peer that stopped reading).
+    void abort() noexcept {
+        std::error_code ignored;
+        stream_.lowest_layer().set_option(asio::socket_base::linger(true, 0), ignored);
         stream_.lowest_layer().close(ignored);
     }
 
@@ -219,8 +228,7 @@ public:
         return 0;
     }
     void abort() noexcept {
-        if (auto* t = std::get_if<tcp_transport>(&t_)) return t->abort();
-        close();
+        std::visit([](auto& t) { t.abort(); }, t_);
     }
 
 private:
