@@ -28,6 +28,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <cerrno>
 #include <thread>
 
 using namespace duplex;
@@ -1193,28 +1195,28 @@ struct received_message {
 };
 
 // Reads and parses server frames until `count` messages (control frames count
-// one each) or the limit; a reader that starts late sees a full socket buffer.
+// one each) or the limit. Plain poll()/recv() on the descriptor: another thread
+// may be sending on it meanwhile (dribble), and Asio's socket object is not
+// for two threads at once.
 std::vector<received_message> read_messages(raw_socket& r, std::size_t count, std::chrono::milliseconds limit = 10000ms) {
     std::vector<received_message> out;
     client_frame_parser parser(frame_parser_options{});
     std::string current;
     std::vector<std::uint8_t> buf(256 * 1024);
+    const int fd = r.s.native_handle();
     const auto end = std::chrono::steady_clock::now() + limit;
-    r.s.non_blocking(true);
     while (out.size() < count && std::chrono::steady_clock::now() < end) {
-        std::error_code ec;
-        const std::size_t n = r.s.read_some(asio::buffer(buf), ec);
-        if (ec == asio::error::would_block) {
-            std::this_thread::sleep_for(1ms);
-            continue;
-        }
-        if (ec) break;
-        std::uint8_t* p = buf.data();
-        std::size_t left = n;
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 10) <= 0) continue;
+        const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
+        if (n <= 0) break;
+        std::uint8_t* at = buf.data();
+        std::size_t left = static_cast<std::size_t>(n);
         while (left > 0) {
             std::size_t used = 0;
-            const parse_event ev = parser.parse(p, left, used);
-            p += used;
+            const parse_event ev = parser.parse(at, left, used);
+            at += used;
             left -= used;
             if (ev.kind == parse_event::kind_t::error) return out;
             if (ev.kind == parse_event::kind_t::control) {
@@ -1231,15 +1233,27 @@ std::vector<received_message> read_messages(raw_socket& r, std::size_t count, st
 
 // Sends bytes in pieces of pseudo-random sizes (1 B to 96 KiB) with short
 // pauses, so that reads end anywhere: inside headers, payloads, UTF-8 sequences.
-void dribble(raw_socket& r, const std::string& bytes, std::uint32_t seed) {
+// Returns false if the bytes could not all be sent (the server closed first).
+bool dribble(raw_socket& r, const std::string& bytes, std::uint32_t seed) {
+    const int fd = r.s.native_handle();
     std::size_t at = 0;
     while (at < bytes.size()) {
         seed = seed * 1664525u + 1013904223u;
-        const std::size_t piece = std::min<std::size_t>(bytes.size() - at, 1 + (seed >> 8) % (96 * 1024));
-        r.send(std::string_view(bytes).substr(at, piece));
-        at += piece;
+        std::size_t piece = std::min<std::size_t>(bytes.size() - at, 1 + (seed >> 8) % (96 * 1024));
+        while (piece > 0) {
+            const ssize_t n = ::send(fd, bytes.data() + at, piece, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+                pollfd p{fd, POLLOUT, 0};
+                ::poll(&p, 1, 10);
+                continue;
+            }
+            if (n <= 0) return false;
+            at += static_cast<std::size_t>(n);
+            piece -= static_cast<std::size_t>(n);
+        }
         if ((seed & 7) == 0) std::this_thread::sleep_for(1ms);
     }
+    return true;
 }
 
 std::string pattern(std::size_t n, std::uint32_t seed) {
@@ -1288,9 +1302,11 @@ TEST_CASE("large frames in any split are read into place and echoed intact", "[s
     wire += masked_frame(opcode::text, ascii);
     for (std::uint32_t round = 0; round < 3; ++round) {
         INFO("round " << round);
-        std::thread sender([&] { dribble(r, wire, 7 + round); });
+        bool sent = false;
+        std::thread sender([&] { sent = dribble(r, wire, 7 + round); });
         const auto got = read_messages(r, 8);
         sender.join();
+        CHECK(sent);
         REQUIRE(got.size() == 8);
         CHECK((got[0].op == opcode::binary && got[0].data == big)); // echoed before the ping comes
         CHECK(got[1].op == opcode::pong);                            // §5.5.2, amid the fragments
@@ -1327,8 +1343,8 @@ TEST_CASE("a bad byte or too big a message inside a frame read into place fails 
         r.send(upgrade + "\r\n");
         REQUIRE(r.read_all(5000ms, "\r\n\r\n").substr(0, 12) == "HTTP/1.1 101");
         const std::string good = pattern(50 * 1024, 9);
-        r.send(masked_frame(opcode::binary, good));
-        std::thread sender([&] { dribble(r, bc.wire, 11); });
+        REQUIRE(dribble(r, masked_frame(opcode::binary, good), 10));
+        std::thread sender([&] { dribble(r, bc.wire, 11); }); // may end early: the server closes
         const auto got = read_messages(r, 2);
         sender.join();
         REQUIRE(got.size() == 2);

@@ -661,7 +661,6 @@ private:
                 if (place.first) {
                     if (!read_buf_ && !take_read_buffer()) return cut(errc::internal_error); // out of memory
                     read_target_ = next;
-                    placed_size_ = static_cast<std::uint32_t>(place.second);
                     const std::array<asio::mutable_buffer, 2> buffers{
                         asio::buffer(place.first, place.second),
                         asio::buffer(read_buf_.get(), std::min<std::size_t>(read_size_, placed_read_spill))};
@@ -714,7 +713,8 @@ private:
 
     void on_read(std::error_code ec, std::uint8_t* data, std::size_t n) { on_frames_read(ec, data, n, 0); }
     void on_read_placed(std::error_code ec, std::size_t n) {
-        const std::size_t placed = n < placed_size_ ? n : placed_size_;
+        const std::size_t size = protocol_.placed_read_size(); // as when the read started
+        const std::size_t placed = n < size ? n : size;
         on_frames_read(ec, read_buf_.get(), n - placed, placed);
     }
     // `placed` bytes were read into place (placed_read()), then `n` into data.
@@ -1073,7 +1073,6 @@ private:
     bool closed_ = false;
     bool error_reported_ = false;
     std::uint32_t read_size_ = 0; // read_buf_'s size (the pool matches sizes)
-    std::uint32_t placed_size_ = 0; // the pending placed read's first buffer (at most 256 KiB)
 
     // The opening handshake, only while it runs (on a server with keep_request,
     // the request for life): open connections do not pay for its bytes.

@@ -155,7 +155,7 @@ public:
         const std::uint64_t left = parser_.data_left();
         if (left == 0 || left < min_size || stop_reading_ || parser_.message_compressed() || options_->stream_messages)
             return {nullptr, 0};
-        const auto want = static_cast<std::size_t>(left < placed_read_max ? left : placed_read_max);
+        const std::size_t want = placed_read_size();
         const std::size_t at = parser_.message_starting() ? 0 : message_len_;
         try {
             if (message_.size() < at + want) message_.resize(at + want);
@@ -165,6 +165,11 @@ public:
         return {reinterpret_cast<std::uint8_t*>(&message_[0]) + at, want};
     }
     static constexpr std::size_t placed_read_max = 256 * 1024;
+    /// The size placed_read() gives (until the bytes read there are received).
+    std::size_t placed_read_size() const noexcept {
+        const std::uint64_t left = parser_.data_left();
+        return static_cast<std::size_t>(left < placed_read_max ? left : placed_read_max);
+    }
     /// receive() for `size` bytes read where placed_read() said.
     template <class Handler>
     void receive_placed(std::size_t size, Handler& h, clock::time_point now) {
