@@ -96,6 +96,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::size_t chunk_unit = 1 + in.byte();
     const std::size_t placed_min = (flags & 1) ? 1 : 4096;
     const std::size_t spill = 1 + (flags >> 1) % 64 * 16;
+    const std::size_t first = (flags & 0x40) ? 65536 : 1 + in.byte() * 64u; // the read buffer's size
     duplex::connection_options options;
     options.max_message_size = (flags & 0x80) ? 1024 * 1024 : 200 * 1024;
     const std::string wire = make_wire(in, data, size);
@@ -117,9 +118,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::size_t left = chunk;
         const char* src = &copy_b[at];
         while (left > 0) {
-            const auto target = placed.placed_read(placed_min);
+            const auto target = placed.placed_read(placed_min, first);
             if (target.first) {
                 FUZZ_CHECK(target.second > 0 && target.second <= duplex::server_protocol::placed_read_max);
+                FUZZ_CHECK(target.second == placed.placed_read_size(first));
                 const std::size_t k = left < target.second ? left : target.second;
                 std::memcpy(target.first, src, k);
                 placed.receive_placed(k, b, t0);

@@ -206,6 +206,12 @@ TEST_CASE("check_upgrade_request: each failure, its errc and HTTP status", "[rfc
         add("absolute target naming another host than Host", b, errc::bad_target, 400);
         b.target = "http://server.example.com:8080/chat";
         add("absolute target with a port Host lacks", b, errc::bad_target, 400);
+        // RFC 7230 §5.3: no fragment in a request target; a proxy and the application
+        // would disagree on the path.
+        b.target = "http://server.example.com#/admin";
+        add("absolute target with a fragment", b, errc::bad_target, 400);
+        b.target = "/chat#x";
+        add("path with a fragment", b, errc::bad_target, 400);
     }
     add("no Host", request_builder().without("Host"), errc::no_host, 400);
     add("two Host fields (RFC 7230 §5.4)", request_builder().add("Host: other.example.com"), errc::no_host, 400);

@@ -541,3 +541,60 @@ TEST_CASE("permessage-deflate: RSV1 without negotiation is 1002", "[protocol][rf
     CHECK(f.server.close_status_code() == close_code::protocol_error);
 }
 #endif
+
+TEST_CASE("reading into place: the target grows with the bytes that came and stays within the limits",
+          "[protocol][rfc6455][10.4]") {
+    connection_options o;
+    o.max_message_size = 1024 * 1024;
+    server_protocol p(o);
+    recorder r;
+    const auto t0 = clock_type::now();
+    p.open(t0);
+    CHECK(p.placed_read(1, 65536).first == nullptr); // between frames: nothing to place
+    // A header announcing a 1 MiB frame, with 100 bytes of it (mask key 0: bytes as sent).
+    const mask_key zero{};
+    std::uint8_t header[max_frame_header_size];
+    const std::size_t h = write_frame_header(header, opcode::binary, true, 1024 * 1024, &zero);
+    std::string bytes(reinterpret_cast<const char*>(header), h);
+    bytes += std::string(100, 'a');
+    feed(p, bytes, r, t0);
+    // §10.4: the announced size alone allocates nothing; the first target is the read
+    // buffer's size, then as much as the message holds, never past 256 KiB.
+    CHECK(p.placed_read(1024 * 1024, 65536).first == nullptr); // fewer left than min_size
+    auto target = p.placed_read(4096, 65536);
+    REQUIRE(target.first != nullptr);
+    CHECK(target.second == 65536);
+    std::memset(target.first, 'b', target.second);
+    p.receive_placed(target.second, r, t0);
+    target = p.placed_read(4096, 65536);
+    REQUIRE(target.first != nullptr);
+    CHECK(target.second == 65636); // what the message holds: 100 + 65536
+    std::memset(target.first, 'c', 1000);
+    p.receive_placed(1000, r, t0); // a short read: the rest comes later
+    std::size_t so_far = 100 + 65536 + 1000;
+    while (true) {
+        target = p.placed_read(4096, 65536);
+        if (!target.first) break;
+        CHECK(target.second <= server_protocol::placed_read_max);
+        std::memset(target.first, 'd', target.second);
+        p.receive_placed(target.second, r, t0);
+        so_far += target.second;
+    }
+    CHECK(so_far == 1024 * 1024); // the last target took the rest of the frame
+    REQUIRE(r.messages.size() == 1);
+    const std::string& m = r.messages[0].second;
+    REQUIRE(m.size() == 1024 * 1024);
+    CHECK(m.substr(0, 100) == std::string(100, 'a'));
+    CHECK(m.substr(100, 65536) == std::string(65536, 'b'));
+    CHECK(m.substr(65636, 1000) == std::string(1000, 'c'));
+    CHECK(m.find_first_not_of('d', 66636) == std::string::npos);
+    CHECK(r.errors.empty());
+
+    // A frame with fewer than min_size bytes left is read as usual (and copied).
+    const std::size_t small_h = write_frame_header(header, opcode::binary, true, 3000, &zero);
+    feed(p, std::string(reinterpret_cast<const char*>(header), small_h) + "xy", r, t0);
+    CHECK(p.placed_read(4096, 65536).first == nullptr);
+    feed(p, std::string(2998, 'z'), r, t0);
+    REQUIRE(r.messages.size() == 2);
+    CHECK(r.messages[1].second == "xy" + std::string(2998, 'z'));
+}

@@ -4,6 +4,7 @@
 #pragma once
 #include <algorithm>
 #include <any>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -235,7 +236,8 @@ public:
     // ---- what user code calls (any thread) -----------------------------
     //
     // Every send* and ping queues frames and returns at once; a write then follows on
-    // the connection's executor. They fail with errc::not_open during the opening
+    // the connection's executor (a server's message of 16 KiB or more, sent from one of
+    // its own handlers with nothing queued, is written at once instead: no copy). They fail with errc::not_open during the opening
     // handshake, errc::closed once close() was called (or a close frame sent) or the
     // connection closed, and errc::send_queue_full when the queue holds bytes and this
     // message would take it past connection_options::send_queue_limit (with
@@ -656,8 +658,10 @@ private:
             // to, and only what follows (the next frame's header and first bytes)
             // into a small part of the read buffer, so that most of each large
             // frame is never copied (64 KiB echo: the profile's memmove halved).
-            if (next == read_target::frames) {
-                const auto place = protocol_.placed_read(placed_read_min);
+            // Only while bytes come fast (busy_): a connection stalled inside a large
+            // frame waits without a buffer, holding no more than what came.
+            if (next == read_target::frames && busy_) {
+                const auto place = protocol_.placed_read(placed_read_min, config_->connection.read_buffer_size);
                 if (place.first) {
                     if (!read_buf_ && !take_read_buffer()) return cut(errc::internal_error); // out of memory
                     read_target_ = next;
@@ -713,7 +717,7 @@ private:
 
     void on_read(std::error_code ec, std::uint8_t* data, std::size_t n) { on_frames_read(ec, data, n, 0); }
     void on_read_placed(std::error_code ec, std::size_t n) {
-        const std::size_t size = protocol_.placed_read_size(); // as when the read started
+        const std::size_t size = protocol_.placed_read_size(config_->connection.read_buffer_size); // as at the start
         const std::size_t placed = n < size ? n : size;
         on_frames_read(ec, read_buf_.get(), n - placed, placed);
     }

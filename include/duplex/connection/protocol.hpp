@@ -3,6 +3,7 @@
 // time comes in through the `now` arguments, so every rule is testable.
 #pragma once
 #include "../detail/instantiate.hpp"
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -147,16 +148,19 @@ public:
     /// Most bytes of a large data frame can be read straight into the message
     /// they belong to, not into a read buffer and then copied: while at least
     /// `min_size` bytes of an uncompressed frame are still to come and the message
-    /// is being reassembled, where the next of them go, and how many (at most
-    /// placed_read_max, so a header that announces a huge frame does not make us
-    /// allocate it before its bytes come). {nullptr, 0} otherwise. Bytes read
-    /// there are then given to receive() at that address. Reader's thread.
-    std::pair<std::uint8_t*, std::size_t> placed_read(std::size_t min_size) noexcept {
+    /// is being reassembled, where the next of them go, and how many. {nullptr, 0}
+    /// otherwise. Bytes read there are then given to receive_placed(). The size
+    /// grows with what came: at most `first_size` at the start of a message, then
+    /// as much as the message holds already, never past placed_read_max or the
+    /// message size limit. A header that announces a huge frame costs no more
+    /// memory than the bytes that follow it. Reader's thread.
+    std::pair<std::uint8_t*, std::size_t> placed_read(std::size_t min_size, std::size_t first_size) noexcept {
         const std::uint64_t left = parser_.data_left();
         if (left == 0 || left < min_size || stop_reading_ || parser_.message_compressed() || options_->stream_messages)
             return {nullptr, 0};
-        const std::size_t want = placed_read_size();
-        const std::size_t at = parser_.message_starting() ? 0 : message_len_;
+        const std::size_t want = placed_read_size(first_size);
+        if (want == 0) return {nullptr, 0};
+        const std::size_t at = placed_read_offset();
         try {
             if (message_.size() < at + want) message_.resize(at + want);
         } catch (const std::bad_alloc&) {
@@ -165,16 +169,20 @@ public:
         return {reinterpret_cast<std::uint8_t*>(&message_[0]) + at, want};
     }
     static constexpr std::size_t placed_read_max = 256 * 1024;
-    /// The size placed_read() gives (until the bytes read there are received).
-    std::size_t placed_read_size() const noexcept {
-        const std::uint64_t left = parser_.data_left();
-        return static_cast<std::size_t>(left < placed_read_max ? left : placed_read_max);
+    /// The size placed_read(…, first_size) gives; the same until the bytes read
+    /// there are received.
+    std::size_t placed_read_size(std::size_t first_size) const noexcept {
+        const std::size_t at = placed_read_offset();
+        std::uint64_t want = parser_.data_left();
+        want = std::min<std::uint64_t>(want, std::max(first_size, at));
+        want = std::min<std::uint64_t>(want, placed_read_max);
+        const std::uint64_t max = options_->max_message_size; // deflate's slack lets the parser pass a bit more
+        return static_cast<std::size_t>(at >= max ? 0 : std::min<std::uint64_t>(want, max - at));
     }
     /// receive() for `size` bytes read where placed_read() said.
     template <class Handler>
     void receive_placed(std::size_t size, Handler& h, clock::time_point now) {
-        const std::size_t at = parser_.message_starting() ? 0 : message_len_;
-        receive(reinterpret_cast<std::uint8_t*>(&message_[0]) + at, size, h, now);
+        receive(reinterpret_cast<std::uint8_t*>(&message_[0]) + placed_read_offset(), size, h, now);
     }
 
     // ---- sending (any thread) -------------------------------------------
@@ -194,7 +202,9 @@ public:
     /// `write(header, header_size, payload, size)`, which returns how many bytes
     /// the transport took (0 when none, or on an error the next write will see);
     /// only the rest is queued. Saves copying a large message into the queue.
-    /// The caller must be the only writer of the transport while this runs.
+    /// The caller must be the only writer of the transport while this runs. The
+    /// send mutex is held during `write`: other threads' sends wait for that one
+    /// non-blocking write.
     template <class Write>
     std::error_code send_through(opcode op, const void* data, std::size_t size, Write&& write) {
         static_assert(R == role::server, "clients mask each frame: it is copied anyway");
@@ -211,7 +221,17 @@ public:
         if (options_->idle_timeout.count() > 0) last_msg_tx_ = clock::now();
         count_out(size, true);
         if (written >= header_size + size) return {};
-        std::uint8_t* out = queue_.append(header_size + size - written);
+        std::uint8_t* out = nullptr;
+        try {
+            out = queue_.append(header_size + size - written);
+        } catch (const std::bad_alloc&) {
+            // Part of the frame is out and the rest cannot be kept: nothing may follow
+            // it on the wire, not even a close frame. The connection ends (1006).
+            if (!failure_) failure_ = make_error_code(errc::internal_error);
+            close_sent_ = true;
+            state_.store(ready_state::closing, std::memory_order_release);
+            return make_error_code(errc::internal_error);
+        }
         if (written < header_size) {
             std::memcpy(out, header + written, header_size - written);
             out += header_size - written;
@@ -494,6 +514,8 @@ private:
     }
 #endif
 
+    std::size_t placed_read_offset() const noexcept { return parser_.message_starting() ? 0 : message_len_; }
+
     // Adds a piece to the message. A piece read into place (placed_read()) is
     // already there: only the length moves.
     void append_message(const std::uint8_t* p, std::size_t n) {
@@ -626,8 +648,9 @@ private:
     std::shared_ptr<const connection_options> options_; // never null
     basic_frame_parser<R> parser_;
     // Reassembly of fragmented, split or inflated messages: the first message_len_
-    // bytes. Its size only grows (up to placed_read_max), so reading into place
-    // does not zero-fill the same bytes again for every message.
+    // bytes. Its size is the most any message needed (freed after one over
+    // placed_read_max), so reading into place does not zero-fill the same bytes
+    // again for every message.
     std::string message_;
     std::size_t message_len_ = 0;
 #if DUPLEX_HAS_DEFLATE

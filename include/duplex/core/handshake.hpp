@@ -99,8 +99,9 @@ inline bool is_websocket_request(const http_request& req) noexcept {
 
 /// Checks an upgrade request against RFC 6455 §4.2.1, in this order: GET (bad_method),
 /// HTTP/1.1 or later (bad_http_version), a target that is a path or an absolute http(s)
-/// or ws(s) URI (bad_target), exactly one non-empty Host (no_host) that is the absolute
-/// URI's authority when there is one (bad_target), no body (unexpected_body),
+/// or ws(s) URI, without a fragment (bad_target), exactly one non-empty Host (no_host) that
+/// is the absolute URI's authority, byte for byte but for case, when there is one (so
+/// "http://h:80/" wants "Host: h:80"; bad_target), no body (unexpected_body),
 /// `Upgrade: websocket` (no_upgrade), `Connection: upgrade` (no_connection_upgrade),
 /// exactly one `Sec-WebSocket-Version: 13` (bad_version), exactly one Sec-WebSocket-Key
 /// that is Base64 of 16 bytes (bad_key). Tokens compare case-insensitively. Answer a
@@ -110,7 +111,11 @@ inline std::error_code check_upgrade_request(const http_request& req) noexcept {
     if (req.version_minor < 1) return errc::bad_http_version;                       // item 1
     // Item 1: a Request-URI (origin-form) or an absolute http/https URI, not "*" or
     // "host:port" (RFC 7230 §5.3).
-    if (req.target.empty() || (req.target[0] != '/' && !is_absolute_http_target(req.target))) return errc::bad_target;
+    // A fragment is never part of a request target (RFC 7230 §5.3; RFC 6455 §3): "/#/x"
+    // would be "/" to a proxy and "/" or "/x" to an application, depending on who parses.
+    if (req.target.empty() || req.target.find('#') != std::string_view::npos ||
+        (req.target[0] != '/' && !is_absolute_http_target(req.target)))
+        return errc::bad_target;
     // Item 2; RFC 7230 §5.4: a server MUST answer 400 to more than one Host field.
     if (req.header_count("Host") != 1 || req.header("Host").empty()) return errc::no_host;
     // RFC 7230 §5.4: with an absolute target a server uses its authority and a client

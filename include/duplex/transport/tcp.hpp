@@ -12,6 +12,7 @@ class tcp_transport {
 public:
     using socket_type = asio::ip::tcp::socket;
     using executor_type = socket_type::executor_type;
+    static constexpr bool reads_buffer_pairs = true; // async_read_some takes two buffers
 
     explicit tcp_transport(socket_type socket) : socket_(std::move(socket)) {
         std::error_code ignored;

@@ -75,6 +75,7 @@ public:
     using stream_type = asio::ssl::stream<asio::ip::tcp::socket>;
     using socket_type = asio::ip::tcp::socket;
     using executor_type = stream_type::executor_type;
+    static constexpr bool reads_buffer_pairs = true; // async_read_some takes two buffers
 
     /// The context is shared: every connection keeps it alive.
     tls_transport(socket_type socket, std::shared_ptr<asio::ssl::context> context)
@@ -171,6 +172,7 @@ static_assert(is_transport_v<tls_transport>, "tls_transport must meet the transp
 class tls_or_tcp_transport {
 public:
     using executor_type = tcp_transport::executor_type;
+    static constexpr bool reads_buffer_pairs = true; // async_read_some takes two buffers
     static_assert(std::is_same_v<executor_type, tls_transport::executor_type>, "one executor type");
 
     tls_or_tcp_transport(tcp_transport t) : t_(std::move(t)) {}

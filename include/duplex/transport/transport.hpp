@@ -27,16 +27,18 @@
 //                                            // into its thread's buffer and owns none while
 //                                            // it waits; without, it owns one.
 //   bool can_wait_readable() const noexcept; // false: not now (TLS under a run-time choice)
-//   async_read_some(const std::array<asio::mutable_buffer, 2>&, H&& h);
-//                                            // a read into two buffers (TCP, TLS): a large
-//                                            // frame's payload is read into its message,
-//                                            // what follows into the read buffer
+//   static constexpr bool reads_buffer_pairs = true;
+//                                            // async_read_some also takes a
+//                                            // std::array<asio::mutable_buffer, 2> (filled in
+//                                            // order): a large frame's payload is then read
+//                                            // into its message, what follows into the read
+//                                            // buffer (TCP, TLS). Opt-in: a template
+//                                            // async_read_some may not expect a sequence.
 //
 // The connection promises at most one read and one write in flight at a time,
 // all started from handlers running on get_executor() (a strand when the
 // io_context runs on several threads). A handler is called exactly once.
 #pragma once
-#include <array>
 #include <cstddef>
 #include <string>
 #include <system_error>
@@ -82,8 +84,7 @@ struct has_wait_readable<T, std::void_t<
 template <class T, class = void>
 struct has_scatter_read : std::false_type {};
 template <class T>
-struct has_scatter_read<T, std::void_t<decltype(std::declval<T&>().async_read_some(
-    std::declval<const std::array<asio::mutable_buffer, 2>&>(), io_handler_archetype{}))>> : std::true_type {};
+struct has_scatter_read<T, std::enable_if_t<T::reads_buffer_pairs>> : std::true_type {};
 template <class T, class = void>
 struct has_abort : std::false_type {};
 template <class T>
