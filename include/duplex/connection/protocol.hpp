@@ -162,11 +162,11 @@ public:
         if (want == 0) return {nullptr, 0};
         const std::size_t at = placed_read_offset();
         try {
-            if (message_.size() < at + want) message_.resize(at + want);
+            message_.reserve(at + want); // written past the size, taken in by append_message
         } catch (const std::bad_alloc&) {
             return {nullptr, 0}; // read as usual: appending fails the connection (1011) if memory stays short
         }
-        return {reinterpret_cast<std::uint8_t*>(&message_[0]) + at, want};
+        return {message_.data() + at, want};
     }
     static constexpr std::size_t placed_read_max = 256 * 1024;
     /// The size placed_read(…, first_size) gives; the same until the bytes read
@@ -182,7 +182,7 @@ public:
     /// receive() for `size` bytes read where placed_read() said.
     template <class Handler>
     void receive_placed(std::size_t size, Handler& h, clock::time_point now) {
-        receive(reinterpret_cast<std::uint8_t*>(&message_[0]) + placed_read_offset(), size, h, now);
+        receive(message_.data() + placed_read_offset(), size, h, now);
     }
 
     // ---- sending (any thread) -------------------------------------------
@@ -480,7 +480,7 @@ private:
             h.on_message(ev.op, view(ev.data, ev.size), true);
             return {};
         }
-        if (ev.message_begin) message_len_ = 0;
+        if (ev.message_begin) message_.clear();
         append_message(ev.data, ev.size);
         if (!ev.message_end) return {};
         deliver_message(ev.op, h);
@@ -495,8 +495,7 @@ private:
     template <class Handler>
     std::error_code inflate(const parse_event& ev, Handler& h) {
         if (ev.message_begin) {
-            message_.clear(); // inflating appends: the size is the length here
-            message_len_ = 0;
+            message_.clear();
             deflate_->inflated_utf8.reset();
         }
         const std::size_t before = message_.size();
@@ -508,32 +507,30 @@ private:
             if (!utf8.feed(fresh, message_.size() - before) || (ev.message_end && !utf8.complete()))
                 return make_error_code(errc::invalid_utf8);
         }
-        message_len_ = message_.size();
         if (ev.message_end) deliver_message(ev.op, h);
         return {};
     }
 #endif
 
-    std::size_t placed_read_offset() const noexcept { return parser_.message_starting() ? 0 : message_len_; }
+    std::size_t placed_read_offset() const noexcept { return parser_.message_starting() ? 0 : message_.size(); }
 
     // Adds a piece to the message. A piece read into place (placed_read()) is
-    // already there: only the length moves.
+    // already there, within the room reserved: only the size moves.
     void append_message(const std::uint8_t* p, std::size_t n) {
-        if (reinterpret_cast<const char*>(p) != message_.data() + message_len_) {
-            if (message_.size() < message_len_ + n) message_.resize(message_len_ + n);
-            std::memcpy(&message_[message_len_], p, n);
-        }
-        message_len_ += n;
+        std::uint8_t* tail = message_.data() + message_.size(); // before grow: p may point there
+        const bool placed = p == tail && n > 0;
+        tail = message_.grow(n);
+        if (!placed && n > 0) std::memcpy(tail, p, n);
     }
 
     template <class Handler>
     void deliver_message(opcode op, Handler& h) {
-        const std::size_t size = message_len_;
-        message_len_ = 0;
-        h.on_message(op, std::string_view(message_.data(), size), true);
+        const std::size_t size = message_.size();
+        message_.clear();
+        h.on_message(op, std::string_view(reinterpret_cast<const char*>(message_.data()), size), true);
         // Keep the buffer for the next message unless it grew huge (an idle
         // connection should not hold on to its largest message).
-        if (message_.capacity() > placed_read_max) std::string().swap(message_);
+        if (message_.capacity() > placed_read_max) message_.release();
     }
 
     template <class Handler>
@@ -647,12 +644,10 @@ private:
 
     std::shared_ptr<const connection_options> options_; // never null
     basic_frame_parser<R> parser_;
-    // Reassembly of fragmented, split or inflated messages: the first message_len_
-    // bytes. Its size is the most any message needed (freed after one over
-    // placed_read_max), so reading into place does not zero-fill the same bytes
-    // again for every message.
-    std::string message_;
-    std::size_t message_len_ = 0;
+    // Reassembly of fragmented, split or inflated messages (kept for the next one
+    // unless over placed_read_max). Not zero-filled when it grows: placed reads write
+    // past its size into the room reserved, and append_message takes the bytes in.
+    detail::byte_buffer message_;
 #if DUPLEX_HAS_DEFLATE
     // Only on connections that negotiated permessage-deflate: the others do not
     // carry its buffers.

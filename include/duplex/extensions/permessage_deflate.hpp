@@ -140,7 +140,9 @@ public:
     /// to nothing. If a block with BFINAL set ends the DEFLATE stream (§7.2.3.5), the
     /// rest of that message is ignored and the next one starts a new stream, keeping the
     /// window unless the peer has no context takeover.
-    std::error_code decompress(const void* data, std::size_t size, bool last, std::string& out, std::size_t max_size) {
+    /// `out` is a std::string or any buffer with size(), data() and resize().
+    template <class Buffer>
+    std::error_code decompress(const void* data, std::size_t size, bool last, Buffer& out, std::size_t max_size) {
         if (!rx_)
             if (auto ec = init_inflater()) return ec;
         std::error_code ec;
@@ -230,11 +232,12 @@ private:
     // Inflates [in, in+size) into out in chunks of at most inflate_chunk bytes, never
     // letting this message's output pass max_size by more than one byte (which is then
     // taken back). Returns once all input is consumed and all output is out.
-    std::error_code inflate_some(const Bytef* in, std::size_t size, std::string& out, std::size_t max_size) {
+    template <class Buffer>
+    std::error_code inflate_some(const Bytef* in, std::size_t size, Buffer& out, std::size_t max_size) {
         z_stream& s = rx_->s;
         s.avail_in = 0;
         // Output room per inflate call: about what this input inflates to (chat and
-        // JSON: 3-5x), doubling while it fills. std::string zero-fills what it grows
+        // JSON: 3-5x), doubling while it fills. A std::string zero-fills what it grows
         // into, so a fixed 16 KiB step cost two 16 KiB memsets per small message.
         std::size_t out_step = size > inflate_chunk / 4 ? inflate_chunk : size * 4 < 256 ? 256 : size * 4;
         for (;;) {
@@ -252,7 +255,7 @@ private:
             const std::size_t chunk = room < out_step ? room + 1 : out_step;
             const std::size_t before = out.size();
             out.resize(before + chunk);
-            s.next_out = reinterpret_cast<Bytef*>(&out[before]);
+            s.next_out = reinterpret_cast<Bytef*>(out.data()) + before;
             s.avail_out = static_cast<uInt>(chunk);
             const int rc = inflate(&s, Z_SYNC_FLUSH);
             const std::size_t got = chunk - s.avail_out;
