@@ -265,7 +265,7 @@ private:
         void start() {
             if (failed) return;
             if (options.connect_timeout.count() > 0) {
-                deadline = std::chrono::steady_clock::now() + options.connect_timeout;
+                deadline = detail::later(std::chrono::steady_clock::now(), options.connect_timeout);
                 timer.expires_at(deadline);
                 timer.async_wait([self = this->shared_from_this()](std::error_code ec) {
                     // Expired just as TCP connected (too late to cancel): the

@@ -598,3 +598,27 @@ TEST_CASE("reading into place: the target grows with the bytes that came and sta
     REQUIRE(r.messages.size() == 2);
     CHECK(r.messages[1].second == "xy" + std::string(2998, 'z'));
 }
+
+TEST_CASE("timeouts of milliseconds::max() mean never, not an overflow", "[protocol][heartbeat][timeout]") {
+    // milliseconds::max() in steady_clock's nanoseconds does not fit 64 bits: added
+    // as is it would wrap into the past and time out at once.
+    connection_options o;
+    o.ping_interval = std::chrono::milliseconds::max();
+    o.pong_timeout = std::chrono::milliseconds::max();
+    o.idle_timeout = std::chrono::milliseconds::max();
+    o.close_timeout = std::chrono::milliseconds::max();
+    server_protocol s(o);
+    const auto t0 = clock_type::now();
+    s.open(t0);
+    CHECK(s.next_deadline() == clock_type::time_point::max());
+    CHECK_FALSE(s.tick(t0 + 24h * 365).ec);
+    CHECK(drain(s).empty()); // no ping
+    CHECK(s.state() == ready_state::open);
+    REQUIRE_FALSE(s.close(1000, {}, t0));
+    drain(s);
+    const auto r = s.tick(t0 + 24h * 365);
+    CHECK_FALSE(r.ec); // still waiting for the peer's close frame
+    CHECK(s.state() == ready_state::closing);
+    CHECK(duplex::detail::later(t0, 5ms) == t0 + 5ms);
+    CHECK(duplex::detail::later(clock_type::time_point::max(), 5ms) == clock_type::time_point::max());
+}

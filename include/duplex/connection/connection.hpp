@@ -880,7 +880,7 @@ private:
         if (lingering_) return;
         lingering_ = true;
         transport_.shutdown_send();
-        const auto deadline = clock::now() + config_->connection.close_timeout;
+        const auto deadline = detail::later(clock::now(), config_->connection.close_timeout);
         if (!timer_armed_ || timer_expiry_ > deadline) start_timer_at(deadline);
         if (close_after_flush_) discard_reads(); // the frame read loop is not running yet
     }
@@ -902,7 +902,7 @@ private:
 
     void start_handshake_timer() {
         if (config_->connection.handshake_timeout.count() > 0) // zero disables it
-            start_timer_at(clock::now() + config_->connection.handshake_timeout);
+            start_timer_at(detail::later(clock::now(), config_->connection.handshake_timeout));
     }
 
     void rearm_timer() {

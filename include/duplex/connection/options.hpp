@@ -7,6 +7,19 @@
 
 namespace duplex {
 
+namespace detail {
+// t + d, or time_point::max() (never) where that would overflow: a timeout of
+// milliseconds::max() asks for no timeout, not for a wrap-around into the past
+// (milliseconds::max() does not fit steady_clock's 64-bit nanoseconds).
+inline std::chrono::steady_clock::time_point later(std::chrono::steady_clock::time_point t,
+                                                   std::chrono::milliseconds d) noexcept {
+    using time_point = std::chrono::steady_clock::time_point;
+    if (d.count() <= 0 || t == time_point::max()) return t;
+    const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(time_point::max() - t);
+    return d >= room ? time_point::max() : t + d;
+}
+} // namespace detail
+
 /// What happens when a send would push the queued bytes over `send_queue_limit`.
 enum class backpressure_policy : std::uint8_t {
     close,  ///< the send fails with errc::send_queue_full and the connection closes with 1008
@@ -25,6 +38,9 @@ struct connection_options {
     /// before `backpressure` applies. A message is always accepted into an empty queue.
     std::size_t send_queue_limit = 16 * 1024 * 1024;
     backpressure_policy backpressure = backpressure_policy::close;
+
+    // Timeouts: any value up to std::chrono::milliseconds::max() (which, like one that
+    // lands past the clock's range, means never).
 
     /// Heartbeat: ping a peer that has sent nothing for this long (0: never)...
     std::chrono::milliseconds ping_interval{20000};

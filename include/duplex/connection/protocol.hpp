@@ -345,7 +345,7 @@ public:
         if (close_sent_) t = close_deadline_;
         if (s != ready_state::open) return t;
         if (options_->idle_timeout.count() > 0)
-            t = std::min(t, std::max(last_msg_rx_, last_msg_tx_) + options_->idle_timeout);
+            t = std::min(t, detail::later(std::max(last_msg_rx_, last_msg_tx_), options_->idle_timeout));
         if (options_->ping_interval.count() > 0) {
             // Waiting for an answer: give up at pong_timeout. A peer that answered (or
             // sent anything) is pinged again ping_interval after that, not pong_timeout
@@ -353,8 +353,8 @@ public:
             // keep proxies and NATs from dropping an idle connection.
             // With pong_timeout 0 a silent peer is never cut, only pinged again.
             const bool waiting = ping_sent_ != clock::time_point{} && last_rx_ <= ping_sent_;
-            if (waiting && options_->pong_timeout.count() > 0) t = std::min(t, ping_sent_ + options_->pong_timeout);
-            else t = std::min(t, std::max(last_rx_, ping_sent_) + options_->ping_interval);
+            if (waiting && options_->pong_timeout.count() > 0) t = std::min(t, detail::later(ping_sent_, options_->pong_timeout));
+            else t = std::min(t, detail::later(std::max(last_rx_, ping_sent_), options_->ping_interval));
         }
         return t;
     }
@@ -370,15 +370,15 @@ public:
             return {};
         }
         if (options_->idle_timeout.count() > 0 &&
-            now - std::max(last_msg_rx_, last_msg_tx_) >= options_->idle_timeout) {
+            now >= detail::later(std::max(last_msg_rx_, last_msg_tx_), options_->idle_timeout)) {
             send_close_locked(close_code::going_away, "idle timeout", now);
             return {make_error_code(errc::idle_timeout), false};
         }
         if (options_->ping_interval.count() > 0) {
             if (ping_sent_ != clock::time_point{} && last_rx_ > ping_sent_) ping_sent_ = {}; // alive
             if (ping_sent_ != clock::time_point{} && options_->pong_timeout.count() > 0) {
-                if (now - ping_sent_ >= options_->pong_timeout) return {fail_locked(errc::ping_timeout, now), true};
-            } else if (now - std::max(last_rx_, ping_sent_) >= options_->ping_interval) {
+                if (now >= detail::later(ping_sent_, options_->pong_timeout)) return {fail_locked(errc::ping_timeout, now), true};
+            } else if (now >= detail::later(std::max(last_rx_, ping_sent_), options_->ping_interval)) {
                 write_frame_locked(opcode::ping, nullptr, 0, true);
                 ping_sent_ = now;
             }
@@ -620,7 +620,7 @@ private:
         const std::size_t n = write_close_payload(payload, code, reason);
         write_frame_locked(opcode::close, payload, n, true);
         close_sent_ = true;
-        close_deadline_ = now + options_->close_timeout;
+        close_deadline_ = detail::later(now, options_->close_timeout);
         state_.store(ready_state::closing, std::memory_order_release);
     }
 
