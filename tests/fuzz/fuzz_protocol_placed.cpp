@@ -95,8 +95,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::uint8_t flags = in.byte();
     const std::size_t chunk_unit = 1 + in.byte();
     const std::size_t placed_min = (flags & 1) ? 1 : 4096;
-    const std::size_t spill = 1 + (flags >> 1) % 64 * 16;
+    const std::uint8_t shape = in.byte();
+    const std::size_t spill = 1 + (shape & 0x3F) * 16u;
     const std::size_t first = (flags & 0x40) ? 65536 : 1 + in.byte() * 64u; // the read buffer's size
+    // Some reads skip the placed target (a connection that stopped being busy mid-frame).
+    const unsigned skip_mask = (shape >> 6) == 0 ? 0 : (1u << (shape >> 6)) - 1;
+    unsigned reads = 0;
     duplex::connection_options options;
     options.max_message_size = (flags & 0x80) ? 1024 * 1024 : 200 * 1024;
     const std::string wire = make_wire(in, data, size);
@@ -118,7 +122,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::size_t left = chunk;
         const char* src = &copy_b[at];
         while (left > 0) {
-            const auto target = placed.placed_read(placed_min, first);
+            const bool skip = (++reads & skip_mask) == 1; // 1 read in 2, 4 or 8, by shape
+            const auto target = skip ? std::pair<std::uint8_t*, std::size_t>{} : placed.placed_read(placed_min, first);
             if (target.first) {
                 FUZZ_CHECK(target.second > 0 && target.second <= duplex::server_protocol::placed_read_max);
                 FUZZ_CHECK(target.second == placed.placed_read_size(first));
@@ -135,9 +140,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                     left -= s;
                 }
             } else {
-                std::vector<std::uint8_t> piece(src, src + left);
-                placed.receive(piece.data(), left, b, t0);
-                left = 0;
+                // A plain read: the rest of the chunk, or (skipping) part of it.
+                const std::size_t k = skip && left > 1 ? left / 2 : left;
+                std::vector<std::uint8_t> piece(src, src + k);
+                placed.receive(piece.data(), k, b, t0);
+                src += k;
+                left -= k;
             }
         }
         at += chunk;

@@ -659,7 +659,8 @@ private:
             // into a small part of the read buffer, so that most of each large
             // frame is never copied (64 KiB echo: the profile's memmove halved).
             // Only while bytes come fast (busy_): a connection stalled inside a large
-            // frame waits without a buffer, holding no more than what came.
+            // frame waits without a read buffer, its message holding at most about twice
+            // what came (the room reserved for the next read, at most 256 KiB).
             if (next == read_target::frames && busy_) {
                 const auto place = protocol_.placed_read(placed_read_min, config_->connection.read_buffer_size);
                 if (place.first) {

@@ -218,17 +218,25 @@ public:
         std::uint8_t header[max_frame_header_size];
         const std::size_t header_size = write_frame_header(header, op, true, size);
         std::size_t written = write(static_cast<const std::uint8_t*>(header), header_size, data, size);
-        if (options_->idle_timeout.count() > 0) last_msg_tx_ = clock::now();
-        count_out(size, true);
-        if (written >= header_size + size) return {};
+        const auto counted = [&] {
+            if (options_->idle_timeout.count() > 0) last_msg_tx_ = clock::now();
+            count_out(size, true);
+            return std::error_code{};
+        };
+        if (written >= header_size + size) return counted();
         std::uint8_t* out = nullptr;
         try {
             out = queue_.append(header_size + size - written);
         } catch (const std::bad_alloc&) {
             // Part of the frame is out and the rest cannot be kept: nothing may follow
-            // it on the wire, not even a close frame. The connection ends (1006).
+            // it on the wire, not even a close frame. Nothing more is read either; the
+            // transport is half-closed after the handler and cut at close_timeout unless
+            // the peer (seeing half a frame) closes first. on_error gets internal_error.
+            const auto now = clock::now();
             if (!failure_) failure_ = make_error_code(errc::internal_error);
+            stop_reading_ = true; // the caller is the reader (a handler of this connection)
             close_sent_ = true;
+            close_deadline_ = detail::later(now, options_->close_timeout);
             state_.store(ready_state::closing, std::memory_order_release);
             return make_error_code(errc::internal_error);
         }
@@ -238,7 +246,7 @@ public:
             written = header_size;
         }
         std::memcpy(out, static_cast<const std::uint8_t*>(data) + (written - header_size), header_size + size - written);
-        return {};
+        return counted();
     }
 
     /// Queues one fragment: the first names text or binary, the others are
@@ -517,9 +525,11 @@ private:
     // Adds a piece to the message. A piece read into place (placed_read()) is
     // already there, within the room reserved: only the size moves.
     void append_message(const std::uint8_t* p, std::size_t n) {
-        std::uint8_t* tail = message_.data() + message_.size(); // before grow: p may point there
-        const bool placed = p == tail && n > 0;
-        tail = message_.grow(n);
+        // Placed: p is the tail and [p, p+n) lies in the room (another buffer may start
+        // right where ours ends, so the address alone does not say).
+        const bool placed = n > 0 && p == message_.data() + message_.size() &&
+                            message_.capacity() - message_.size() >= n;
+        std::uint8_t* tail = message_.grow(n);
         if (!placed && n > 0) std::memcpy(tail, p, n);
     }
 

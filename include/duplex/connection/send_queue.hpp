@@ -63,7 +63,8 @@ public:
     /// Room for n bytes in all, so that bytes may be written past size() first
     /// and taken in with grow() after.
     void reserve(std::size_t n) {
-        if (n > capacity_) reallocate(n);
+        if (n > capacity_) reallocate(std::max(n, capacity_ * 2)); // doubling: a message read
+                                                                   // into place is copied O(1) times
     }
     void shrink_by(std::size_t n) noexcept { size_ -= n; }
     void clear() noexcept { size_ = 0; }
