@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <duplex/core/close.hpp>
+#include <duplex/core/error.hpp>
 
 #include <cstdint>
 #include <string>
@@ -81,4 +82,29 @@ TEST_CASE("close: parse_close_payload", "[rfc6455][5.5.1][close]") {
     CHECK(duplex::parse_close_payload(no_status, 2, code, reason) == duplex::errc::bad_close_code);
     const std::uint8_t bad_reason[] = {0x03, 0xe8, 0xc0, 0xaf};
     CHECK(duplex::parse_close_payload(bad_reason, 4, code, reason) == duplex::errc::invalid_close_reason);
+}
+
+// Error values are fixed per group (frames 1.., server handshake 100.., client
+// handshake 200.., connection life 300..): each value known to the category has a
+// message of its own and the condition of its group; the gaps between are unknown.
+TEST_CASE("errors: fixed values, a message each, the condition of their group", "[errors]") {
+    const std::string unknown = duplex::make_error_code(static_cast<duplex::errc>(99)).message();
+    CHECK(unknown == "unknown duplex error");
+    CHECK(static_cast<int>(duplex::errc::reserved_bits) == 1);
+    CHECK(static_cast<int>(duplex::errc::bad_http_request) == 100);
+    CHECK(static_cast<int>(duplex::errc::bad_target) == 110);
+    CHECK(static_cast<int>(duplex::errc::bad_status) == 200);
+    CHECK(static_cast<int>(duplex::errc::closed) == 300);
+    CHECK(static_cast<int>(duplex::errc::internal_error) == 310);
+    int known = 0;
+    for (int v = 1; v < 400; ++v) {
+        const auto ec = duplex::make_error_code(static_cast<duplex::errc>(v));
+        if (ec.message() == unknown) continue;
+        ++known;
+        INFO("value " << v << ": " << ec.message());
+        if (v < 100) CHECK(ec == duplex::condition::protocol_violation);
+        else if (v < 300) CHECK(ec == duplex::condition::handshake_failed);
+        else CHECK_FALSE(ec == duplex::condition::protocol_violation);
+    }
+    CHECK(known == 16 + 14 + 9 + 11);
 }

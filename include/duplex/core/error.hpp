@@ -29,65 +29,66 @@ enum : std::uint16_t {
 };
 } // namespace close_code
 
-/// Every error duplex reports. Zero is success.
+/// Every error duplex reports. Zero is success. The values are fixed (logs and metrics
+/// may store them): a new error takes the next free value of its group.
 enum class errc {
     // Frame rules (RFC 6455 §5): fail the connection with 1002 unless noted.
     reserved_bits = 1,        // RSV1-3 set without a negotiated extension
-    reserved_opcode,          // opcode 0x3-0x7 or 0xB-0xF
-    fragmented_control,       // control frame without FIN
-    control_too_long,         // control frame payload over 125 bytes
-    bad_length,               // 64-bit length with the top bit set, or not minimally encoded
-    mask_required,            // a server received an unmasked frame
-    mask_forbidden,           // a client received a masked frame
-    unexpected_continuation,  // continuation frame with no message to continue
-    expected_continuation,    // new data frame inside a fragmented message
-    bad_close_size,           // close payload of 1 byte
-    bad_close_code,           // close code that may not be sent
-    message_too_big,          // 1009: message over the configured maximum
-    frame_too_big,            // 1009: data frame over the configured maximum (max_frame_size)
-    invalid_utf8,             // 1007: text message that is not UTF-8
-    invalid_close_reason,     // 1007: close reason that is not UTF-8
-    bad_compressed_data,      // 1007: permessage-deflate data that does not inflate
+    reserved_opcode = 2,      // opcode 0x3-0x7 or 0xB-0xF
+    fragmented_control = 3,   // control frame without FIN
+    control_too_long = 4,     // control frame payload over 125 bytes
+    bad_length = 5,           // 64-bit length with the top bit set, or not minimally encoded
+    mask_required = 6,        // a server received an unmasked frame
+    mask_forbidden = 7,       // a client received a masked frame
+    unexpected_continuation = 8, // continuation frame with no message to continue
+    expected_continuation = 9, // new data frame inside a fragmented message
+    bad_close_size = 10,      // close payload of 1 byte
+    bad_close_code = 11,      // close code that may not be sent
+    message_too_big = 12,     // 1009: message over the configured maximum
+    frame_too_big = 13,       // 1009: data frame over the configured maximum (max_frame_size)
+    invalid_utf8 = 14,        // 1007: text message that is not UTF-8
+    invalid_close_reason = 15, // 1007: close reason that is not UTF-8
+    bad_compressed_data = 16, // 1007: permessage-deflate data that does not inflate
 
     // Opening handshake, server side (RFC 6455 §4.2.1): answered with an HTTP status.
-    bad_http_request,         // 400: not parseable as an HTTP/1.1 request
-    header_too_large,         // 431: request head over the size limit
-    too_many_headers,         // 431: more header fields than the limit
-    bad_method,               // 405: the upgrade request is not a GET
-    bad_http_version,         // 400: not HTTP/1.1 or later
-    no_host,                  // 400: no Host header, or more than one
-    no_upgrade,               // 400 (a plain HTTP request, with no Upgrade at all, gets 426)
-    no_connection_upgrade,    // 400: Connection does not list "upgrade"
-    bad_version,              // 426: Sec-WebSocket-Version is not 13
-    bad_key,                  // 400: Sec-WebSocket-Key is not Base64 of 16 bytes
-    bad_target,               // 400: target neither "/path" nor an absolute URI naming the Host
-    unexpected_body,          // 400: the upgrade request has a body
-    rejected,                 // the application declined the request
-    forbidden_origin,         // 403: Origin not on the allowed list
+    bad_http_request = 100,   // 400: not parseable as an HTTP/1.1 request
+    header_too_large = 101,   // 431: request head over the size limit
+    too_many_headers = 102,   // 431: more header fields than the limit
+    bad_method = 103,         // 405: the upgrade request is not a GET
+    bad_http_version = 104,   // 400: not HTTP/1.1 or later
+    no_host = 105,            // 400: no Host header, or more than one
+    no_upgrade = 106,         // 400 (a plain HTTP request, with no Upgrade at all, gets 426)
+    no_connection_upgrade = 107, // 400: Connection does not list "upgrade"
+    bad_version = 108,        // 426: Sec-WebSocket-Version is not 13
+    bad_key = 109,            // 400: Sec-WebSocket-Key is not Base64 of 16 bytes
+    bad_target = 110,         // 400: target neither "/path" nor an absolute URI naming the Host
+    unexpected_body = 111,    // 400: the upgrade request has a body
+    rejected = 112,           // the application declined the request
+    forbidden_origin = 113,   // 403: Origin not on the allowed list
 
     // Opening handshake, client side (RFC 6455 §4.1).
-    bad_status,               // server answered with a status other than 101
-    bad_accept,               // Sec-WebSocket-Accept does not match the key
-    bad_upgrade_response,     // 101 without Upgrade: websocket
-    bad_connection_response,  // 101 without Connection: upgrade
-    bad_subprotocol,          // server picked a subprotocol that was not offered
-    bad_extension,            // server answered with an extension that was not offered
-    bad_http_response,        // not parseable as an HTTP/1.1 response
-    bad_url,                  // not a ws:// or wss:// URL
-    tls_unavailable,          // wss:// but duplex was built without OpenSSL
+    bad_status = 200,         // server answered with a status other than 101
+    bad_accept = 201,         // Sec-WebSocket-Accept does not match the key
+    bad_upgrade_response = 202, // 101 without Upgrade: websocket
+    bad_connection_response = 203, // 101 without Connection: upgrade
+    bad_subprotocol = 204,    // server picked a subprotocol that was not offered
+    bad_extension = 205,      // server answered with an extension that was not offered
+    bad_http_response = 206,  // not parseable as an HTTP/1.1 response
+    bad_url = 207,            // not a ws:// or wss:// URL
+    tls_unavailable = 208,    // wss:// but duplex was built without OpenSSL
 
     // Connection life (RFC 6455 §7).
-    closed,                   // the connection is closed (or closing): nothing more can be sent
-    not_open,                 // the opening handshake has not finished yet
-    send_queue_full,          // 1008: the peer reads slower than we send, over the limit
-    handshake_timeout,        // the opening handshake did not finish in time
-    ping_timeout,             // 1006: no pong (or anything) from the peer in time
-    idle_timeout,             // 1001: nothing sent or received for the idle period
-    close_timeout,            // the peer did not answer our close frame in time
-    connection_lost,          // 1006: TCP ended without a close frame
-    going_away,               // 1001: the server is shutting down
-    too_many_connections,     // 503: the server is at its connection limit
-    internal_error,           // 1011: out of memory or a zlib failure on our side
+    closed = 300,             // the connection is closed (or closing): nothing more can be sent
+    not_open = 301,           // the opening handshake has not finished yet
+    send_queue_full = 302,    // 1008: the peer reads slower than we send, over the limit
+    handshake_timeout = 303,  // the opening handshake did not finish in time
+    ping_timeout = 304,       // 1006: no pong (or anything) from the peer in time
+    idle_timeout = 305,       // 1001: nothing sent or received for the idle period
+    close_timeout = 306,      // the peer did not answer our close frame in time
+    connection_lost = 307,    // 1006: TCP ended without a close frame
+    going_away = 308,         // 1001: the server is shutting down
+    too_many_connections = 309, // 503: the server is at its connection limit
+    internal_error = 310,     // 1011: out of memory or a zlib failure on our side
 };
 
 /// Broad families of errors, for `ec == duplex::condition::...` tests.
