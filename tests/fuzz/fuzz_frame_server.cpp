@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "fuzz_check.hpp"
+
 #ifndef DUPLEX_FUZZ_ROLE
 #define DUPLEX_FUZZ_ROLE duplex::role::server
 #endif
@@ -18,14 +20,6 @@
 namespace {
 
 using kind = duplex::parse_event::kind_t;
-
-#define FUZZ_CHECK(cond)                                                                  \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-            std::abort();                                                                 \
-        }                                                                                 \
-    } while (0)
 
 struct summary {
     std::vector<std::string> completed; // "m<op>:payload" or "c<op>:payload"

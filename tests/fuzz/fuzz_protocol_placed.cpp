@@ -14,15 +14,9 @@
 #include <string>
 #include <vector>
 
-namespace {
+#include "fuzz_check.hpp"
 
-#define FUZZ_CHECK(cond)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-            std::abort();                                                                      \
-        }                                                                                      \
-    } while (0)
+namespace {
 
 struct recorder {
     std::vector<std::string> events;

@@ -9,15 +9,9 @@
 #include <cstring>
 #include <vector>
 
-namespace {
+#include "fuzz_check.hpp"
 
-#define FUZZ_CHECK(cond)                                                                  \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            std::fprintf(stderr, "invariant failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-            std::abort();                                                                 \
-        }                                                                                 \
-    } while (0)
+namespace {
 
 // Reference: decode by bit patterns, then reject overlongs, surrogates and
 // code points past U+10FFFF (RFC 3629 §3). Written without the range table.
