@@ -108,10 +108,12 @@ std::string make_text(std::size_t n, double multibyte_share) {
     return s;
 }
 
-void run_utf8(benchmark::State& state, const std::string& s) {
+// wide = false: the portable byte/word loop even where AVX2 is available.
+void run_utf8(benchmark::State& state, const std::string& s, bool wide = duplex::detail::cpu_has_avx2()) {
+    state.counters["avx2"] = wide ? 1 : 0;
     for (auto _ : state) {
         duplex::utf8_validator v;
-        bool ok = v.feed(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()) && v.complete();
+        bool ok = v.feed(reinterpret_cast<const std::uint8_t*>(s.data()), s.size(), wide) && v.complete();
         benchmark::DoNotOptimize(ok);
         if (!ok) {
             state.SkipWithError("invalid");
@@ -125,6 +127,8 @@ void run_utf8(benchmark::State& state, const std::string& s) {
 void BM_utf8_ascii(benchmark::State& state) { run_utf8(state, make_text(64 * 1024, 0.0)); }
 // 30% of the characters are multibyte (2-4 bytes).
 void BM_utf8_mixed(benchmark::State& state) { run_utf8(state, make_text(64 * 1024, 0.3)); }
+void BM_utf8_ascii_portable(benchmark::State& state) { run_utf8(state, make_text(64 * 1024, 0.0), false); }
+void BM_utf8_mixed_portable(benchmark::State& state) { run_utf8(state, make_text(64 * 1024, 0.3), false); }
 
 // A page-aligned buffer. Two heap blocks in a row (vector, vector) lie 16 bytes
 // apart modulo 4 KiB, where glibc's memcpy (rep movsb) on some AMD CPUs runs at
@@ -230,6 +234,8 @@ void print_ratios(std::FILE* out) {
         {"serialize+mask", "64 KiB", "BM_serialize_mask/65536", "BM_memcpy_frames/65536"},
         {"utf8 validation", "ascii", "BM_utf8_ascii", "BM_memcpy/65536"},
         {"utf8 validation", "mixed", "BM_utf8_mixed", "BM_memcpy/65536"},
+        {"utf8 validation", "ascii, portable", "BM_utf8_ascii_portable", "BM_memcpy/65536"},
+        {"utf8 validation", "mixed, portable", "BM_utf8_mixed_portable", "BM_memcpy/65536"},
     };
     const char* group = nullptr;
     for (const row& r : rows) {
@@ -241,11 +247,11 @@ void print_ratios(std::FILE* out) {
         }
         if (!group || std::strcmp(group, r.group) != 0) {
             group = r.group;
-            std::fprintf(out, "%-8s %10s %21s %12s %8s\n", "size", "buffer", (std::string(r.group) + " GB/s").c_str(),
+            std::fprintf(out, "%-16s %10s %21s %12s %8s\n", "size", "buffer", (std::string(r.group) + " GB/s").c_str(),
                          "memcpy GB/s", "ratio");
         }
         const double x = a->second.bytes_per_second / 1e9, c = b->second.bytes_per_second / 1e9;
-        std::fprintf(out, "%-8s %10.0f %21.3f %12.3f %8.3f\n", r.label, a->second.buffer_bytes, x, c,
+        std::fprintf(out, "%-16s %10.0f %21.3f %12.3f %8.3f\n", r.label, a->second.buffer_bytes, x, c,
                      c > 0 ? x / c : 0.0);
     }
     std::fflush(out);
@@ -284,6 +290,8 @@ BENCHMARK(BM_memcpy_frames)->Arg(65536);
 BENCHMARK(BM_serialize_mask)->Arg(16)->Arg(1024)->Arg(65536);
 BENCHMARK(BM_utf8_ascii);
 BENCHMARK(BM_utf8_mixed);
+BENCHMARK(BM_utf8_ascii_portable);
+BENCHMARK(BM_utf8_mixed_portable);
 BENCHMARK(BM_memcpy)->Arg(65536)->Arg(1 << 20);
 
 int main(int argc, char** argv) {

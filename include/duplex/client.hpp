@@ -90,7 +90,7 @@ public:
     using connection = basic_connection<role::client, transport_type>;
 
     /// A client whose handlers and I/O run on `io` (which must outlive it); not connected yet.
-    explicit client(asio::io_context& io) : io_(io), strand_(asio::make_strand(io)) {}
+    explicit client(asio::io_context& io) : strand_(asio::make_strand(io)) {}
     client(const client&) = delete;            ///< not copyable
     client& operator=(const client&) = delete; ///< not assignable
     /// No handler runs after this; an open connection is closed with 1001 in the background.
@@ -404,7 +404,6 @@ private:
         return make_error_code(a && a->state() == duplex::ready_state::connecting ? errc::not_open : errc::closed);
     }
 
-    asio::io_context& io_;
     // One strand for every connect(): the handlers of a connection and of the next
     // one (started from on_close, say) never run at the same time.
     asio::strand<asio::io_context::executor_type> strand_;

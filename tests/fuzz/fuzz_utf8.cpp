@@ -1,6 +1,6 @@
 // libFuzzer target: utf8_validator fed in three pieces (split points from the
-// input) against a simple bit-pattern reference decoder, including the
-// fail-fast position.
+// input), on the AVX2 and the portable path, against a simple bit-pattern
+// reference decoder, including the fail-fast position.
 #include <duplex/core/utf8.hpp>
 
 #include <cstdint>
@@ -70,20 +70,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const bool expected = reference_valid(t, n);
     FUZZ_CHECK(duplex::is_valid_utf8(t, n) == expected);
 
-    // Three pieces, each in its own allocation.
-    duplex::utf8_validator v;
-    bool ok = true;
-    for (auto piece : {std::pair<std::size_t, std::size_t>{0, a}, {a, b}, {b, n}}) {
-        const std::size_t len = piece.second - piece.first;
-        auto* buf = static_cast<std::uint8_t*>(std::malloc(len ? len : 1));
-        if (len) std::memcpy(buf, t + piece.first, len);
-        const bool r = v.feed(buf, len);
-        std::free(buf);
-        if (!ok) FUZZ_CHECK(!r); // sticky
-        ok = ok && r;
+    // Three pieces, each in its own allocation; through the AVX2 check (where
+    // the CPU has it, for pieces of 64 bytes or more) and the portable one.
+    for (const bool wide : {true, false}) {
+        duplex::utf8_validator v;
+        bool ok = true;
+        for (auto piece : {std::pair<std::size_t, std::size_t>{0, a}, {a, b}, {b, n}}) {
+            const std::size_t len = piece.second - piece.first;
+            auto* buf = static_cast<std::uint8_t*>(std::malloc(len ? len : 1));
+            if (len) std::memcpy(buf, t + piece.first, len);
+            const bool r = v.feed(buf, len, wide);
+            std::free(buf);
+            if (!ok) FUZZ_CHECK(!r); // sticky
+            ok = ok && r;
+        }
+        FUZZ_CHECK((ok && v.complete()) == expected);
+        FUZZ_CHECK(v.valid() == ok);
     }
-    FUZZ_CHECK((ok && v.complete()) == expected);
-    FUZZ_CHECK(v.valid() == ok);
 
     // Fail fast: byte by byte, the first rejected byte is the first one after
     // which the prefix cannot be completed. Extendability is monotone, so

@@ -3,7 +3,9 @@
 
 #include <duplex/core/utf8.hpp>
 
+#include <algorithm>
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -190,4 +192,79 @@ TEST_CASE("utf8: agrees with a reference decoder on every 1-3 byte sequence", "[
     }
     // 3-byte code points: U+0800..U+FFFF minus 2048 surrogates.
     CHECK(valid_count == 0x10000 - 0x800 - 0x800);
+}
+
+TEST_CASE("utf8: the AVX2 check agrees with the portable code at 32-byte block edges", "[rfc3629][4][utf8]") {
+    // Pieces of 64 bytes or more go through the wide check where the CPU has
+    // AVX2 (feed(..., wide = false) forces the byte loop). Each candidate
+    // sequence sits in ASCII padding where it straddles block edges or ends
+    // the piece (cut off there: the byte loop carries it to the next feed).
+    INFO("AVX2 in use on this CPU: " << duplex::detail::cpu_has_avx2());
+    std::size_t compared = 0, valid_count = 0;
+    auto check = [&](const std::uint8_t* seq, std::size_t len, std::size_t at, std::size_t total) {
+        std::vector<std::uint8_t> s(total, 'a');
+        std::copy(seq, seq + len, s.begin() + std::ptrdiff_t(at));
+        const bool want = reference_valid(s.data(), s.size());
+        utf8_validator wide, narrow;
+        const bool got_wide = wide.feed(s.data(), s.size(), true) && wide.complete();
+        const bool got_narrow = narrow.feed(s.data(), s.size(), false) && narrow.complete();
+        if (got_wide != want || got_narrow != want) {
+            INFO("sequence of " << len << " at " << at << " in " << total << ", first byte " << int(seq[0]));
+            REQUIRE(got_wide == want);
+            REQUIRE(got_narrow == want);
+        }
+        ++compared;
+        valid_count += want;
+    };
+    std::uint8_t b[4];
+    for (unsigned x = 0x80; x < 256; ++x) {
+        b[0] = static_cast<std::uint8_t>(x);
+        for (std::size_t at : {0, 31, 63, 64, 95}) check(b, 1, at, 96); // a lone non-ASCII byte
+        for (unsigned y = 0; y < 256; ++y) {
+            b[1] = static_cast<std::uint8_t>(y);
+            // Across the edge; ending the piece (or, for a longer lead, cut off by its end).
+            for (std::size_t at : {31, 94}) check(b, 2, at, 96);
+            if (x < 0xE0 || x > 0xF4) continue;
+            // Byte 2 takes every value; byte 3 the continuation edges and non-continuations.
+            for (int z : {0x00, 0x41, 0x7f, 0x80, 0x81, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xff}) {
+                b[2] = static_cast<std::uint8_t>(z);
+                // Across the edge; ending the piece (or, for a 4-byte lead, cut off by its end).
+                for (std::size_t at : {30, 93}) check(b, 3, at, 96);
+                if (x < 0xF0) continue;
+                for (int w : {0x41, 0x80, 0xbf, 0xc0}) {
+                    b[3] = static_cast<std::uint8_t>(w);
+                    for (std::size_t at : {29, 30, 92}) check(b, 4, at, 96);
+                }
+            }
+        }
+    }
+    CHECK(compared == 128 * 5 + 128 * 256 * 2 + 21 * 256 * 12 * 2 + 5 * 256 * 12 * 4 * 3);
+    CHECK(valid_count > 0);
+}
+
+TEST_CASE("utf8: AVX2 and portable agree on random mixed text, whole and in pieces", "[rfc3629][4][utf8]") {
+    std::mt19937 rng(20261204);
+    const char* const chars[] = {"\xc3\xa9", "\xce\xba", "\xe2\x82\xac", "\xe6\x97\xa5", "\xf0\x9f\x98\x80",
+                                 "\xed\x9f\xbf", "\xee\x80\x80", "\xf4\x8f\xbf\xbf", "\xe0\xa0\x80", "\xdf\xbf"};
+    std::size_t valid_count = 0, invalid_count = 0;
+    for (int round = 0; round < 20000; ++round) {
+        std::string s;
+        const std::size_t len = rng() % 400;
+        while (s.size() < len) s += rng() % 3 == 0 ? std::string(chars[rng() % 10]) : std::string(1, char('a' + rng() % 26));
+        for (auto m = rng() % 3; m > 0 && !s.empty(); --m) s[rng() % s.size()] = static_cast<char>(rng());
+        const bool want = reference_valid(u8(s), s.size());
+        for (const bool wide : {true, false}) {
+            utf8_validator whole;
+            REQUIRE((whole.feed(u8(s), s.size(), wide) && whole.complete()) == want);
+            // Two pieces: a cut code point is carried over, on either path.
+            const std::size_t cut = s.empty() ? 0 : rng() % (s.size() + 1);
+            utf8_validator pieces;
+            const bool first = pieces.feed(u8(s), cut, wide);
+            const bool second = pieces.feed(u8(s) + cut, s.size() - cut, wide);
+            REQUIRE((first && second && pieces.complete()) == want);
+        }
+        (want ? valid_count : invalid_count) += 1;
+    }
+    CHECK(valid_count > 1000);
+    CHECK(invalid_count > 1000);
 }

@@ -5,7 +5,125 @@
 #include <cstdint>
 #include <cstring>
 
+#include <duplex/core/detail/cpu.hpp>
+
 namespace duplex {
+
+namespace detail {
+
+#ifdef DUPLEX_HAS_AVX2_PATH
+// Whole-block UTF-8 validation with AVX2, after Keiser and Lemire, "Validating
+// UTF-8 in less than one instruction per byte" (2021): every byte is checked
+// together with the three before it by three 16-entry table lookups on
+// nibbles, so the cost does not depend on the text (the byte loop below
+// mispredicts on mixed-script text and runs at ~0.4 GB/s). Error bits of the
+// lookups, one per kind of bad pair (first byte, second byte):
+namespace utf8_bits {
+constexpr std::uint8_t too_short = 1 << 0;  // lead then ASCII or lead; 11______ 0_______ / 11______
+constexpr std::uint8_t too_long = 1 << 1;   // ASCII then continuation: 0_______ 10______
+constexpr std::uint8_t overlong3 = 1 << 2;  // 11100000 100_____
+constexpr std::uint8_t too_large = 1 << 3;  // past U+10FFFF: 11110100 1001____, 11110100 101_____, F5.. 10______
+constexpr std::uint8_t surrogate = 1 << 4;  // 11101101 101_____
+constexpr std::uint8_t overlong2 = 1 << 5;  // 1100000_ 10______
+constexpr std::uint8_t large1000 = 1 << 6;  // F5.. 1000____; shared with overlong4: 11110000 1000____
+constexpr std::uint8_t two_conts = 1 << 7;  // continuation then continuation: checked against the
+                                            // lengths the leads two and three back demand
+constexpr std::uint8_t carry = too_short | too_long | two_conts; // independent of byte 1's low nibble
+} // namespace utf8_bits
+
+// The bytes at positions -N..31-N: the last N bytes of `prev`, then `in`.
+template <int N>
+DUPLEX_TARGET_AVX2 inline __m256i utf8_back(__m256i in, __m256i prev) noexcept {
+    return _mm256_alignr_epi8(in, _mm256_permute2x128_si256(prev, in, 0x21), 16 - N);
+}
+
+DUPLEX_TARGET_AVX2 inline __m256i utf8_table(std::uint8_t t0, std::uint8_t t1, std::uint8_t t2, std::uint8_t t3,
+                                             std::uint8_t t4, std::uint8_t t5, std::uint8_t t6, std::uint8_t t7,
+                                             std::uint8_t t8, std::uint8_t t9, std::uint8_t t10, std::uint8_t t11,
+                                             std::uint8_t t12, std::uint8_t t13, std::uint8_t t14,
+                                             std::uint8_t t15) noexcept {
+    // The same 16 entries in both 128-bit lanes: vpshufb looks up per lane.
+    return _mm256_setr_epi8(char(t0), char(t1), char(t2), char(t3), char(t4), char(t5), char(t6), char(t7),
+                            char(t8), char(t9), char(t10), char(t11), char(t12), char(t13), char(t14), char(t15),
+                            char(t0), char(t1), char(t2), char(t3), char(t4), char(t5), char(t6), char(t7),
+                            char(t8), char(t9), char(t10), char(t11), char(t12), char(t13), char(t14), char(t15));
+}
+
+// Checks one 32-byte block against the block before it (`prev`); ORs what is
+// wrong into `error` and leaves in `incomplete` where its tail wants more bytes.
+DUPLEX_TARGET_AVX2 inline void utf8_avx2_block(__m256i in, __m256i& prev, __m256i& incomplete,
+                                               __m256i& error) noexcept {
+    using namespace utf8_bits;
+    if (_mm256_testz_si256(in, _mm256_set1_epi8(char(0x80)))) { // ASCII: only a cut-off tail can be wrong
+        error = _mm256_or_si256(error, incomplete);
+        incomplete = _mm256_setzero_si256();
+        prev = in;
+        return;
+    }
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    const __m256i prev1 = utf8_back<1>(in, prev);
+    const __m256i byte1_high = _mm256_shuffle_epi8(
+        utf8_table(too_long, too_long, too_long, too_long, too_long, too_long, too_long, too_long, // 0___
+                   two_conts, two_conts, two_conts, two_conts,                                     // 10__
+                   too_short | overlong2,                                                          // 1100
+                   too_short,                                                                      // 1101
+                   too_short | overlong3 | surrogate,                                              // 1110
+                   too_short | too_large | large1000),                                             // 1111
+        _mm256_and_si256(_mm256_srli_epi16(prev1, 4), low));
+    const __m256i byte1_low = _mm256_shuffle_epi8(
+        utf8_table(carry | overlong3 | overlong2 | large1000, // ____0000
+                   carry | overlong2,                         // ____0001
+                   carry, carry,                              // ____001_
+                   carry | too_large,                         // ____0100 (F4)
+                   carry | too_large | large1000,             // ____0101 .. (F5..)
+                   carry | too_large | large1000, carry | too_large | large1000,
+                   carry | too_large | large1000, carry | too_large | large1000,
+                   carry | too_large | large1000, carry | too_large | large1000,
+                   carry | too_large | large1000,
+                   carry | too_large | large1000 | surrogate, // ____1101 (ED)
+                   carry | too_large | large1000, carry | too_large | large1000),
+        _mm256_and_si256(prev1, low));
+    const __m256i byte2_high = _mm256_shuffle_epi8(
+        utf8_table(too_short, too_short, too_short, too_short, too_short, too_short, too_short, too_short, // 0___
+                   too_long | overlong2 | two_conts | overlong3 | large1000, // 1000
+                   too_long | overlong2 | two_conts | overlong3 | too_large, // 1001
+                   too_long | overlong2 | two_conts | surrogate | too_large, // 1010
+                   too_long | overlong2 | two_conts | surrogate | too_large, // 1011
+                   too_short, too_short, too_short, too_short),              // 11__
+        _mm256_and_si256(_mm256_srli_epi16(in, 4), low));
+    const __m256i pair_errors = _mm256_and_si256(_mm256_and_si256(byte1_high, byte1_low), byte2_high);
+    // Continuation then continuation is right exactly where a lead two
+    // (E0..) or three (F0..) bytes back wants one: the high bits must match.
+    const __m256i third = _mm256_subs_epu8(utf8_back<2>(in, prev), _mm256_set1_epi8(char(0xE0 - 0x80)));
+    const __m256i fourth = _mm256_subs_epu8(utf8_back<3>(in, prev), _mm256_set1_epi8(char(0xF0 - 0x80)));
+    const __m256i must_continue = _mm256_and_si256(_mm256_or_si256(third, fourth), _mm256_set1_epi8(char(0x80)));
+    error = _mm256_or_si256(error, _mm256_xor_si256(must_continue, pair_errors));
+    // A lead in the last three bytes whose sequence runs past the block.
+    incomplete = _mm256_subs_epu8(in, _mm256_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                                       -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                                       -1, char(0xF0 - 1), char(0xE0 - 1), char(0xC0 - 1)));
+    prev = in;
+}
+
+// True when [p, p+n) is whole, well-formed UTF-8 (a code point starts at p and
+// none runs past p+n).
+DUPLEX_TARGET_AVX2 inline bool utf8_valid_avx2(const std::uint8_t* p, std::size_t n) noexcept {
+    __m256i prev = _mm256_setzero_si256(); // zeros: a code point starts at p
+    __m256i incomplete = _mm256_setzero_si256(), error = _mm256_setzero_si256();
+    std::size_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        utf8_avx2_block(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)), prev, incomplete, error);
+    if (i < n) { // the last partial block, padded with ASCII zeros
+        alignas(32) std::uint8_t tail[32] = {};
+        std::memcpy(tail, p + i, n - i);
+        utf8_avx2_block(_mm256_load_si256(reinterpret_cast<const __m256i*>(tail)), prev, incomplete, error);
+    }
+    error = _mm256_or_si256(error, incomplete);
+    return _mm256_testz_si256(error, error) != 0;
+}
+#endif
+
+} // namespace detail
 
 /// Validates UTF-8 fed in arbitrary pieces: a code point split across two
 /// feed() calls is accepted. Fails at the first byte that cannot continue a
@@ -15,14 +133,27 @@ class utf8_validator {
 public:
     /// Validates the next piece. Returns false as soon as the bytes seen so
     /// far cannot begin valid UTF-8; from then on it keeps returning false
-    /// until reset().
-    bool feed(const std::uint8_t* data, std::size_t size) noexcept {
+    /// until reset(). Pieces of 64 bytes or more are checked 32 bytes at a
+    /// time with AVX2 when the CPU has it; `wide = false` keeps to the
+    /// portable code (tests compare the two).
+    bool feed(const std::uint8_t* data, std::size_t size, bool wide = detail::cpu_has_avx2()) noexcept {
         if (failed_) return false;
         const std::uint8_t* p = data;
         const std::uint8_t* const end = data + size;
         // Finish a code point left open by the previous piece.
         while (need_ != 0 && p != end)
             if (!continue_sequence(*p++)) return fail();
+#ifdef DUPLEX_HAS_AVX2_PATH
+        if (wide && end - p >= 64) {
+            // Whole code points only: the wide check stops before a sequence
+            // this piece cuts off, which the byte loop below carries over.
+            const std::uint8_t* const whole_end = end - cut_off_tail(p, end);
+            if (!detail::utf8_valid_avx2(p, static_cast<std::size_t>(whole_end - p))) return fail();
+            p = whole_end;
+        }
+#else
+        (void)wide;
+#endif
         // Whole code points: checked in place, no state kept. Fed a piece at
         // a time, a bad byte still fails this call, i.e. fails fast.
         while (p != end) {
@@ -65,6 +196,19 @@ private:
     bool fail() noexcept {
         failed_ = true;
         return false;
+    }
+
+    // How many bytes at the end of [p, end) (end - p >= 4) belong to a
+    // sequence that runs past end: 0..3, judged by the last lead byte.
+    static std::size_t cut_off_tail(const std::uint8_t* /*p*/, const std::uint8_t* end) noexcept {
+        for (std::size_t back = 1; back <= 3; ++back) {
+            const std::uint8_t b = end[-static_cast<std::ptrdiff_t>(back)];
+            if ((b & 0xC0) == 0x80) continue; // a continuation byte: look further back
+            if (b < 0xC0) return 0;           // ASCII: everything before end is whole
+            const std::size_t len = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+            return back < len ? back : 0;
+        }
+        return 0; // three continuations: a 4-byte sequence ends here, or an error the wide check finds
     }
 
     // ASCII fast path: whole words without a high bit are skipped, 32 then 8
