@@ -39,7 +39,6 @@
 #include <utility>
 #include <vector>
 
-#include <asio/connect.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
@@ -47,6 +46,7 @@
 #include <asio/strand.hpp>
 
 #include "connection/connection.hpp"
+#include "detail/connect_race.hpp"
 #include "transport/tcp.hpp"
 #include "url.hpp"
 #if DUPLEX_HAS_TLS
@@ -63,6 +63,12 @@ struct client_options {
     /// (connection.handshake_timeout still bounds the handshake). Fails with
     /// errc::handshake_timeout.
     std::chrono::milliseconds connect_timeout{10000};
+    /// When a host has several addresses: how long one TCP attempt may stay
+    /// pending before the next address is tried beside it ("Happy Eyeballs",
+    /// RFC 8305 §5, which recommends 250 ms). Families alternate, a failed
+    /// attempt starts the next at once, the first to connect wins. 0: one
+    /// address at a time, each until it fails.
+    std::chrono::milliseconds connect_attempt_delay{250};
     /// Offered in Sec-WebSocket-Protocol, in preference order; see client::subprotocol().
     std::vector<std::string> subprotocols;
     /// Origin header (browsers send the page's origin); empty: none.
@@ -245,6 +251,7 @@ private:
         asio::ip::tcp::resolver resolver;
         asio::steady_timer timer;
         asio::ip::tcp::socket socket; // until the connection takes it
+        std::shared_ptr<detail::connect_race> race; // while TCP connects
         std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
         bool failed = false;          // ended before a connection existed
         std::atomic<bool> close_reported{false}; // on_close is running or ran: connect() may start anew
@@ -277,12 +284,18 @@ private:
                 [self = this->shared_from_this()](std::error_code ec, asio::ip::tcp::resolver::results_type results) {
                     if (self->failed) return;
                     if (ec) return self->fail(ec);
-                    asio::async_connect(self->socket, results,
-                        [self](std::error_code ec2, const asio::ip::tcp::endpoint&) {
+                    std::vector<asio::ip::tcp::endpoint> endpoints;
+                    for (const auto& r : results) endpoints.push_back(r.endpoint());
+                    self->race = std::make_shared<detail::connect_race>(
+                        self->strand, detail::interleave_families(std::move(endpoints)),
+                        self->options.connect_attempt_delay, [self](std::error_code ec2, asio::ip::tcp::socket s) {
+                            self->race.reset();
                             if (self->failed) return;
                             if (ec2) return self->fail(ec2);
+                            self->socket = std::move(s);
                             self->open_connection();
                         });
+                    self->race->start();
                 });
         }
 
@@ -359,6 +372,8 @@ private:
             std::error_code ignored;
             resolver.cancel();
             timer.cancel();
+            if (race) race->cancel(); // closes its sockets; its handler (holding us) is released
+            race.reset();
             socket.close(ignored);
             auto weak = std::weak_ptr<attempt>(this->shared_from_this());
             emit(weak, [](client& c) { return c.on_error_; }, ec);

@@ -5,6 +5,10 @@
 // reads like a connection over TCP does: into placed_read()'s target first, then a
 // little spill, then the rest. Both must report the same messages, control
 // frames, closes and errors (RFC 6455 §5.4 fragmentation, §8.1 UTF-8, §10.4 limits).
+// Flags also turn on stream_messages (no placed reads then; pieces are joined
+// before comparing) and permessage-deflate (RFC 7692): uncompressed frames are
+// still read into place, held to max_message_size although the parser allows
+// deflate's slack, and some messages come compressed, which are never placed.
 #include <duplex/connection/protocol.hpp>
 
 #include <cstdint>
@@ -19,10 +23,15 @@
 namespace {
 
 struct recorder {
+    bool stream = false; // stream_messages: pieces, split wherever the reads ended
     std::vector<std::string> events;
+    std::string pieces;
     void on_message(duplex::opcode op, std::string_view data, bool last) {
-        FUZZ_CHECK(last); // stream_messages is off: whole messages only
-        events.push_back("m" + std::to_string(static_cast<int>(op)) + ":" + std::string(data));
+        if (!stream) FUZZ_CHECK(last); // whole messages only
+        pieces.append(data);
+        if (!last) return;
+        events.push_back("m" + std::to_string(static_cast<int>(op)) + ":" + pieces);
+        pieces.clear();
     }
     void on_ping(std::string_view p) { events.push_back("ping:" + std::string(p)); }
     void on_pong(std::string_view p) { events.push_back("pong:" + std::string(p)); }
@@ -31,6 +40,14 @@ struct recorder {
     }
     void on_protocol_error(std::error_code ec) { events.push_back("error:" + ec.message()); }
 };
+
+#if DUPLEX_HAS_DEFLATE
+using compressor = duplex::deflate_codec;
+#else
+struct compressor { // built without zlib: nothing is ever compressed
+    std::error_code compress(const void*, std::size_t, std::string&) { return {}; }
+};
+#endif
 
 struct reader {
     const std::uint8_t* p;
@@ -42,8 +59,9 @@ struct reader {
     }
 };
 
-// Frames as a client would send them, from the input's description.
-std::string make_wire(reader& in, const std::uint8_t* pool, std::size_t pool_size) {
+// Frames as a client would send them, from the input's description. With a
+// compressor, whole text/binary messages may go compressed (RSV1).
+std::string make_wire(reader& in, const std::uint8_t* pool, std::size_t pool_size, compressor* deflater) {
     std::string wire;
     static const duplex::opcode ops[] = {duplex::opcode::continuation, duplex::opcode::text, duplex::opcode::binary,
                                          duplex::opcode::ping,         duplex::opcode::pong, duplex::opcode::close};
@@ -70,9 +88,17 @@ std::string make_wire(reader& in, const std::uint8_t* pool, std::size_t pool_siz
             else payload[i] = pool_size ? static_cast<char>(pool[(i * 31 + size) % pool_size]) : 'x';
         }
         if (utf8 && (spec & 0x40) && (spec & 0x80) && size > 0) payload[(size * 7) / 9] = '\xFF'; // §8.1
+        bool rsv1 = false;
+        if (deflater && fin && (op == duplex::opcode::text || op == duplex::opcode::binary) && (in.byte() & 1)) {
+            std::string compressed;
+            if (deflater->compress(payload.data(), payload.size(), compressed)) return wire;
+            payload.swap(compressed);
+            size = payload.size();
+            rsv1 = true;
+        }
         duplex::mask_key key{{in.byte(), in.byte(), in.byte(), in.byte()}};
         std::uint8_t header[duplex::max_frame_header_size];
-        const std::size_t h = duplex::write_frame_header(header, op, fin, size, &key);
+        const std::size_t h = duplex::write_frame_header(header, op, fin, size, &key, rsv1);
         wire.append(reinterpret_cast<const char*>(header), h);
         const std::size_t at = wire.size();
         wire.append(payload);
@@ -97,13 +123,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     unsigned reads = 0;
     duplex::connection_options options;
     options.max_message_size = (flags & 0x80) ? 1024 * 1024 : 200 * 1024;
-    const std::string wire = make_wire(in, data, size);
+    options.stream_messages = (flags & 0x08) != 0;
+#if DUPLEX_HAS_DEFLATE
+    const bool deflate = (flags & 0x04) != 0;
+    duplex::deflate_params params;
+    params.enabled = true;
+    compressor deflater(duplex::role::client, params);
+#else
+    const bool deflate = false;
+    compressor deflater;
+#endif
+    const std::string wire = make_wire(in, data, size, deflate ? &deflater : nullptr);
 
     const auto t0 = std::chrono::steady_clock::now();
     duplex::server_protocol plain(options), placed(options);
+#if DUPLEX_HAS_DEFLATE
+    if (deflate) {
+        plain.enable_deflate(params);
+        placed.enable_deflate(params);
+    }
+#endif
     plain.open(t0);
     placed.open(t0);
     recorder a, b;
+    a.stream = b.stream = options.stream_messages;
     std::string copy_a = wire, copy_b = wire;
     std::size_t at = 0, step = 0;
     while (at < wire.size()) {
@@ -121,6 +164,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             if (target.first) {
                 FUZZ_CHECK(target.second > 0 && target.second <= duplex::server_protocol::placed_read_max);
                 FUZZ_CHECK(target.second == placed.placed_read_size(first));
+                FUZZ_CHECK(!options.stream_messages);                   // pieces go to the handler as they come
+                FUZZ_CHECK(target.second <= options.max_message_size); // not the parser's deflate slack
                 const std::size_t k = left < target.second ? left : target.second;
                 std::memcpy(target.first, src, k);
                 placed.receive_placed(k, b, t0);

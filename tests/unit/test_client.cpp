@@ -902,3 +902,152 @@ TEST_CASE("client: wss:// to an IP literal sends no SNI", "[client][tls][sni]") 
 }
 
 #endif // DUPLEX_HAS_TLS
+
+// ---- connection attempts over several addresses (RFC 8305 §4-5) ----------------
+
+namespace {
+
+// A port on 127.0.0.1 that drops SYNs: a listener with a full accept queue
+// (Linux drops a SYN then rather than refusing it), as a broken route would.
+struct blackhole {
+    asio::ip::tcp::acceptor acceptor;
+    std::vector<std::unique_ptr<asio::ip::tcp::socket>> queued;
+    explicit blackhole(asio::io_context& io) : acceptor(io) {
+        const asio::ip::tcp::endpoint any(asio::ip::make_address("127.0.0.1"), 0);
+        acceptor.open(any.protocol());
+        acceptor.bind(any);
+        acceptor.listen(0); // a queue of one
+        // Fill the queue: connect until one attempt stays pending.
+        for (int i = 0; i < 8; ++i) {
+            auto s = std::make_unique<asio::ip::tcp::socket>(io);
+            auto done = std::make_shared<bool>(false); // the last one completes (aborted) later
+            s->async_connect(endpoint(), [done](std::error_code) { *done = true; });
+            const bool connected = run_until(io, [&] { return *done; }, 300ms);
+            queued.push_back(std::move(s));
+            if (!connected) return;
+        }
+    }
+    asio::ip::tcp::endpoint endpoint() const { return acceptor.local_endpoint(); }
+    bool dropping() const { return !queued.empty() && queued.size() < 8; }
+};
+
+// A port that refuses at once (nothing listens on it any more).
+asio::ip::tcp::endpoint refused_endpoint(asio::io_context& io) {
+    asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    return a.local_endpoint();
+}
+
+struct race_result {
+    bool called = false;
+    std::error_code ec;
+    asio::ip::tcp::endpoint peer;
+};
+
+std::shared_ptr<duplex::detail::connect_race> start_race(asio::io_context& io,
+                                                         std::vector<asio::ip::tcp::endpoint> endpoints,
+                                                         std::chrono::milliseconds delay, race_result& r) {
+    auto race = std::make_shared<duplex::detail::connect_race>(
+        io.get_executor(), std::move(endpoints), delay, [&r](std::error_code ec, asio::ip::tcp::socket s) {
+            r.called = true;
+            r.ec = ec;
+            std::error_code ignored;
+            if (!ec) r.peer = s.remote_endpoint(ignored);
+        });
+    race->start();
+    return race;
+}
+
+} // namespace
+
+TEST_CASE("connect race: families alternate, each in resolver order (RFC 8305 §4)", "[client][rfc8305]") {
+    using ep = asio::ip::tcp::endpoint;
+    const auto v4a = ep(asio::ip::make_address("192.0.2.1"), 1), v4b = ep(asio::ip::make_address("192.0.2.2"), 1);
+    const auto v6a = ep(asio::ip::make_address("2001:db8::1"), 1), v6b = ep(asio::ip::make_address("2001:db8::2"), 1),
+               v6c = ep(asio::ip::make_address("2001:db8::3"), 1);
+    CHECK(duplex::detail::interleave_families({v6a, v6b, v6c, v4a, v4b}) ==
+          std::vector<ep>{v6a, v4a, v6b, v4b, v6c});
+    CHECK(duplex::detail::interleave_families({v4a, v6a, v6b}) == std::vector<ep>{v4a, v6a, v6b});
+    CHECK(duplex::detail::interleave_families({v4b, v4a}) == std::vector<ep>{v4b, v4a});
+    CHECK(duplex::detail::interleave_families({}).empty());
+}
+
+TEST_CASE("connect race: an address that drops SYNs costs the attempt delay, not the timeout",
+          "[client][rfc8305]") {
+    asio::io_context io;
+    blackhole hole(io);
+    if (!hole.dropping()) {
+        WARN("this kernel does not drop SYNs on a full accept queue; the blackhole cases cannot run");
+        return;
+    }
+    asio::ip::tcp::acceptor good(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+
+    SECTION("the next address starts after the delay and wins; the first attempt is closed") {
+        race_result r;
+        const auto t0 = std::chrono::steady_clock::now();
+        auto race = start_race(io, {hole.endpoint(), good.local_endpoint()}, 100ms, r);
+        REQUIRE(run_until(io, [&] { return r.called; }, 5s));
+        CHECK_FALSE(r.ec);
+        CHECK(r.peer == good.local_endpoint());
+        CHECK(race->attempts() == 2);
+        CHECK(std::chrono::steady_clock::now() - t0 >= 100ms); // not before the delay
+    }
+    SECTION("with no delay, attempts are sequential: the second waits for the first") {
+        race_result r;
+        auto race = start_race(io, {hole.endpoint(), good.local_endpoint()}, 0ms, r);
+        CHECK_FALSE(run_until(io, [&] { return r.called; }, 700ms)); // the SYN is still unanswered
+        CHECK(race->attempts() == 1);
+        race->cancel();
+        CHECK_FALSE(run_until(io, [&] { return r.called; }, 100ms)); // cancel(): never called
+    }
+    SECTION("cancel() stops pending attempts, and the handler never runs") {
+        race_result r;
+        auto race = start_race(io, {hole.endpoint(), hole.endpoint()}, 50ms, r);
+        REQUIRE(run_until(io, [&] { return race->attempts() == 2; }, 2s));
+        race->cancel();
+        CHECK_FALSE(run_until(io, [&] { return r.called; }, 300ms));
+        CHECK(race.use_count() == 1); // no operation holds it any more
+    }
+}
+
+TEST_CASE("connect race: a refused address starts the next at once; all refused reports the error",
+          "[client][rfc8305]") {
+    asio::io_context io;
+    asio::ip::tcp::acceptor good(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    const auto refused = refused_endpoint(io);
+    {
+        race_result r;
+        auto race = start_race(io, {refused, good.local_endpoint()}, 10s, r); // the delay never runs out
+        REQUIRE(run_until(io, [&] { return r.called; }, 5s));
+        CHECK_FALSE(r.ec);
+        CHECK(r.peer == good.local_endpoint());
+        CHECK(race->attempts() == 2);
+    }
+    {
+        race_result r;
+        auto race = start_race(io, {refused, refused}, 10s, r);
+        REQUIRE(run_until(io, [&] { return r.called; }, 5s));
+        CHECK(r.ec == asio::error::connection_refused);
+        CHECK(race->attempts() == 2);
+    }
+}
+
+TEST_CASE("client: connect_attempt_delay is used when a host name has several addresses", "[client][rfc8305]") {
+    // "localhost" commonly resolves to ::1 and 127.0.0.1; a server on 127.0.0.1
+    // only is reached either way (::1 refuses at once). Bounded, like the rest.
+    asio::io_context io;
+    duplex::server server(io);
+    server_events se;
+    echo_and_record(server, se);
+    REQUIRE_FALSE(server.listen(0, "127.0.0.1"));
+    duplex::client_options o;
+    o.connect_attempt_delay = 100ms;
+    duplex::client client(io);
+    events e;
+    record(client, e);
+    REQUIRE_FALSE(client.connect("ws://localhost:" + std::to_string(server.port()) + "/", o));
+    REQUIRE(run_until(io, [&] { return e.opens == 1 || e.closes == 1; }));
+    INFO((e.errors.empty() ? std::string("no error") : e.errors[0].message()));
+    REQUIRE(e.opens == 1);
+    REQUIRE_FALSE(client.close());
+    REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+}

@@ -533,6 +533,98 @@ TEST_CASE("permessage-deflate: bad data is 1007, bad UTF-8 after inflating is 10
     }
 }
 
+TEST_CASE("permessage-deflate: too big and invalid UTF-8 give the same code however the frame is split",
+          "[protocol][rfc7692][8.1][limits]") {
+    // The inflated text has a bad byte before the limit (1007 comes first) or
+    // only after it (1009 comes first). Fed whole, a frame inflates past the
+    // limit in one call; fed in pieces, the bad byte shows up in an earlier
+    // call. The code must not depend on that.
+    constexpr std::size_t limit = 64 * 1024;
+    for (const std::size_t bad_at : {std::size_t(1000), limit + 1000}) {
+        std::string text(3 * limit, 'a');
+        text[bad_at] = '\xff';
+        deflate_codec c(role::client, [] { deflate_params p; p.enabled = true; return p; }());
+        std::string deflated;
+        REQUIRE_FALSE(c.compress(text.data(), text.size(), deflated));
+        const std::string frame = compressed_frame(opcode::text, deflated);
+        for (const std::size_t piece : {frame.size(), std::size_t(7), std::size_t(1)}) {
+            connection_options o = deflate_pair::deflate_on();
+            o.max_message_size = limit;
+            deflate_pair f(o);
+            for (std::size_t at = 0; at < frame.size() && f.at_server.errors.empty(); at += piece)
+                feed(f.server, frame.substr(at, piece), f.at_server);
+            INFO("bad byte at " << bad_at << ", pieces of " << piece);
+            REQUIRE(f.at_server.errors.size() == 1);
+            CHECK(f.at_server.errors[0] == (bad_at < limit ? errc::invalid_utf8 : errc::message_too_big));
+        }
+    }
+}
+
+TEST_CASE("permessage-deflate: uncompressed messages are held to max_message_size at the header, "
+          "compressed ones get deflate's slack", "[protocol][rfc7692][rfc6455][10.4]") {
+    // A compressed message may be a little larger on the wire than it inflates
+    // to, so its frames get some slack (the inflated size is held to the limit
+    // while inflating). An uncompressed one gets none: a header past the limit
+    // is 1009 before any payload, as without deflate, and one at the limit is
+    // read into place without the target ever reaching past it.
+    constexpr std::size_t limit = 100 * 1000;
+    auto make = [&](connection_options& o) {
+        o = deflate_pair::deflate_on();
+        o.max_message_size = limit;
+        auto p = std::make_unique<server_protocol>(o);
+        deflate_params params;
+        params.enabled = true;
+        p->enable_deflate(params);
+        p->open(clock_type::now());
+        return p;
+    };
+    const mask_key zero{};
+    std::uint8_t header[max_frame_header_size];
+    const auto t0 = clock_type::now();
+    {
+        connection_options o;
+        auto p = make(o);
+        recorder r;
+        const std::size_t h = write_frame_header(header, opcode::binary, true, limit, &zero);
+        feed(*p, std::string(reinterpret_cast<const char*>(header), h) + std::string(10, 'a'), r, t0);
+        std::size_t placed = 10, reads = 0;
+        for (;;) {
+            const auto target = p->placed_read(1, 65536);
+            if (!target.first) break;
+            INFO("placed so far " << placed);
+            REQUIRE(placed + target.second <= limit);
+            std::memset(target.first, 'b', target.second);
+            p->receive_placed(target.second, r, t0);
+            placed += target.second;
+            ++reads;
+        }
+        CHECK(reads == 2); // 65,536 (the read buffer's size), then the rest up to the limit
+        CHECK(placed == limit);
+        REQUIRE(r.messages.size() == 1);
+        CHECK(r.messages[0].second.size() == limit);
+        CHECK(r.errors.empty());
+    }
+    {
+        connection_options o;
+        auto p = make(o);
+        recorder r;
+        const std::size_t h = write_frame_header(header, opcode::text, true, limit + 1, &zero);
+        feed(*p, std::string(reinterpret_cast<const char*>(header), h) + "\xff", r, t0);
+        REQUIRE(r.errors.size() == 1); // at the header: not the invalid UTF-8 after it
+        CHECK(r.errors[0] == errc::message_too_big);
+        CHECK(p->close_status_code() == close_code::message_too_big);
+    }
+    {
+        connection_options o;
+        auto p = make(o);
+        recorder r;
+        const std::size_t h = write_frame_header(header, opcode::binary, false, limit + 1, &zero, true);
+        feed(*p, std::string(reinterpret_cast<const char*>(header), h), r, t0);
+        CHECK(r.errors.empty()); // compressed: within the slack
+        CHECK(p->placed_read(1, 65536).first == nullptr); // inflated, never read into place
+    }
+}
+
 TEST_CASE("permessage-deflate: RSV1 without negotiation is 1002", "[protocol][rfc7692][6.1]") {
     pair_fixture f; // no deflate
     feed(f.server, compressed_frame(opcode::text, std::string("\xf2\x48\xcd\xc9\xc9\x07\x00", 7)), f.at_server);

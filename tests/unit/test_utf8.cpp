@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -38,6 +39,11 @@ bool reference_valid(const std::uint8_t* p, std::size_t n) {
         i += len;
     }
     return true;
+}
+
+// feed() through the AVX2 check (where the CPU has it) or the portable code only.
+bool feed_path(utf8_validator& v, const std::uint8_t* p, std::size_t n, bool wide) {
+    return duplex::detail::utf8_test_access::feed(v, p, n, wide);
 }
 
 // Index of the byte at which a byte-by-byte feed first fails, or npos.
@@ -194,20 +200,39 @@ TEST_CASE("utf8: agrees with a reference decoder on every 1-3 byte sequence", "[
     CHECK(valid_count == 0x10000 - 0x800 - 0x800);
 }
 
+TEST_CASE("utf8: the AVX2 path is taken where /proc/cpuinfo lists avx2", "[utf8]") {
+    // Otherwise the tests below would compare the portable code with itself.
+#if defined(DUPLEX_HAS_AVX2_PATH) && defined(__linux__)
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    std::string line;
+    bool listed = false;
+    while (std::getline(cpuinfo, line))
+        if (line.rfind("flags", 0) == 0) {
+            listed = (" " + line + " ").find(" avx2 ") != std::string::npos;
+            break;
+        }
+    CHECK(duplex::detail::cpu_has_avx2() == listed);
+    WARN("AVX2 paths " << (listed ? "in use" : "not available on this CPU"));
+#else
+    CHECK_FALSE(duplex::detail::cpu_has_avx2());
+    WARN("built without the AVX2 paths");
+#endif
+}
+
 TEST_CASE("utf8: the AVX2 check agrees with the portable code at 32-byte block edges", "[rfc3629][4][utf8]") {
     // Pieces of 64 bytes or more go through the wide check where the CPU has
-    // AVX2 (feed(..., wide = false) forces the byte loop). Each candidate
-    // sequence sits in ASCII padding where it straddles block edges or ends
-    // the piece (cut off there: the byte loop carries it to the next feed).
-    INFO("AVX2 in use on this CPU: " << duplex::detail::cpu_has_avx2());
+    // AVX2 (the portable path forces the byte loop). Each candidate sequence
+    // sits in ASCII padding where it straddles the 128-bit lane edge (15|16),
+    // the block edge (31|32), or ends the piece (a longer lead is then cut off
+    // there, and the byte loop carries it to the next feed).
     std::size_t compared = 0, valid_count = 0;
     auto check = [&](const std::uint8_t* seq, std::size_t len, std::size_t at, std::size_t total) {
         std::vector<std::uint8_t> s(total, 'a');
         std::copy(seq, seq + len, s.begin() + std::ptrdiff_t(at));
         const bool want = reference_valid(s.data(), s.size());
         utf8_validator wide, narrow;
-        const bool got_wide = wide.feed(s.data(), s.size(), true) && wide.complete();
-        const bool got_narrow = narrow.feed(s.data(), s.size(), false) && narrow.complete();
+        const bool got_wide = feed_path(wide, s.data(), s.size(), true) && wide.complete();
+        const bool got_narrow = feed_path(narrow, s.data(), s.size(), false) && narrow.complete();
         if (got_wide != want || got_narrow != want) {
             INFO("sequence of " << len << " at " << at << " in " << total << ", first byte " << int(seq[0]));
             REQUIRE(got_wide == want);
@@ -228,17 +253,18 @@ TEST_CASE("utf8: the AVX2 check agrees with the portable code at 32-byte block e
             // Byte 2 takes every value; byte 3 the continuation edges and non-continuations.
             for (int z : {0x00, 0x41, 0x7f, 0x80, 0x81, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xff}) {
                 b[2] = static_cast<std::uint8_t>(z);
-                // Across the edge; ending the piece (or, for a 4-byte lead, cut off by its end).
-                for (std::size_t at : {30, 93}) check(b, 3, at, 96);
+                // Across the lane and block edges; ending the piece (or, for a
+                // 4-byte lead, cut off by its end).
+                for (std::size_t at : {14, 15, 30, 31, 93}) check(b, 3, at, 96);
                 if (x < 0xF0) continue;
                 for (int w : {0x41, 0x80, 0xbf, 0xc0}) {
                     b[3] = static_cast<std::uint8_t>(w);
-                    for (std::size_t at : {29, 30, 92}) check(b, 4, at, 96);
+                    for (std::size_t at : {13, 15, 29, 30, 31, 92}) check(b, 4, at, 96);
                 }
             }
         }
     }
-    CHECK(compared == 128 * 5 + 128 * 256 * 2 + 21 * 256 * 12 * 2 + 5 * 256 * 12 * 4 * 3);
+    CHECK(compared == 128 * 5 + 128 * 256 * 2 + 21 * 256 * 12 * 5 + 5 * 256 * 12 * 4 * 6); // every case ran
     CHECK(valid_count > 0);
 }
 
@@ -255,12 +281,12 @@ TEST_CASE("utf8: AVX2 and portable agree on random mixed text, whole and in piec
         const bool want = reference_valid(u8(s), s.size());
         for (const bool wide : {true, false}) {
             utf8_validator whole;
-            REQUIRE((whole.feed(u8(s), s.size(), wide) && whole.complete()) == want);
+            REQUIRE((feed_path(whole, u8(s), s.size(), wide) && whole.complete()) == want);
             // Two pieces: a cut code point is carried over, on either path.
             const std::size_t cut = s.empty() ? 0 : rng() % (s.size() + 1);
             utf8_validator pieces;
-            const bool first = pieces.feed(u8(s), cut, wide);
-            const bool second = pieces.feed(u8(s) + cut, s.size() - cut, wide);
+            const bool first = feed_path(pieces, u8(s), cut, wide);
+            const bool second = feed_path(pieces, u8(s) + cut, s.size() - cut, wide);
             REQUIRE((first && second && pieces.complete()) == want);
         }
         (want ? valid_count : invalid_count) += 1;

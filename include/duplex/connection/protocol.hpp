@@ -89,12 +89,12 @@ public:
         parser_.options().allow_rsv1 = true;
         // Incompressible data grows a little when deflated (5 bytes per stored
         // block; python-websockets' small memLevel gives +0.25%, measured), so the
-        // wire may carry a bit more than max_message_size for
-        // a message that inflates to exactly that: the parser gets the slack, the
-        // inflated size is held to the limit exactly, and uncompressed messages
-        // are checked in on_data.
+        // wire may carry a bit more than max_message_size for a message that
+        // inflates to exactly that: the parser gives compressed messages the
+        // slack (uncompressed ones are refused at the header, as without deflate),
+        // and inflate() holds the inflated size to the limit exactly.
         const std::uint64_t max = options_->max_message_size;
-        parser_.options().max_message_size = max + max / 32 + 1024;
+        parser_.options().compressed_slack = max / 32 + 1024;
     }
 #endif
     /// Whether permessage-deflate is in use on this connection.
@@ -176,7 +176,7 @@ public:
         std::uint64_t want = parser_.data_left();
         want = std::min<std::uint64_t>(want, std::max(first_size, at));
         want = std::min<std::uint64_t>(want, placed_read_max);
-        const std::uint64_t max = options_->max_message_size; // deflate's slack lets the parser pass a bit more
+        const std::uint64_t max = options_->max_message_size; // in case the parser's limit is larger
         return static_cast<std::size_t>(at >= max ? 0 : std::min<std::uint64_t>(want, max - at));
     }
     /// receive() for `size` bytes read where placed_read() said.
@@ -474,11 +474,6 @@ private:
         bytes_in_.add(ev.size);
 #if DUPLEX_HAS_DEFLATE
         if (ev.compressed) return inflate(ev, h);
-        if (deflate_) {
-            auto& raw = deflate_->raw_message_size;
-            raw = (ev.message_begin ? 0 : raw) + ev.size;
-            if (raw > options_->max_message_size) return make_error_code(errc::message_too_big);
-        }
 #endif
         if (options_->stream_messages) {
             if (ev.size > 0 || ev.message_end) h.on_message(ev.op, view(ev.data, ev.size), ev.message_end);
@@ -508,13 +503,16 @@ private:
         }
         const std::size_t before = message_.size();
         std::error_code ec = deflate_->codec.decompress(ev.data, ev.size, ev.message_end, message_, options_->max_message_size);
-        if (ec) return ec.category() == error_category() ? ec : make_error_code(errc::internal_error);
         if (ev.op == opcode::text) {
+            // Even when decompress failed: what it inflated before the failure (up to the
+            // limit, for message_too_big) comes first in the message, so a bad byte there
+            // is the error, whatever pieces the frame arrived in.
             const auto* fresh = reinterpret_cast<const std::uint8_t*>(message_.data()) + before;
             auto& utf8 = deflate_->inflated_utf8;
-            if (!utf8.feed(fresh, message_.size() - before) || (ev.message_end && !utf8.complete()))
+            if (!utf8.feed(fresh, message_.size() - before) || (!ec && ev.message_end && !utf8.complete()))
                 return make_error_code(errc::invalid_utf8);
         }
+        if (ec) return ec.category() == error_category() ? ec : make_error_code(errc::internal_error);
         if (ev.message_end) deliver_message(ev.op, h);
         return {};
     }
@@ -666,7 +664,6 @@ private:
         deflate_params params;        // as agreed in the handshake
         deflate_codec codec;          // its two halves: the reader inflates, senders deflate under mutex_
         utf8_validator inflated_utf8; // reader
-        std::uint64_t raw_message_size = 0; // reader: an uncompressed message so far (the parser has slack)
         std::string compressed;       // guarded by mutex_
     };
     detail::owned<deflate_state> deflate_;

@@ -72,6 +72,10 @@ struct frame_parser_options {
     /// header alone. Default: no per-frame limit (only max_message_size applies).
     std::uint64_t max_frame_size = ~std::uint64_t(0);
     bool allow_rsv1 = false;    ///< permessage-deflate negotiated: RSV1 on a message's first frame
+    /// Bytes a compressed message (RSV1) may carry past max_message_size on the
+    /// wire: deflate can grow incompressible data a little, and the extension
+    /// holds the inflated size to the limit itself. Uncompressed messages get none.
+    std::uint64_t compressed_slack = 0;
     bool validate_utf8 = true;  ///< validate uncompressed text messages incrementally
 };
 
@@ -279,7 +283,10 @@ private:
         // §10.4: limit the frame and the message size; refuse at the header, before any payload.
         if (h.payload_size > options_.max_frame_size) return errc::frame_too_big;
         const std::uint64_t so_far = h.op == opcode::continuation ? message_size_ : 0;
-        if (h.payload_size > options_.max_message_size - so_far) return errc::message_too_big;
+        const bool compressed = h.op == opcode::continuation ? compressed_ : h.rsv1;
+        std::uint64_t max = options_.max_message_size;
+        if (compressed) max = max + options_.compressed_slack < max ? ~std::uint64_t(0) : max + options_.compressed_slack;
+        if (h.payload_size > max - so_far) return errc::message_too_big;
         return {};
     }
 
