@@ -265,6 +265,9 @@ TEST_CASE("check_upgrade_request: each failure, its errc and HTTP status", "[rfc
     http12.version = "HTTP/1.2";
     CHECK_FALSE(duplex::check_upgrade_request(http12.parse()));
     CHECK_FALSE(duplex::check_upgrade_request(request_builder().add("Content-Length: 0").parse()));
+    CHECK_FALSE(duplex::check_upgrade_request(request_builder().add("Content-Length: 00").parse())); // 1*DIGIT
+    CHECK(duplex::check_upgrade_request(request_builder().add("Content-Length: 01").parse()) == errc::unexpected_body);
+    CHECK(duplex::check_upgrade_request(request_builder().add("Content-Length:").parse()) == errc::unexpected_body);
     {
         // The absolute form passes, and path() and query() see through it (RFC 7230 §5.3.2).
         request_builder b;

@@ -126,8 +126,10 @@ inline std::error_code check_upgrade_request(const http_request& req) noexcept {
     // The new protocol starts after the whole request (RFC 7230 §3.3.3, §6.7): bytes of
     // a body would be read as frames.
     if (req.header_count("Transfer-Encoding") != 0) return errc::unexpected_body;
-    for (const auto& f : req.fields)
-        if (detail::iequals(f.name, "Content-Length") && f.value != "0") return errc::unexpected_body;
+    for (const auto& f : req.fields) // Content-Length = 1*DIGIT (§3.3.2): "0" and "00" are no body
+        if (detail::iequals(f.name, "Content-Length") &&
+            (f.value.empty() || f.value.find_first_not_of('0') != std::string_view::npos))
+            return errc::unexpected_body;
     if (!req.has_token("Upgrade", "websocket")) return errc::no_upgrade;            // item 3
     if (!req.has_token("Connection", "upgrade")) return errc::no_connection_upgrade; // item 4
     // item 6; §11.3.5: the field must not appear more than once in a request.
