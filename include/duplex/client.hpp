@@ -286,14 +286,19 @@ private:
                     if (ec) return self->fail(ec);
                     std::vector<asio::ip::tcp::endpoint> endpoints;
                     for (const auto& r : results) endpoints.push_back(r.endpoint());
+                    // The race's handler holds the attempt weakly: the attempt holds the race,
+                    // and the client (or the posted abandon()) keeps the attempt alive.
+                    std::weak_ptr<attempt> weak = self;
                     self->race = std::make_shared<detail::connect_race>(
                         self->strand, detail::interleave_families(std::move(endpoints)),
-                        self->options.connect_attempt_delay, [self](std::error_code ec2, asio::ip::tcp::socket s) {
-                            self->race.reset();
-                            if (self->failed) return;
-                            if (ec2) return self->fail(ec2);
-                            self->socket = std::move(s);
-                            self->open_connection();
+                        self->options.connect_attempt_delay, [weak](std::error_code ec2, asio::ip::tcp::socket s) {
+                            const auto a = weak.lock();
+                            if (!a) return;
+                            a->race.reset();
+                            if (a->failed) return;
+                            if (ec2) return a->fail(ec2);
+                            a->socket = std::move(s);
+                            a->open_connection();
                         });
                     self->race->start();
                 });

@@ -7,8 +7,8 @@
 // frames, closes and errors (RFC 6455 §5.4 fragmentation, §8.1 UTF-8, §10.4 limits).
 // Flags also turn on stream_messages (no placed reads then; pieces are joined
 // before comparing) and permessage-deflate (RFC 7692): uncompressed frames are
-// still read into place, held to max_message_size although the parser allows
-// deflate's slack, and some messages come compressed, which are never placed.
+// still read into place and held to max_message_size (compressed messages get
+// some slack on the wire), and some messages come compressed, never placed.
 #include <duplex/connection/protocol.hpp>
 
 #include <cstdint>

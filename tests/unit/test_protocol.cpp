@@ -623,6 +623,45 @@ TEST_CASE("permessage-deflate: uncompressed messages are held to max_message_siz
         CHECK(r.errors.empty()); // compressed: within the slack
         CHECK(p->placed_read(1, 65536).first == nullptr); // inflated, never read into place
     }
+    {
+        // Fragmented: a continuation is judged by its message's first frame.
+        connection_options o;
+        auto plain = make(o);
+        recorder r;
+        std::size_t h = write_frame_header(header, opcode::binary, false, 10, &zero);
+        feed(*plain, std::string(reinterpret_cast<const char*>(header), h) + std::string(10, 'x'), r, t0);
+        h = write_frame_header(header, opcode::continuation, true, limit, &zero);
+        feed(*plain, std::string(reinterpret_cast<const char*>(header), h), r, t0); // 10 bytes past the limit
+        REQUIRE(r.errors.size() == 1);
+        CHECK(r.errors[0] == errc::message_too_big);
+
+        auto compressed = make(o);
+        recorder rc;
+        deflate_codec c(role::client, [] { deflate_params d; d.enabled = true; return d; }());
+        std::string deflated;
+        REQUIRE_FALSE(c.compress("abc", 3, deflated));
+        h = write_frame_header(header, opcode::text, false, deflated.size(), &zero, true);
+        feed(*compressed, std::string(reinterpret_cast<const char*>(header), h) + deflated, rc, t0);
+        h = write_frame_header(header, opcode::continuation, true, limit, &zero);
+        feed(*compressed, std::string(reinterpret_cast<const char*>(header), h), rc, t0);
+        CHECK(rc.errors.empty()); // within the compressed message's slack
+    }
+}
+
+TEST_CASE("permessage-deflate: the slack over a limit near 2^64 saturates", "[protocol][rfc7692][limits]") {
+    connection_options o = deflate_pair::deflate_on();
+    o.max_message_size = ~std::uint64_t(0); // no limit: limit + slack must not wrap around
+    server_protocol p(o);
+    deflate_params params;
+    params.enabled = true;
+    p.enable_deflate(params);
+    p.open(clock_type::now());
+    recorder r;
+    const mask_key zero{};
+    std::uint8_t header[max_frame_header_size];
+    const std::size_t h = write_frame_header(header, opcode::binary, false, ~std::uint64_t(0) >> 1, &zero, true);
+    feed(p, std::string(reinterpret_cast<const char*>(header), h), r);
+    CHECK(r.errors.empty()); // not wrapped around to a small limit
 }
 
 TEST_CASE("permessage-deflate: RSV1 without negotiation is 1002", "[protocol][rfc7692][6.1]") {

@@ -93,8 +93,7 @@ public:
         // inflates to exactly that: the parser gives compressed messages the
         // slack (uncompressed ones are refused at the header, as without deflate),
         // and inflate() holds the inflated size to the limit exactly.
-        const std::uint64_t max = options_->max_message_size;
-        parser_.options().compressed_slack = max / 32 + 1024;
+        parser_.options().compressed_slack = true; // max_message_size / 32 + 1 KiB
     }
 #endif
     /// Whether permessage-deflate is in use on this connection.
@@ -176,7 +175,7 @@ public:
         std::uint64_t want = parser_.data_left();
         want = std::min<std::uint64_t>(want, std::max(first_size, at));
         want = std::min<std::uint64_t>(want, placed_read_max);
-        const std::uint64_t max = options_->max_message_size; // in case the parser's limit is larger
+        const std::uint64_t max = options_->max_message_size; // the parser refuses larger frames at the header
         return static_cast<std::size_t>(at >= max ? 0 : std::min<std::uint64_t>(want, max - at));
     }
     /// receive() for `size` bytes read where placed_read() said.

@@ -72,10 +72,10 @@ struct frame_parser_options {
     /// header alone. Default: no per-frame limit (only max_message_size applies).
     std::uint64_t max_frame_size = ~std::uint64_t(0);
     bool allow_rsv1 = false;    ///< permessage-deflate negotiated: RSV1 on a message's first frame
-    /// Bytes a compressed message (RSV1) may carry past max_message_size on the
-    /// wire: deflate can grow incompressible data a little, and the extension
+    /// A compressed message (RSV1) may carry max_message_size / 32 + 1 KiB more on
+    /// the wire: deflate can grow incompressible data a little, and the extension
     /// holds the inflated size to the limit itself. Uncompressed messages get none.
-    std::uint64_t compressed_slack = 0;
+    bool compressed_slack = false;
     bool validate_utf8 = true;  ///< validate uncompressed text messages incrementally
 };
 
@@ -285,7 +285,10 @@ private:
         const std::uint64_t so_far = h.op == opcode::continuation ? message_size_ : 0;
         const bool compressed = h.op == opcode::continuation ? compressed_ : h.rsv1;
         std::uint64_t max = options_.max_message_size;
-        if (compressed) max = max + options_.compressed_slack < max ? ~std::uint64_t(0) : max + options_.compressed_slack;
+        if (compressed && options_.compressed_slack) {
+            const std::uint64_t slack = max / 32 + 1024;
+            max = max + slack < max ? ~std::uint64_t(0) : max + slack; // saturating
+        }
         if (h.payload_size > max - so_far) return errc::message_too_big;
         return {};
     }

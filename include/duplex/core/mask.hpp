@@ -36,17 +36,16 @@ inline std::uint64_t rotated_key64(const mask_key& key, std::size_t offset) noex
 // loop it was 11.2% of a 64 KiB echo server's CPU (perf, 2026-12-04), 8.7% now.
 DUPLEX_TARGET_AVX2 inline std::size_t xor_key_avx2(std::uint8_t* dst, const std::uint8_t* src, std::size_t size,
                                                    std::uint64_t k) noexcept {
-    const __m256i k256 = _mm256_set1_epi64x(static_cast<long long>(k));
+    const u64x4 k4 = {k, k, k, k};
+    u8x32 key;
+    std::memcpy(&key, &k4, sizeof key);
     std::size_t i = 0;
     for (; i + 128 <= size; i += 128) {
-        const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
-        const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i + 32));
-        const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i + 64));
-        const __m256i d = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i + 96));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm256_xor_si256(a, k256));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i + 32), _mm256_xor_si256(b, k256));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i + 64), _mm256_xor_si256(c, k256));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i + 96), _mm256_xor_si256(d, k256));
+        const u8x32 a = load32(src + i), b = load32(src + i + 32), c = load32(src + i + 64), d = load32(src + i + 96);
+        store32(dst + i, a ^ key);
+        store32(dst + i + 32, b ^ key);
+        store32(dst + i + 64, c ^ key);
+        store32(dst + i + 96, d ^ key);
     }
     return i;
 }

@@ -38,18 +38,21 @@ inline std::vector<asio::ip::tcp::endpoint> interleave_families(std::vector<asio
 /// One race over a list of endpoints. Create with make_shared, then start();
 /// every call (and every handler) runs on the executor given, which must be
 /// sequential (a strand, or an io_context run by one thread). The handler
-/// runs once: with a connected socket, or with the last attempt's error when
-/// every address failed; never after cancel().
+/// runs once: with a connected socket, or with the last failure's error when
+/// every address failed; never after cancel(). It may drop the last reference
+/// to the race.
 class connect_race : public std::enable_shared_from_this<connect_race> {
 public:
     using socket_type = asio::ip::tcp::socket;
     using handler_type = std::function<void(std::error_code, socket_type)>;
 
-    /// `delay` <= 0: one attempt at a time, each until it fails.
+    /// `delay` <= 0: one attempt at a time, each until it fails. Otherwise at
+    /// least 10 ms (RFC 8305 §5: MUST NOT be less).
     connect_race(asio::any_io_executor ex, std::vector<asio::ip::tcp::endpoint> endpoints,
                  std::chrono::milliseconds delay, handler_type handler)
-        : ex_(std::move(ex)), endpoints_(std::move(endpoints)), delay_(delay), handler_(std::move(handler)),
-          timer_(ex_) {}
+        : ex_(std::move(ex)), endpoints_(std::move(endpoints)),
+          delay_(delay.count() > 0 && delay < std::chrono::milliseconds(10) ? std::chrono::milliseconds(10) : delay),
+          handler_(std::move(handler)), timer_(ex_) {}
 
     void start() {
         if (endpoints_.empty()) return finish(make_error_code(asio::error::host_not_found), nullptr);
@@ -65,7 +68,7 @@ public:
         close_all(nullptr);
     }
 
-    /// Attempts started so far (tests).
+    /// Attempts started so far (for tests and logs).
     std::size_t attempts() const noexcept { return tries_.size(); }
 
 private:
@@ -96,6 +99,7 @@ private:
     }
 
     void finish(std::error_code ec, socket_type* winner) {
+        const auto keep = shared_from_this(); // the handler may drop the last other reference
         done_ = true;
         socket_type result = winner ? std::move(*winner) : socket_type(ex_);
         close_all(winner);
