@@ -67,7 +67,7 @@ struct client_options {
     /// pending before the next address is tried beside it ("Happy Eyeballs",
     /// RFC 8305 §5, which recommends 250 ms). Families alternate, a failed
     /// attempt starts the next at once, the first to connect wins. 0: one
-    /// address at a time, each until it fails.
+    /// address at a time, each until it fails; otherwise at least 10 ms (§5).
     std::chrono::milliseconds connect_attempt_delay{250};
     /// Offered in Sec-WebSocket-Protocol, in preference order; see client::subprotocol().
     std::vector<std::string> subprotocols;
@@ -377,7 +377,7 @@ private:
             std::error_code ignored;
             resolver.cancel();
             timer.cancel();
-            if (race) race->cancel(); // closes its sockets; its handler (holding us) is released
+            if (race) race->cancel(); // closes its sockets and releases its handler
             race.reset();
             socket.close(ignored);
             auto weak = std::weak_ptr<attempt>(this->shared_from_this());

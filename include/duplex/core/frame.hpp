@@ -225,7 +225,7 @@ private:
     // Header size announced by the second byte (MASK bit, 7-bit length; §5.2).
     static std::size_t header_size_from(std::uint8_t second) noexcept {
         const std::uint8_t code = second & 0x7F;
-        return 2 + (code == 126 ? 2 : code == 127 ? 8 : 0) + ((second & 0x80) ? 4 : 0);
+        return std::size_t{2} + (code == 126 ? 2u : code == 127 ? 8u : 0u) + ((second & 0x80) ? 4u : 0u);
     }
 
     void decode_header(const std::uint8_t* h) noexcept {

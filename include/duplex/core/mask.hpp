@@ -38,7 +38,7 @@ DUPLEX_TARGET_AVX2 inline std::size_t xor_key_avx2(std::uint8_t* dst, const std:
                                                    std::uint64_t k) noexcept {
     const u64x4 k4 = {k, k, k, k};
     u8x32 key;
-    std::memcpy(&key, &k4, sizeof key);
+    __builtin_memcpy(&key, &k4, sizeof key);
     std::size_t i = 0;
     for (; i + 128 <= size; i += 128) {
         const u8x32 a = load32(src + i), b = load32(src + i + 32), c = load32(src + i + 64), d = load32(src + i + 96);

@@ -35,24 +35,26 @@ namespace detail {
 typedef unsigned char u8x32 __attribute__((vector_size(32)));
 typedef char i8x32 __attribute__((vector_size(32))); // the element type vpshufb's builtin takes
 typedef unsigned long long u64x4 __attribute__((vector_size(32)));
+// __builtin_memcpy rather than std::memcpy below: GCC expands only the builtin
+// inline at -O0, so Debug builds do not make a libc call per vector.
 
 DUPLEX_TARGET_AVX2_INLINE u8x32 load32(const void* p) noexcept {
     u8x32 v;
-    std::memcpy(&v, p, sizeof v); // vmovdqu: any alignment
+    __builtin_memcpy(&v, p, sizeof v); // vmovdqu: any alignment
     return v;
 }
-DUPLEX_TARGET_AVX2_INLINE void store32(void* p, u8x32 v) noexcept { std::memcpy(p, &v, sizeof v); }
-// Whether any byte of v is nonzero, for vectors whose bytes are 0 or have the
-// high bit set (masks): vpmovmskb, a builtin GCC and Clang share.
+DUPLEX_TARGET_AVX2_INLINE void store32(void* p, u8x32 v) noexcept { __builtin_memcpy(p, &v, sizeof v); }
+// Whether any byte of v has its high bit set (for text: any byte >= 0x80; for
+// masks of 0 / 0xFF: any set): vpmovmskb, a builtin GCC and Clang share.
 DUPLEX_TARGET_AVX2_INLINE bool any_high_bit(u8x32 v) noexcept {
     i8x32 s;
-    std::memcpy(&s, &v, sizeof s);
+    __builtin_memcpy(&s, &v, sizeof s);
     return __builtin_ia32_pmovmskb256(s) != 0;
 }
 // Whether any bit of v is set.
 DUPLEX_TARGET_AVX2_INLINE bool any_bit(u8x32 v) noexcept {
     u64x4 w;
-    std::memcpy(&w, &v, sizeof w);
+    __builtin_memcpy(&w, &v, sizeof w);
     return (w[0] | w[1] | w[2] | w[3]) != 0;
 }
 #endif
