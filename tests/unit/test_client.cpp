@@ -931,6 +931,13 @@ struct blackhole {
     bool dropping() const { return !queued.empty() && queued.size() < 8; }
 };
 
+// Whether the blackhole works on this kernel; if not, the case says so and cannot run.
+bool can_run(const blackhole& hole) {
+    if (hole.dropping()) return true;
+    WARN("this kernel does not drop SYNs on a full accept queue; the case cannot run");
+    return false;
+}
+
 // A port that refuses at once (nothing listens on it any more).
 asio::ip::tcp::endpoint refused_endpoint(asio::io_context& io) {
     asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
@@ -975,10 +982,7 @@ TEST_CASE("connect race: an address that drops SYNs costs the attempt delay, not
           "[client][rfc8305]") {
     asio::io_context io;
     blackhole hole(io);
-    if (!hole.dropping()) {
-        WARN("this kernel does not drop SYNs on a full accept queue; the blackhole cases cannot run");
-        return;
-    }
+    if (!can_run(hole)) return;
     asio::ip::tcp::acceptor good(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
 
     SECTION("the next address starts after the delay and wins") {
@@ -1012,10 +1016,7 @@ TEST_CASE("connect race: an address that drops SYNs costs the attempt delay, not
 TEST_CASE("connect race: an attempt delay under 10 ms counts as 10 ms (RFC 8305 §5)", "[client][rfc8305]") {
     asio::io_context io;
     blackhole hole(io);
-    if (!hole.dropping()) {
-        WARN("this kernel does not drop SYNs on a full accept queue; the case cannot run");
-        return;
-    }
+    if (!can_run(hole)) return;
     asio::ip::tcp::acceptor good(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     race_result r;
     const auto t0 = std::chrono::steady_clock::now();
@@ -1073,10 +1074,7 @@ TEST_CASE("client: connect_timeout, close() and destruction while TCP attempts a
     // connect; under ASan's leak checker, nothing of them may stay behind.
     asio::io_context io;
     blackhole hole(io);
-    if (!hole.dropping()) {
-        WARN("this kernel does not drop SYNs on a full accept queue; the case cannot run");
-        return;
-    }
+    if (!can_run(hole)) return;
     const std::string url = "ws://127.0.0.1:" + std::to_string(hole.endpoint().port()) + "/";
     SECTION("connect_timeout fires mid-race: handshake_timeout, then 1006") {
         duplex::client_options o;
