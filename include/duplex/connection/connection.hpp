@@ -279,8 +279,7 @@ public:
         if (protocol_.state() == duplex::ready_state::connecting) {
             // Rare: one small block carries the code and reason to this connection's thread.
             auto request = std::make_shared<abandon_request>(abandon_request{this->shared_from_this(), code, std::string(reason)});
-            auto* r = request.get();
-            asio::post(transport_.get_executor(), detail::completion{std::move(request), r, [](void* p, std::error_code, std::size_t) {
+            asio::post(transport_.get_executor(), detail::completion{std::move(request), [](void* p, std::error_code, std::size_t) {
                            auto* req = static_cast<abandon_request*>(p);
                            req->self->on_abandoned(req->code, req->reason);
                        }});

@@ -12,20 +12,25 @@
 namespace duplex::detail {
 
 struct completion {
-    std::shared_ptr<void> owner; // keeps `object` alive while the operation is pending (may be empty)
-    void* object;
+    // The object called; it owns the object while the operation is pending, unless
+    // made without an owner (then it only points: an aliasing shared_ptr of nothing).
+    // One pointer pair, not an owner and a pointer: every pending operation is 8 bytes
+    // smaller, and an idle connection's read wait falls into a smaller malloc chunk.
+    std::shared_ptr<void> target;
     void (*call)(void* object, std::error_code, std::size_t);
 
     // post/dispatch call h(), waits h(ec), reads and writes h(ec, n).
-    void operator()() const { call(object, {}, 0); }
-    void operator()(std::error_code ec) const { call(object, ec, 0); }
-    void operator()(std::error_code ec, std::size_t n) const { call(object, ec, n); }
+    void operator()() const { call(target.get(), {}, 0); }
+    void operator()(std::error_code ec) const { call(target.get(), ec, 0); }
+    void operator()(std::error_code ec, std::size_t n) const { call(target.get(), ec, n); }
 };
 
-// completion that calls (object->*Member)(ec, n); `owner` keeps it alive.
+// completion that calls (object->*Member)(ec, n); `owner` (if any) keeps it alive.
 template <auto Member, class T>
 completion complete_with(T* object, std::shared_ptr<void> owner = {}) {
-    return {std::move(owner), object, [](void* p, std::error_code ec, std::size_t n) { (static_cast<T*>(p)->*Member)(ec, n); }};
+    void* const p = object;
+    if (owner.get() != p) owner = std::shared_ptr<void>(owner, p); // usually owner is object already
+    return {std::move(owner), [](void* q, std::error_code ec, std::size_t n) { (static_cast<T*>(q)->*Member)(ec, n); }};
 }
 
 } // namespace duplex::detail

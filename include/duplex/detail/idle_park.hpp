@@ -1,0 +1,246 @@
+// Idle connections' read waits, parked in one epoll set per io_context.
+//
+// An idle TCP connection waits for its next bytes. Asio keeps that wait as an
+// operation of its own per socket (144 bytes, in a 176-byte malloc chunk, most of
+// it the type-erased executor it carries). Parked here it is a 40-byte entry:
+// the socket's descriptor joins this epoll set (EPOLLONESHOT) and one Asio wait on
+// the set's descriptor serves them all. When bytes come, the entry's completion runs
+// on the socket's executor, as Asio would run it.
+//
+// Costs the same system calls as Asio's own wait (one epoll_ctl to arm, where Asio
+// re-arms with EPOLL_CTL_MOD), plus one epoll_wait for all the connections woken
+// together. Linux only; elsewhere, or with DUPLEX_NO_IDLE_PARK, or when the set
+// cannot take a descriptor, tcp_transport waits the usual way.
+#pragma once
+#if defined(__linux__) && !defined(DUPLEX_NO_IDLE_PARK)
+#define DUPLEX_HAS_IDLE_PARK 1
+
+#include <asio/execution_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/posix/stream_descriptor.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/post.hpp>
+
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "completion.hpp"
+
+namespace duplex::detail {
+
+class idle_park final : public asio::execution_context::service {
+public:
+    using key_type = idle_park; // asio::use_service finds it by type
+    using socket_type = asio::ip::tcp::socket;
+    /// A parked wait: generation << 32 | slot. 0 is none (generations start at 1).
+    using ticket = std::uint64_t;
+
+    explicit idle_park(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+
+    static idle_park& of(const socket_type::executor_type& ex) {
+        return asio::use_service<idle_park>(asio::query(ex, asio::execution::context_as<asio::execution_context&>));
+    }
+
+    /// Parks `done` until `socket` can be read (or hangs up); then runs it on the
+    /// socket's executor with no error. Returns 0, leaving `done` untouched, when the
+    /// set cannot take the socket (the caller then waits the usual way).
+    ticket park(socket_type& socket, completion& done) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (shut_down_ || (!watcher_ && !open(socket.get_executor()))) return 0;
+        if (free_ == none && !grow()) return 0;
+        const std::uint32_t slot = free_;
+        entry& e = entries_[slot];
+        const ticket t = ticket{e.generation} << 32 | slot;
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+        ev.data.u64 = t;
+        // MOD re-arms a descriptor parked before (EPOLLONESHOT left it in the set,
+        // disarmed); the first time it is not there yet. Closing a socket takes it
+        // out of the set, so a descriptor number used again starts afresh.
+        const int fd = socket.native_handle();
+        if (::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) != 0 &&
+            (errno != ENOENT || ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0))
+            return 0;
+        free_ = e.next_free;
+        e.done = std::move(done);
+        e.socket = &socket;
+        ++parked_;
+        if (!waiting_) watch();
+        return t;
+    }
+
+    /// Takes a parked wait back (false if it was woken already, or the io_context shut
+    /// down): `done` is then the completion that was parked, not run.
+    bool unpark(ticket t, completion& done) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        entry* e = find(t);
+        if (!e) return false;
+        done = std::move(e->done);
+        release(static_cast<std::uint32_t>(t));
+        if (parked_ == 0 && waiting_) { // nothing to wait for: io.run() may return
+            std::error_code ignored;
+            watcher_->cancel(ignored);
+        }
+        return true;
+    }
+
+    /// The socket of a parked wait moved (its transport was moved).
+    void moved(ticket t, socket_type& socket) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (entry* e = find(t)) e->socket = &socket;
+    }
+
+    std::size_t parked() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return parked_;
+    }
+
+private:
+    static constexpr std::uint32_t none = ~std::uint32_t(0);
+
+    struct entry {
+        completion done;               // empty while the slot is free
+        socket_type* socket = nullptr; // on whose executor `done` runs; null while free
+        std::uint32_t generation = 1;  // tells a woken or taken wait from the slot's next one
+        std::uint32_t next_free = none;
+    };
+
+    void shutdown() override {
+        // The completions may hold the last references to their connections, whose
+        // destructors take the lock: they are destroyed after it is released.
+        std::unique_ptr<entry[]> gone;
+        std::unique_ptr<asio::posix::stream_descriptor> watcher;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            shut_down_ = true;
+            gone = std::move(entries_);
+            watcher = std::move(watcher_); // closes the epoll set
+            capacity_ = 0;
+            parked_ = 0;
+            free_ = none;
+        }
+    }
+
+    bool open(const socket_type::executor_type& ex) { // mutex_ held
+        const int fd = ::epoll_create1(EPOLL_CLOEXEC);
+        if (fd < 0) return false;
+        std::error_code ec;
+        watcher_.reset(new asio::posix::stream_descriptor(ex));
+        watcher_->assign(fd, ec);
+        if (ec) {
+            ::close(fd);
+            watcher_.reset();
+            return false;
+        }
+        epfd_ = fd;
+        return true;
+    }
+
+    void watch() { // mutex_ held
+        waiting_ = true;
+        watcher_->async_wait(asio::posix::stream_descriptor::wait_read, complete_with<&idle_park::on_ready>(this));
+    }
+
+    struct woken {
+        completion done;
+        socket_type::executor_type ex;
+    };
+
+    void on_ready(std::error_code, std::size_t) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            waiting_ = false; // this wait is over (woken, or cancelled by unpark)
+        }
+        // Taken out under the lock, run outside it, in rounds of up to 64.
+        epoll_event events[64];
+        woken ready[64];
+        for (int n = 64; n == 64;) {
+            std::size_t k = 0;
+            {
+                std::lock_guard<std::mutex> lock(mutex_);
+                if (shut_down_) return;
+                n = parked_ ? ::epoll_wait(epfd_, events, 64, 0) : 0;
+                for (int i = 0; i < n; ++i) {
+                    const ticket t = events[i].data.u64;
+                    if (entry* e = find(t)) {
+                        ready[k++] = {std::move(e->done), e->socket->get_executor()};
+                        release(static_cast<std::uint32_t>(t));
+                    }
+                }
+                if (n < 64) watch_if_parked();
+            }
+            run(ready, k);
+        }
+    }
+
+    // Dispatched, not posted: on a one-thread io_context a woken read then runs in
+    // this pass of the event loop, as Asio's own would, so it still joins the
+    // broadcast batch that waits for this pass (connection.hpp, flush_batch). On a
+    // strand it is posted there.
+    void run(woken* ready, std::size_t k) {
+        std::size_t i = 0;
+        try {
+            for (; i < k; ++i) asio::dispatch(ready[i].ex, std::move(ready[i].done));
+        } catch (...) { // a handler threw out of io.run(): nothing woken is lost
+            for (++i; i < k; ++i) asio::post(ready[i].ex, std::move(ready[i].done));
+            std::lock_guard<std::mutex> lock(mutex_);
+            watch_if_parked();
+            throw;
+        }
+    }
+
+    // Some still parked: watch again. With none, no wait stays pending, so
+    // io_context::run() can return.
+    void watch_if_parked() { // mutex_ held
+        if (!shut_down_ && parked_ && !waiting_) watch();
+    }
+
+    entry* find(ticket t) { // mutex_ held
+        const auto slot = static_cast<std::uint32_t>(t);
+        if (t == 0 || slot >= capacity_) return nullptr;
+        entry& e = entries_[slot];
+        return e.generation == t >> 32 && e.socket ? &e : nullptr;
+    }
+    void release(std::uint32_t slot) { // mutex_ held
+        entry& e = entries_[slot];
+        e.done = {};
+        e.socket = nullptr;
+        if (++e.generation == 0) e.generation = 1;
+        e.next_free = free_;
+        free_ = slot;
+        --parked_;
+    }
+    // A plain array that grows by half (see deadline_service for why not a vector).
+    bool grow() { // mutex_ held
+        const std::uint32_t cap = capacity_ ? capacity_ + capacity_ / 2 : 64;
+        std::unique_ptr<entry[]> fresh(new (std::nothrow) entry[cap]);
+        if (!fresh) return false;
+        for (std::uint32_t i = 0; i < capacity_; ++i) fresh[i] = std::move(entries_[i]);
+        for (std::uint32_t i = cap; i-- > capacity_;) {
+            fresh[i].next_free = free_;
+            free_ = i;
+        }
+        entries_ = std::move(fresh);
+        capacity_ = cap;
+        return true;
+    }
+
+    mutable std::mutex mutex_;
+    std::unique_ptr<entry[]> entries_;
+    std::uint32_t capacity_ = 0;
+    std::uint32_t free_ = none; // first free slot
+    std::size_t parked_ = 0;
+    int epfd_ = -1; // owned by watcher_
+    std::unique_ptr<asio::posix::stream_descriptor> watcher_; // waits for the set to be readable
+    bool waiting_ = false;   // watcher_ has a wait pending
+    bool shut_down_ = false;
+};
+
+} // namespace duplex::detail
+
+#endif

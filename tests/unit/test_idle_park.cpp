@@ -1,0 +1,278 @@
+// Idle read waits parked in one epoll set per io_context (detail/idle_park.hpp):
+// a parked wait completes like Asio's own (no error once bytes or EOF are there,
+// operation_aborted when the socket closes), keeps io_context::run() going only
+// while something is parked, and lets go of what it holds when the io_context goes.
+#include <catch2/catch.hpp>
+
+#include <duplex/server.hpp>
+
+#ifdef DUPLEX_HAS_IDLE_PARK
+#include <asio/connect.hpp>
+#include <asio/strand.hpp>
+#include <asio/write.hpp>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+using namespace duplex;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A connected loopback pair: `near` in a tcp_transport, `far` a plain socket.
+struct socket_pair {
+    tcp_transport near;
+    asio::ip::tcp::socket far;
+};
+
+socket_pair connect_pair(asio::io_context& io, const asio::any_io_executor& ex) {
+    asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+    asio::ip::tcp::socket far(io);
+    far.connect(acceptor.local_endpoint());
+    asio::ip::tcp::socket near(ex);
+    acceptor.accept(near);
+    return {tcp_transport(std::move(near)), std::move(far)};
+}
+
+// What a parked wait reports, and an owner whose lifetime the wait holds.
+struct waiter {
+    int calls = 0;
+    std::error_code ec;
+    void done(std::error_code e, std::size_t) {
+        ++calls;
+        ec = e;
+    }
+};
+
+detail::idle_park& park_of(asio::io_context& io) { return detail::idle_park::of(io.get_executor()); }
+
+} // namespace
+
+TEST_CASE("a parked read wait completes once bytes come, and io.run() then returns", "[idle_park][tcp]") {
+    asio::io_context io(1);
+    auto p = connect_pair(io, io.get_executor());
+    auto w = std::make_shared<waiter>();
+    p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+    CHECK(park_of(io).parked() == 1);
+    CHECK(w.use_count() == 2); // the parked wait holds its owner
+
+    asio::write(p.far, asio::buffer("x", 1));
+    io.run_for(5s); // returns as soon as nothing is pending: the set's own wait is not kept
+    CHECK(io.stopped());
+    CHECK(w->calls == 1);
+    CHECK_FALSE(w->ec);
+    CHECK(park_of(io).parked() == 0);
+    CHECK(w.use_count() == 1);
+
+    // The bytes are still there to read; a wait parked again (EPOLL_CTL_MOD) completes at once.
+    char c = 0;
+    std::error_code ec;
+    CHECK(p.near.read_some_now(asio::buffer(&c, 1), ec) == 1);
+    CHECK(c == 'x');
+    p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+    CHECK(park_of(io).parked() == 1);
+    asio::write(p.far, asio::buffer("y", 1));
+    io.restart();
+    io.run_for(5s);
+    CHECK(w->calls == 2);
+    CHECK_FALSE(w->ec);
+}
+
+TEST_CASE("a parked wait sees the peer's FIN", "[idle_park][tcp]") {
+    asio::io_context io(1);
+    auto p = connect_pair(io, io.get_executor());
+    auto w = std::make_shared<waiter>();
+    p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+    p.far.shutdown(asio::ip::tcp::socket::shutdown_send);
+    io.run_for(5s);
+    REQUIRE(w->calls == 1);
+    char c;
+    std::error_code ec;
+    CHECK(p.near.read_some_now(asio::buffer(&c, 1), ec) == 0);
+    CHECK(ec == asio::error::eof);
+}
+
+TEST_CASE("closing or aborting a transport ends its parked wait with operation_aborted", "[idle_park][tcp]") {
+    asio::io_context io(1);
+    for (bool abort : {false, true}) {
+        auto p = connect_pair(io, io.get_executor());
+        auto w = std::make_shared<waiter>();
+        p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+        REQUIRE(park_of(io).parked() == 1);
+        if (abort) p.near.abort();
+        else p.near.close();
+        CHECK(park_of(io).parked() == 0);
+        io.restart();
+        io.run_for(5s);
+        CHECK(io.stopped()); // nothing left pending
+        CHECK(w->calls == 1);
+        CHECK(w->ec == asio::error::operation_aborted);
+        CHECK(w.use_count() == 1);
+    }
+}
+
+TEST_CASE("a moved transport's parked wait goes on", "[idle_park][tcp]") {
+    asio::io_context io(1);
+    auto p = connect_pair(io, io.get_executor());
+    auto w = std::make_shared<waiter>();
+    p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+    auto moved = std::make_unique<tcp_transport>(std::move(p.near));
+    asio::write(p.far, asio::buffer("x", 1));
+    io.run_for(5s);
+    CHECK(w->calls == 1);
+    CHECK_FALSE(w->ec);
+    // Assigned over while parked: the old socket's wait ends aborted, the new one's
+    // parked wait goes on in its new place.
+    auto q = connect_pair(io, io.get_executor());
+    auto w2 = std::make_shared<waiter>();
+    q.near.async_wait_readable(detail::complete_with<&waiter::done>(w2.get(), w2));
+    moved->async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+    *moved = std::move(q.near);
+    asio::write(q.far, asio::buffer("x", 1));
+    io.restart();
+    io.run_for(5s);
+    CHECK(w->calls == 2);
+    CHECK(w->ec == asio::error::operation_aborted);
+    CHECK(w2->calls == 1);
+    CHECK_FALSE(w2->ec);
+    // Destroyed while parked: the wait ends as Asio ends it, aborted.
+    moved->async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+    moved.reset();
+    io.restart();
+    io.run_for(5s);
+    CHECK(w->calls == 3);
+    CHECK(w->ec == asio::error::operation_aborted);
+    CHECK(park_of(io).parked() == 0);
+}
+
+TEST_CASE("destroying the io_context lets go of parked owners", "[idle_park][tcp]") {
+    // As a connection: it owns its transport and is kept alive by its parked wait only.
+    struct owner {
+        socket_pair p;
+        void done(std::error_code, std::size_t) {}
+    };
+    std::weak_ptr<owner> seen;
+    {
+        asio::io_context io(1);
+        auto o = std::make_shared<owner>(owner{connect_pair(io, io.get_executor())});
+        o->p.near.async_wait_readable(detail::complete_with<&owner::done>(o.get(), o));
+        seen = o;
+        o.reset();
+        CHECK_FALSE(seen.expired());
+    } // the io_context's shutdown destroys the parked wait, and with it the owner and its sockets
+    CHECK(seen.expired()); // LeakSanitizer would also report it
+}
+
+TEST_CASE("hundreds of parked waits woken together, in rounds of 64", "[idle_park][tcp]") {
+    asio::io_context io(1);
+    constexpr int n = 300; // more than one epoll_wait round
+    std::vector<socket_pair> pairs;
+    std::vector<std::shared_ptr<waiter>> waiters;
+    for (int i = 0; i < n; ++i) {
+        pairs.push_back(connect_pair(io, io.get_executor()));
+        waiters.push_back(std::make_shared<waiter>());
+        pairs.back().near.async_wait_readable(detail::complete_with<&waiter::done>(waiters.back().get(), waiters.back()));
+    }
+    CHECK(park_of(io).parked() == static_cast<std::size_t>(n));
+    for (auto& p : pairs) asio::write(p.far, asio::buffer("z", 1));
+    io.run_for(10s);
+    CHECK(io.stopped());
+    int woken = 0;
+    for (auto& w : waiters) woken += w->calls == 1 && !w->ec;
+    CHECK(woken == n);
+    CHECK(park_of(io).parked() == 0);
+}
+
+TEST_CASE("parked waits on strands of a two-thread io_context", "[idle_park][tcp][threads]") {
+    asio::io_context io(2);
+    constexpr int n = 40, rounds = 25;
+    struct peer {
+        socket_pair p;
+        asio::strand<asio::io_context::executor_type> strand;
+        std::atomic<int> woken{0};
+        std::atomic<bool> inside{false}; // two handlers at once on one strand would be a bug
+        bool overlap = false;
+        void done(std::error_code ec, std::size_t) {
+            if (inside.exchange(true)) overlap = true;
+            if (!ec) {
+                char buf[8];
+                std::error_code rec;
+                p.near.read_some_now(asio::buffer(buf), rec);
+                if (woken.fetch_add(1) + 1 < rounds) p.near.async_wait_readable(detail::complete_with<&peer::done>(this));
+            }
+            inside = false;
+        }
+    };
+    std::vector<std::unique_ptr<peer>> peers;
+    for (int i = 0; i < n; ++i) {
+        auto strand = asio::make_strand(io);
+        peers.push_back(std::unique_ptr<peer>(new peer{connect_pair(io, strand), strand}));
+        peer* q = peers.back().get();
+        asio::post(q->strand, [q] { q->p.near.async_wait_readable(detail::complete_with<&peer::done>(q)); });
+    }
+    auto guard = asio::make_work_guard(io);
+    std::thread t1([&] { io.run(); }), t2([&] { io.run(); });
+    // Each round: one byte to every peer once the previous byte was taken.
+    for (int r = 0; r < rounds; ++r) {
+        const auto until = std::chrono::steady_clock::now() + 10s;
+        for (auto& q : peers) {
+            while (q->woken.load() < r && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(100us);
+            asio::write(q->p.far, asio::buffer("r", 1));
+        }
+    }
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    for (auto& q : peers)
+        while (q->woken.load() < rounds && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+    guard.reset();
+    io.stop();
+    t1.join();
+    t2.join();
+    int done = 0, overlaps = 0;
+    for (auto& q : peers) {
+        done += q->woken.load() == rounds;
+        overlaps += q->overlap;
+    }
+    CHECK(done == n);
+    CHECK(overlaps == 0);
+}
+
+TEST_CASE("an idle server connection waits parked, and wakes to echo", "[idle_park][server][tcp]") {
+    asio::io_context io(1);
+    server srv(io);
+    srv.on_message([](auto& c, const message& m) { c.send(m); });
+    REQUIRE_FALSE(srv.listen(0));
+    constexpr int n = 20;
+    using client_conn = basic_connection<role::client, tcp_transport>;
+    std::vector<std::shared_ptr<client_conn>> clients;
+    int echoed = 0;
+    auto cfg = std::make_shared<client_conn::config_type>();
+    cfg->request.host = "127.0.0.1";
+    cfg->on_message = [&](auto&, const message& m) {
+        if (m.data == "wake") ++echoed;
+    };
+    for (int i = 0; i < n; ++i) {
+        asio::ip::tcp::socket s(io);
+        s.connect({asio::ip::make_address("127.0.0.1"), srv.port()});
+        clients.push_back(std::make_shared<client_conn>(tcp_transport(std::move(s)), cfg));
+        clients.back()->start_connect();
+    }
+    // Once open and quiet, every connection of both ends waits parked (2 per pair).
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (park_of(io).parked() < 2 * n && std::chrono::steady_clock::now() < until) io.run_for(10ms);
+    CHECK(park_of(io).parked() == 2 * n);
+    CHECK(srv.connection_count() == n);
+    for (auto& c : clients) c->send_text("wake");
+    while (echoed < n && std::chrono::steady_clock::now() < until + 10s) io.run_for(10ms);
+    CHECK(echoed == n);
+    for (auto& c : clients) c->close();
+    srv.stop();
+    io.run_for(10s);
+    CHECK(io.stopped()); // nothing parked is left behind to keep run() going
+    CHECK(park_of(io).parked() == 0);
+}
+
+#else
+TEST_CASE("idle_park is Linux-only", "[idle_park]") { SUCCEED("not built on this platform"); }
+#endif
