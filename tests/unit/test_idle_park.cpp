@@ -8,8 +8,12 @@
 
 #ifdef DUPLEX_HAS_IDLE_PARK
 #include <asio/connect.hpp>
+#include <asio/read.hpp>
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
+
+#include <array>
+#include <string>
 
 #include <atomic>
 #include <memory>
@@ -78,6 +82,116 @@ TEST_CASE("a parked read wait completes once bytes come, and io.run() then retur
     io.run_for(5s);
     CHECK(w->calls == 2);
     CHECK_FALSE(w->ec);
+}
+
+TEST_CASE("a quiet parked socket leaves Asio's reactor and works the same outside it", "[idle_park][tcp]") {
+    asio::io_context io(1);
+    auto p = connect_pair(io, io.get_executor());
+    const std::string before = p.near.remote_address();
+    auto w = std::make_shared<waiter>();
+    p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+    REQUIRE(p.near.released());
+    CHECK(p.near.remote_address() == before); // getpeername on the descriptor
+
+    // Writes that do not wait go straight to the descriptor, and it stays out.
+    std::error_code ec;
+    const std::array<asio::const_buffer, 2> two{asio::buffer("ab", 2), asio::buffer("cd", 2)};
+    CHECK(p.near.try_write_some(two, ec) == 4);
+    CHECK_FALSE(ec);
+    CHECK(p.near.released());
+    char got[4];
+    asio::read(p.far, asio::buffer(got));
+    CHECK(std::string(got, 4) == "abcd");
+
+    // Woken; a read that does not wait reads the descriptor, then would block.
+    asio::write(p.far, asio::buffer("xyz", 3));
+    io.run_for(5s);
+    REQUIRE(w->calls == 1);
+    char buf[8];
+    CHECK(p.near.read_some_now(asio::buffer(buf), ec) == 3);
+    CHECK_FALSE(ec);
+    CHECK(p.near.released());
+    CHECK(p.near.read_some_now(asio::buffer(buf), ec) == 0);
+    CHECK(ec == asio::error::would_block);
+
+    // An asynchronous read brings it back to Asio first.
+    bool read_done = false;
+    p.near.async_read_some(asio::buffer(buf), [&](std::error_code e, std::size_t n) { read_done = !e && n == 1; });
+    CHECK_FALSE(p.near.released());
+    asio::write(p.far, asio::buffer("r", 1));
+    io.restart();
+    io.run_for(5s);
+    CHECK(read_done);
+
+    // So does socket(): it is Asio's again, options and all.
+    p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+    REQUIRE(p.near.released());
+    asio::ip::tcp::no_delay nd;
+    p.near.socket().get_option(nd);
+    CHECK(nd.value()); // set by the transport before it left
+    CHECK_FALSE(p.near.released());
+    CHECK(p.near.socket().local_endpoint().port() == p.far.remote_endpoint().port());
+
+    p.near.close(); // ends the parked wait
+    io.restart();
+    io.run_for(5s);
+    CHECK(w->calls == 2);
+    CHECK(w->ec == asio::error::operation_aborted);
+}
+
+TEST_CASE("a half-close of a released socket reaches the peer", "[idle_park][tcp]") {
+    asio::io_context io(1);
+    auto p = connect_pair(io, io.get_executor());
+    auto w = std::make_shared<waiter>();
+    p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+    REQUIRE(p.near.released());
+    p.near.shutdown_send();
+    char c;
+    std::error_code ec;
+    CHECK(p.far.read_some(asio::buffer(&c, 1), ec) == 0);
+    CHECK(ec == asio::error::eof);
+    CHECK(p.near.try_write_some(asio::buffer("x", 1), ec) == 0);
+    CHECK(ec == asio::error::broken_pipe); // EPIPE, and no SIGPIPE
+}
+
+TEST_CASE("a socket with a write in flight stays with Asio while its read is parked", "[idle_park][tcp]") {
+    asio::io_context io(1);
+    auto p = connect_pair(io, io.get_executor());
+    // Fill both socket buffers so that the write cannot finish at once.
+    const std::string chunk(1 << 20, 'w');
+    std::error_code ec;
+    for (int i = 0; i < 64 && !ec; ++i) p.near.try_write_some(asio::buffer(chunk), ec);
+    REQUIRE(ec == asio::error::would_block);
+    std::size_t written = 0;
+    p.near.async_write_some(asio::buffer(chunk), [&](std::error_code e, std::size_t n) { written = e ? 0 : n; });
+    auto w = std::make_shared<waiter>();
+    p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+    CHECK(park_of(io).parked() == 1);
+    CHECK_FALSE(p.near.released()); // releasing would abort the write
+    // The peer reads: the write completes.
+    std::vector<char> sink(1 << 16);
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (written == 0 && std::chrono::steady_clock::now() < until) {
+        p.far.read_some(asio::buffer(sink));
+        io.poll();
+    }
+    CHECK(written > 0);
+    CHECK(w->calls == 0); // still parked: nothing came to read
+    // Woken; after a write that did not wait, the next park lets the socket go.
+    asio::write(p.far, asio::buffer("x", 1));
+    io.restart();
+    io.run_for(5s);
+    REQUIRE(w->calls == 1);
+    char c;
+    CHECK(p.near.read_some_now(asio::buffer(&c, 1), ec) == 1);
+    CHECK(p.near.try_write_some(asio::buffer("y", 1), ec) == 1);
+    p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+    CHECK(p.near.released());
+    p.near.close();
+    io.restart();
+    io.run_for(5s);
+    CHECK(w->calls == 2);
+    CHECK(w->ec == asio::error::operation_aborted);
 }
 
 TEST_CASE("a parked wait sees the peer's FIN", "[idle_park][tcp]") {

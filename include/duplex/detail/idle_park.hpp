@@ -22,6 +22,8 @@
 #include <asio/post.hpp>
 
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -46,10 +48,11 @@ public:
         return asio::use_service<idle_park>(asio::query(ex, asio::execution::context_as<asio::execution_context&>));
     }
 
-    /// Parks `done` until `socket` can be read (or hangs up); then runs it on the
-    /// socket's executor with no error. Returns 0, leaving `done` untouched, when the
+    /// Parks `done` until `fd` (`socket`'s descriptor, which may have left Asio's
+    /// reactor) can be read or hangs up; then runs it on the socket's executor with no
+    /// error. Returns 0, leaving `done` untouched, when the
     /// set cannot take the socket (the caller then waits the usual way).
-    ticket park(socket_type& socket, completion& done) {
+    ticket park(int fd, socket_type& socket, completion& done) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (shut_down_ || (!watcher_ && !open(socket.get_executor()))) return 0;
         if (free_ == none && !grow()) return 0;
@@ -62,7 +65,6 @@ public:
         // MOD re-arms a descriptor parked before (EPOLLONESHOT left it in the set,
         // disarmed); the first time it is not there yet. Closing a socket takes it
         // out of the set, so a descriptor number used again starts afresh.
-        const int fd = socket.native_handle();
         if (::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) != 0 &&
             (errno != ENOENT || ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0))
             return 0;
@@ -240,6 +242,65 @@ private:
     bool waiting_ = false;   // watcher_ has a wait pending
     bool shut_down_ = false;
 };
+
+// What a socket does while it is out of Asio's reactor (tcp_transport): the calls
+// Asio would make, on the descriptor itself, with Asio's error codes.
+inline std::error_code last_socket_error() noexcept { return {errno, asio::error::get_system_category()}; }
+
+inline std::size_t receive_now(int fd, asio::mutable_buffer b, std::error_code& ec) {
+    ec = {};
+    if (b.size() == 0) return 0;
+    for (;;) {
+        const ssize_t n = ::recv(fd, b.data(), b.size(), 0);
+        if (n > 0) return static_cast<std::size_t>(n);
+        if (n == 0) {
+            ec = asio::error::eof;
+            return 0;
+        }
+        if (errno != EINTR) {
+            ec = last_socket_error();
+            return 0;
+        }
+    }
+}
+
+template <class ConstBuffers>
+std::size_t send_now(int fd, const ConstBuffers& buffers, std::error_code& ec) {
+    ec = {};
+    iovec iov[64]; // as many as Asio gathers
+    std::size_t n = 0;
+    for (auto i = asio::buffer_sequence_begin(buffers), end = asio::buffer_sequence_end(buffers); i != end && n < 64; ++i) {
+        const asio::const_buffer b(*i);
+        if (b.size() == 0) continue;
+        iov[n].iov_base = const_cast<void*>(b.data());
+        iov[n].iov_len = b.size();
+        ++n;
+    }
+    if (n == 0) return 0;
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = n;
+    for (;;) {
+        const ssize_t r = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+        if (r >= 0) return static_cast<std::size_t>(r);
+        if (errno != EINTR) {
+            ec = last_socket_error();
+            return 0;
+        }
+    }
+}
+
+inline asio::ip::tcp::endpoint peer_of(int fd, std::error_code& ec) {
+    asio::ip::tcp::endpoint ep;
+    auto len = static_cast<socklen_t>(ep.capacity());
+    if (::getpeername(fd, ep.data(), &len) != 0) {
+        ec = last_socket_error();
+        return {};
+    }
+    ep.resize(len);
+    ec = {};
+    return ep;
+}
 
 } // namespace duplex::detail
 

@@ -24,18 +24,22 @@ public:
     }
     explicit tcp_transport(const executor_type& ex) : socket_(ex) {}
 #ifdef DUPLEX_HAS_IDLE_PARK
-    tcp_transport(tcp_transport&& other) noexcept : socket_(std::move(other.socket_)), parked_(std::exchange(other.parked_, 0)) {
+    tcp_transport(tcp_transport&& other) noexcept
+        : socket_(std::move(other.socket_)), parked_(std::exchange(other.parked_, 0)),
+          released_(std::exchange(other.released_, -1)), flags_(other.flags_) {
         if (parked_) detail::idle_park::of(socket_.get_executor()).moved(parked_, socket_);
     }
     tcp_transport& operator=(tcp_transport&& other) noexcept {
         if (this == &other) return *this;
-        unpark(); // this socket's wait ends aborted as it closes, as with Asio's move
+        close_quietly(); // this socket's wait ends aborted as it closes, as with Asio's move
         socket_ = std::move(other.socket_);
         parked_ = std::exchange(other.parked_, 0);
+        released_ = std::exchange(other.released_, -1);
+        flags_ = other.flags_;
         if (parked_) detail::idle_park::of(socket_.get_executor()).moved(parked_, socket_);
         return *this;
     }
-    ~tcp_transport() { unpark(); }
+    ~tcp_transport() { close_quietly(); }
 #endif
 
     executor_type get_executor() { return socket_.get_executor(); }
@@ -49,16 +53,25 @@ public:
     }
     template <class MutableBuffer, class Handler>
     void async_read_some(const MutableBuffer& buffer, Handler&& handler) {
+        reacquire();
         socket_.async_read_some(buffer, std::forward<Handler>(handler));
     }
     template <class ConstBuffers, class Handler>
     void async_write_some(const ConstBuffers& buffers, Handler&& handler) {
+        reacquire();
+#ifdef DUPLEX_HAS_IDLE_PARK
+        flags_ |= write_pending; // until the next try_write_some: then it is over
+#endif
         socket_.async_write_some(buffers, std::forward<Handler>(handler));
     }
     /// Writes what the kernel takes now, without waiting (would_block if
     /// nothing): most writes finish here, with no completion handler to run.
     template <class ConstBuffers>
     std::size_t try_write_some(const ConstBuffers& buffers, std::error_code& ec) {
+#ifdef DUPLEX_HAS_IDLE_PARK
+        flags_ = static_cast<std::uint8_t>(flags_ & ~write_pending); // the connection writes one at a time: none is in flight
+        if (released_ >= 0) return detail::send_now(released_, buffers, ec);
+#endif
         if (!set_non_blocking(ec)) return 0;
         return socket_.write_some(buffers, ec);
     }
@@ -68,51 +81,127 @@ public:
     void async_wait_readable(Handler&& handler) {
 #ifdef DUPLEX_HAS_IDLE_PARK
         // duplex's own connections wait in their io_context's epoll set of idle
-        // sockets (detail/idle_park.hpp): some 130 bytes less per idle connection.
+        // sockets (detail/idle_park.hpp), and with no write in flight the socket
+        // leaves Asio's reactor meanwhile: some 300 bytes less per idle connection.
         if constexpr (std::is_same_v<std::decay_t<Handler>, detail::completion>) {
             detail::completion done = std::forward<Handler>(handler);
-            parked_ = detail::idle_park::of(socket_.get_executor()).park(socket_, done);
-            if (!parked_) socket_.async_wait(socket_type::wait_read, std::move(done));
+            auto& park = detail::idle_park::of(socket_.get_executor());
+            parked_ = park.park(released_ >= 0 ? released_ : socket_.native_handle(), socket_, done);
+            if (!parked_) {
+                reacquire();
+                socket_.async_wait(socket_type::wait_read, std::move(done));
+            } else if (released_ < 0 && !(flags_ & write_pending)) {
+                release();
+            }
             return;
         }
 #endif
+        reacquire();
         socket_.async_wait(socket_type::wait_read, std::forward<Handler>(handler));
     }
     /// Reads what is there now, without waiting (would_block if nothing).
     std::size_t read_some_now(asio::mutable_buffer buffer, std::error_code& ec) {
+#ifdef DUPLEX_HAS_IDLE_PARK
+        if (released_ >= 0) return detail::receive_now(released_, buffer, ec);
+#endif
         if (!set_non_blocking(ec)) return 0;
         return socket_.read_some(buffer, ec);
     }
     void shutdown_send() noexcept {
+#ifdef DUPLEX_HAS_IDLE_PARK
+        if (released_ >= 0) return (void)::shutdown(released_, SHUT_WR);
+#endif
         std::error_code ignored;
         socket_.shutdown(socket_type::shutdown_send, ignored);
     }
     /// Cuts with a reset: for a peer that stopped reading, whose unsent bytes
     /// would otherwise sit in the kernel (up to the socket buffer) after close.
     void abort() noexcept {
+        reacquire();
         unpark();
         std::error_code ignored;
         socket_.set_option(asio::socket_base::linger(true, 0), ignored);
         socket_.close(ignored);
     }
     void close() noexcept {
+        reacquire();
         unpark();
         std::error_code ignored;
         socket_.shutdown(socket_type::shutdown_both, ignored);
         socket_.close(ignored);
     }
 
-    socket_type& socket() noexcept { return socket_; }
+#ifdef DUPLEX_HAS_IDLE_PARK
+    /// True while the socket waits parked with no write in flight, out of Asio's
+    /// reactor (detail/idle_park.hpp); socket() and asynchronous calls bring it back.
+    bool released() const noexcept { return released_ >= 0; }
+#endif
+    /// The socket, for options and queries (on get_executor() only).
+    socket_type& socket() noexcept {
+        reacquire();
+        return socket_;
+    }
     /// "address:port" of the peer, or empty once closed.
     std::string remote_address() const {
         std::error_code ec;
-        const auto ep = socket_.remote_endpoint(ec);
+        const auto ep = peer(ec);
         if (ec) return {};
         const auto a = ep.address();
         return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
     }
 
 private:
+    asio::ip::tcp::endpoint peer(std::error_code& ec) const {
+#ifdef DUPLEX_HAS_IDLE_PARK
+        if (released_ >= 0) return detail::peer_of(released_, ec);
+#endif
+        return socket_.remote_endpoint(ec);
+    }
+
+#ifdef DUPLEX_HAS_IDLE_PARK
+    // A socket that left Asio's reactor while parked comes back before anything
+    // else Asio does with it: one epoll_ctl to register, one ioctl for the
+    // non-blocking flag Asio keeps. Reads and writes that do not wait go to the
+    // descriptor directly and keep it out.
+    void reacquire() noexcept {
+        if (released_ < 0) return;
+        std::error_code ec;
+        try {
+            socket_.assign(flags_ & v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), released_, ec);
+        } catch (const std::bad_alloc&) {
+            ec = make_error_code(std::errc::not_enough_memory);
+        }
+        if (ec) ::close(released_); // Asio's calls then fail on a closed socket
+        else set_non_blocking_quietly();
+        released_ = -1;
+    }
+    // Asio forgets the descriptor's family and non-blocking flag: the first is
+    // kept here, the second stays set on the descriptor itself.
+    void release() noexcept {
+        std::error_code ec;
+        if (!(flags_ & family_known)) {
+            const bool is_v6 = socket_.local_endpoint(ec).protocol() == asio::ip::tcp::v6();
+            if (ec) return;
+            flags_ = static_cast<std::uint8_t>(flags_ | family_known | (is_v6 ? v6 : 0));
+        }
+        if (!set_non_blocking(ec)) return;
+        const int fd = socket_.release(ec);
+        if (!ec) released_ = fd;
+    }
+    void set_non_blocking_quietly() noexcept {
+        std::error_code ignored;
+        set_non_blocking(ignored);
+    }
+    void close_quietly() noexcept {
+        reacquire();
+        unpark();
+        std::error_code ignored;
+        socket_.close(ignored);
+    }
+#else
+    void reacquire() noexcept {}
+#endif
+
     // A parked wait goes back to Asio before the socket closes, which then ends it
     // with operation_aborted, as it ends any pending wait.
     void unpark() noexcept {
@@ -137,7 +226,11 @@ private:
 
     socket_type socket_;
 #ifdef DUPLEX_HAS_IDLE_PARK
+    enum : std::uint8_t { write_pending = 1, family_known = 2, v6 = 4 };
     detail::idle_park::ticket parked_ = 0; // the read wait parked in idle_park, if any
+    int released_ = -1;      // the descriptor, while Asio's reactor has let go of it
+    std::uint8_t flags_ = 0; // write_pending: an async_write_some may be in flight (the
+                             // socket stays with Asio); v6: the family to come back as
 #endif
 };
 
