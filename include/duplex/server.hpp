@@ -7,6 +7,7 @@
 //   io.run();
 #pragma once
 #include "detail/instantiate.hpp"
+#include "detail/tally.hpp"
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -158,7 +159,10 @@ public:
     /// Counters: open connections, traffic, closes by code, refused handshakes by reason.
     server_stats stats() const {
         std::lock_guard<std::mutex> lock(stats_mutex_);
-        server_stats s = retired_;
+        server_stats s;
+        s.traffic = retired_traffic_;
+        for (const auto& e : retired_closes_) s.closes_by_code[static_cast<std::uint16_t>(e.key)] += e.count;
+        for (const auto& e : retired_failures_) s.handshake_failures[std::error_code(e.key, *e.category).message()] += e.count;
         s.accepted = accepted_.load(std::memory_order_relaxed);
         s.refused = refused_.load(std::memory_order_relaxed);
         clients_.for_each([&](const connection& c) {
@@ -185,9 +189,9 @@ private:
     void install_detach() {
         config_->on_detach = [this](connection& c) {
             std::lock_guard<std::mutex> lock(stats_mutex_); // then the hub's: same order as stats()
-            retired_.traffic += c.stats();
-            if (c.handshake_error()) ++retired_.handshake_failures[c.handshake_error().message()];
-            else ++retired_.closes_by_code[c.protocol().close_status_code()];
+            retired_traffic_ += c.stats();
+            if (c.handshake_error()) retired_failures_.add(c.handshake_error());
+            else retired_closes_.add(c.protocol().close_status_code());
             clients_.remove(c.shared_from_this());
         };
         shared_config_ = config_;
@@ -278,7 +282,10 @@ private:
     std::shared_ptr<const config_type> shared_config_;
     hub<connection> clients_;
     mutable std::mutex stats_mutex_;
-    server_stats retired_; // totals of connections that are gone
+    // Totals of connections that are gone; stats() makes server_stats' maps of them.
+    connection_stats retired_traffic_;
+    detail::tally retired_closes_;   // by close code
+    detail::tally retired_failures_; // refused handshakes, by error
     std::atomic<std::uint64_t> accepted_{0}, refused_{0};
 };
 
