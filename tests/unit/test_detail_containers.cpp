@@ -45,3 +45,38 @@ TEST_CASE("shared_set: holds a reference until erased", "[detail]") {
     CHECK(w.expired());
     CHECK(s.size() == 0);
 }
+
+#include <duplex/connection/drain_waiters.hpp>
+
+#include <string>
+
+TEST_CASE("drain_waiters: wake, cancel, end, in order", "[detail]") {
+    duplex::detail::drain_waiters d;
+    std::string log;
+    auto note = [&](char c) { return [&log, c](std::error_code ec) { log += c; log += ec ? '!' : '.'; }; };
+    const auto a = d.wait(10, note('a'));
+    const auto b = d.wait(0, note('b'));
+    const auto c = d.wait(5, note('c'));
+    CHECK(a != b);
+    CHECK(d.any_waiting());
+    auto run_ready = [&] {
+        while (auto* n = d.pop_ready()) duplex::detail::drain_waiters::run(n);
+    };
+    CHECK_FALSE(d.wake(20));
+    CHECK(d.wake(7)); // a only
+    run_ready();
+    CHECK(log == "a.");
+    CHECK(d.cancel(c, std::make_error_code(std::errc::operation_canceled)));
+    CHECK_FALSE(d.cancel(c, {}));
+    d.complete(note('x'), {});
+    run_ready();
+    CHECK(log == "a.c!x.");
+    const auto e = d.wait(3, note('e'));
+    (void)e;
+    d.end(std::make_error_code(std::errc::connection_reset)); // b, then e
+    CHECK_FALSE(d.any_waiting());
+    run_ready();
+    CHECK(log == "a.c!x.b!e!");
+    d.wait(1, note('z')); // freed unrun by the destructor
+    d.complete(note('y'), {});
+}

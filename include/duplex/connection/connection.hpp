@@ -35,6 +35,7 @@
 #include "../detail/unique_function.hpp"
 #include "../transport/transport.hpp"
 #include "deadlines.hpp"
+#include "drain_waiters.hpp"
 #include "message.hpp"
 #include "protocol.hpp"
 #include "stats.hpp"
@@ -304,19 +305,14 @@ public:
     template <class Handler>
     std::uint64_t async_wait_drained(std::size_t low_water, Handler&& handler) {
         drain_handler h(std::forward<Handler>(handler));
-        std::error_code ec;
         {
             // Under the lock on_write() takes: a write that ends after this check sees us.
             std::lock_guard<send_mutex> lock(protocol_.mutex());
-            if (end_) {
-                ec = end_;
-            } else if (protocol_.queue().buffered_amount() > low_water) {
-                if (!drains_) drains_.emplace();
-                drains_->waiters.push_back(drain_waiter{++drains_->last_id, low_water, std::move(h)});
-                return drains_->last_id;
-            }
+            if (!drains_) drains_.emplace();
+            if (!end_ && protocol_.queue().buffered_amount() > low_water) return drains_->wait(low_water, std::move(h));
+            drains_->complete(std::move(h), end_);
         }
-        post_drained(std::move(h), ec);
+        post_drained();
         return 0;
     }
 
@@ -324,18 +320,11 @@ public:
     /// asio::error::operation_aborted (posted, like any completion); false if it does not
     /// wait any more. Any thread.
     bool cancel_wait_drained(std::uint64_t id) {
-        drain_handler h;
         {
             std::lock_guard<send_mutex> lock(protocol_.mutex());
-            if (!drains_) return false;
-            auto& waiters = drains_->waiters;
-            auto it = waiters.begin();
-            while (it != waiters.end() && it->id != id) ++it;
-            if (it == waiters.end()) return false;
-            h = std::move(it->handler);
-            waiters.erase(it);
+            if (!drains_ || !drains_->cancel(id, asio::error::operation_aborted)) return false;
         }
-        post_drained(std::move(h), asio::error::operation_aborted);
+        post_drained();
         return true;
     }
 
@@ -859,7 +848,7 @@ private:
             std::lock_guard<send_mutex> lock(protocol_.mutex());
             protocol_.queue().end_write();
             more = protocol_.queue().has_pending();
-            drain_waiting = drains_ && !drains_->waiters.empty(); // all the hot path pays for async_wait_drained
+            drain_waiting = drains_ && drains_->any_waiting(); // all the hot path pays for async_wait_drained
             close_now = protocol_.should_close_transport_locked();
         }
         if (closed_) return;
@@ -959,37 +948,36 @@ private:
 
     // ---- waiting for the send queue to drain -----------------------------------
 
-    using drain_handler = detail::unique_function<void(std::error_code)>;
-    struct drain_waiter {
-        std::uint64_t id;
-        std::size_t low_water;
-        drain_handler handler;
-    };
+    using drain_handler = detail::drain_waiters::handler;
 
-    void post_drained(drain_handler h, std::error_code ec) {
-        asio::post(transport_.get_executor(), [h = std::move(h), ec]() mutable { h(ec); });
+    // Runs the completed waits' handlers, posted (never inside the call that completed them).
+    void post_drained() { asio::post(transport_.get_executor(), then<&basic_connection::on_drained>()); }
+    void on_drained(std::error_code, std::size_t) {
+        while (true) {
+            detail::drain_waiters::node* n;
+            {
+                std::lock_guard<send_mutex> lock(protocol_.mutex());
+                n = drains_->pop_ready();
+            }
+            if (!n) return;
+            try {
+                detail::drain_waiters::run(n);
+            } catch (...) { // out of io.run(): the others run on the next post
+                post_drained();
+                throw;
+            }
+        }
     }
 
     // After a write: completes the waiters whose low-water mark the queue is at or
     // under now (a send from another thread since then only delays them to the
     // next write, which the bytes it queued will get).
     void wake_drained() {
-        std::vector<drain_waiter> ready;
         {
             std::lock_guard<send_mutex> lock(protocol_.mutex());
-            if (!drains_) return;
-            auto& waiters = drains_->waiters;
-            const std::size_t queued = protocol_.queue().buffered_amount();
-            for (auto it = waiters.begin(); it != waiters.end();) {
-                if (it->low_water < queued) {
-                    ++it;
-                    continue;
-                }
-                ready.push_back(std::move(*it));
-                it = waiters.erase(it);
-            }
+            if (!drains_ || !drains_->wake(protocol_.queue().buffered_amount())) return;
         }
-        for (auto& w : ready) post_drained(std::move(w.handler), {});
+        post_drained();
     }
 
     // ---- the end ---------------------------------------------------------------
@@ -1027,7 +1015,7 @@ private:
         // Drain waiters get the error on_error reports (for a failed handshake, why it
         // failed), or errc::closed for a clean end; so does every async_wait_drained()
         // from now on.
-        std::vector<drain_waiter> waiting;
+        bool drains = false;
         {
             std::lock_guard<send_mutex> lock(protocol_.mutex());
             if (!was_open) {
@@ -1036,9 +1024,12 @@ private:
             else if (failure && failure != errc::idle_timeout) end_ = failure;
             else if (ec && ec != asio::error::eof && ec != asio::error::operation_aborted) end_ = ec;
             else end_ = make_error_code(errc::closed);
-            if (drains_) waiting.swap(drains_->waiters);
+            if (drains_ && drains_->any_waiting()) {
+                drains_->end(end_);
+                drains = true;
+            }
         }
-        for (auto& w : waiting) post_drained(std::move(w.handler), end_);
+        if (drains) post_drained();
         if (!was_open) {
             // A client learns why its handshake failed; a server's application
             // never saw this connection.
@@ -1097,11 +1088,7 @@ private:
 
     // async_wait_drained(): guarded by protocol_.mutex() (the lock on_write takes),
     // made on the first wait (most connections never wait).
-    struct drain_list {
-        std::vector<drain_waiter> waiters;
-        std::uint64_t last_id = 0;
-    };
-    detail::owned<drain_list> drains_;
+    detail::owned<detail::drain_waiters> drains_;
     // Why the connection ended (set by finish(); by reject() for a refused handshake):
     // later waits complete with it at once, and before opening it is handshake_error().
     // Guarded by protocol_.mutex().
