@@ -107,9 +107,14 @@ inline thread_local const void* flushing_after_handler = nullptr;
 // frames per sendmsg from 2.3 to 4.7 (of at most 5).
 class flush_batch {
 public:
+    flush_batch() noexcept = default;
+    flush_batch(const flush_batch&) = delete;
+    flush_batch& operator=(const flush_batch&) = delete;
+    ~flush_batch() { delete[] items_; }
+
     template <class Connection>
     void add(std::shared_ptr<Connection> c, asio::io_context::executor_type ex) {
-        items_.push_back({std::move(c), [](void* p) { static_cast<Connection*>(p)->run_posted_flush(); }});
+        push({std::move(c), [](void* p) { static_cast<Connection*>(p)->run_posted_flush(); }});
         if (posted_) return;
         posted_ = true;
         ex_ = ex;
@@ -135,16 +140,35 @@ private:
         try {
             // Flushes may add more (a close handler that broadcasts): the index
             // loop takes those too.
-            for (; i < items_.size(); ++i) items_[i].flush(items_[i].connection.get());
+            for (; i < size_; ++i) items_[i].flush(items_[i].connection.get());
         } catch (...) { // a user handler threw out of io.run(): the rest still gets flushed
-            items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+            drop_first(i + 1);
             asio::post(*ex_, complete_with<&flush_batch::run>(this));
             throw;
         }
-        items_.clear(); // keeps the capacity: no allocation per broadcast once warm
+        drop_first(size_); // keeps the capacity: no allocation per broadcast once warm
         posted_ = false;
     }
-    std::vector<item> items_;
+    // A plain array, not a std::vector<item>: every file that uses a server compiles this.
+    void push(item it) {
+        if (size_ == capacity_) {
+            const std::size_t cap = capacity_ ? 2 * capacity_ : 16;
+            item* bigger = new item[cap];
+            for (std::size_t i = 0; i < size_; ++i) bigger[i] = std::move(items_[i]);
+            delete[] items_;
+            items_ = bigger;
+            capacity_ = cap;
+        }
+        items_[size_++] = std::move(it);
+    }
+    void drop_first(std::size_t n) noexcept {
+        for (std::size_t i = n; i < size_; ++i) items_[i - n] = std::move(items_[i]);
+        for (std::size_t i = size_ - n; i < size_; ++i) items_[i] = {};
+        size_ -= n;
+    }
+    item* items_ = nullptr;
+    std::size_t size_ = 0;
+    std::size_t capacity_ = 0;
     bool posted_ = false;
     bool yielded_ = false;
     std::optional<asio::io_context::executor_type> ex_; // of the thread that posted the run
