@@ -79,10 +79,6 @@ public:
 
     explicit basic_server(asio::io_context& io, server_options options = {}, transport_factory make = {})
         : io_(io), acceptor_(io), accept_pause_(io), make_transport_(std::move(make)), max_connections_(options.max_connections) {
-        if (!make_transport_) {
-            if constexpr (std::is_constructible_v<Transport, asio::ip::tcp::socket>)
-                make_transport_ = [](asio::ip::tcp::socket s) { return Transport(std::move(s)); };
-        }
         config_->connection = options.connection;
         config_->subprotocols = std::move(options.subprotocols);
         config_->allowed_origins = std::move(options.allowed_origins);
@@ -236,7 +232,7 @@ private:
         }
         std::shared_ptr<connection> c;
         try {
-            c = std::make_shared<connection>(make_transport_(std::move(socket)), shared_config_);
+            c = std::make_shared<connection>(make_transport(std::move(socket)), shared_config_);
             clients_.add(c);
             c->start_accept();
         } catch (...) {
@@ -253,6 +249,15 @@ private:
             }
             detail::log_to(config_->on_log, log_level::error, {"dropped a new connection: ", what});
         }
+    }
+
+    // Without a factory, a Transport made from the socket (no std::function wrapping
+    // a lambda to compile for that); with none and no such constructor, the empty
+    // factory throws std::bad_function_call, and the connection is dropped.
+    Transport make_transport(asio::ip::tcp::socket socket) {
+        if constexpr (std::is_constructible_v<Transport, asio::ip::tcp::socket>)
+            if (!make_transport_) return Transport(std::move(socket));
+        return make_transport_(std::move(socket));
     }
 
     // 503 for connections over the limit, written straight to the socket: the
