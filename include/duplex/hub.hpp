@@ -5,11 +5,11 @@
 #include <memory>
 #include <mutex>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
 #include "connection/send_queue.hpp"
 #include "core/frame.hpp"
+#include "detail/shared_set.hpp"
 
 namespace duplex {
 
@@ -33,11 +33,11 @@ public:
     }
     void remove(const connection_ptr& c) {
         std::lock_guard<std::mutex> lock(mutex_);
-        members_.erase(c);
+        members_.erase(c.get());
     }
     bool contains(const connection_ptr& c) const {
         std::lock_guard<std::mutex> lock(mutex_);
-        return members_.count(c) != 0;
+        return members_.contains(c.get());
     }
     std::size_t size() const {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -46,13 +46,18 @@ public:
     /// A copy of the members, to iterate without holding the hub's lock.
     std::vector<connection_ptr> snapshot() const {
         std::lock_guard<std::mutex> lock(mutex_);
-        return {members_.begin(), members_.end()};
+        std::vector<connection_ptr> out(members_.size());
+        std::size_t n = 0;
+        for (const auto& m : members_)
+            if (m) out[n++] = std::static_pointer_cast<Connection>(m);
+        return out;
     }
     /// Calls f(Connection&) for each member, under the hub's lock (f must not add or remove).
     template <class F>
     void for_each(F&& f) const {
         std::lock_guard<std::mutex> lock(mutex_);
-        for (const auto& c : members_) f(*c);
+        for (const auto& m : members_)
+            if (m) f(*static_cast<Connection*>(m.get()));
     }
 
     /// Sends one prepared frame to every open member. Returns how many took it
@@ -67,7 +72,7 @@ public:
 
 private:
     mutable std::mutex mutex_;
-    std::unordered_set<connection_ptr> members_;
+    detail::shared_set members_; // of Connection
 };
 
 } // namespace duplex

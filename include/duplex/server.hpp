@@ -7,6 +7,7 @@
 //   io.run();
 #pragma once
 #include "detail/instantiate.hpp"
+#include "detail/tally.hpp"
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -78,10 +79,6 @@ public:
 
     explicit basic_server(asio::io_context& io, server_options options = {}, transport_factory make = {})
         : io_(io), acceptor_(io), accept_pause_(io), make_transport_(std::move(make)), max_connections_(options.max_connections) {
-        if (!make_transport_) {
-            if constexpr (std::is_constructible_v<Transport, asio::ip::tcp::socket>)
-                make_transport_ = [](asio::ip::tcp::socket s) { return Transport(std::move(s)); };
-        }
         config_->connection = options.connection;
         config_->subprotocols = std::move(options.subprotocols);
         config_->allowed_origins = std::move(options.allowed_origins);
@@ -158,7 +155,10 @@ public:
     /// Counters: open connections, traffic, closes by code, refused handshakes by reason.
     server_stats stats() const {
         std::lock_guard<std::mutex> lock(stats_mutex_);
-        server_stats s = retired_;
+        server_stats s;
+        s.traffic = retired_traffic_;
+        for (const auto& e : retired_closes_) s.closes_by_code[static_cast<std::uint16_t>(e.key)] += e.count;
+        for (const auto& e : retired_failures_) s.handshake_failures[std::error_code(e.key, *e.category).message()] += e.count;
         s.accepted = accepted_.load(std::memory_order_relaxed);
         s.refused = refused_.load(std::memory_order_relaxed);
         clients_.for_each([&](const connection& c) {
@@ -185,9 +185,9 @@ private:
     void install_detach() {
         config_->on_detach = [this](connection& c) {
             std::lock_guard<std::mutex> lock(stats_mutex_); // then the hub's: same order as stats()
-            retired_.traffic += c.stats();
-            if (c.handshake_error()) ++retired_.handshake_failures[c.handshake_error().message()];
-            else ++retired_.closes_by_code[c.protocol().close_status_code()];
+            retired_traffic_ += c.stats();
+            if (c.handshake_error()) retired_failures_.add(c.handshake_error());
+            else retired_closes_.add(c.protocol().close_status_code());
             clients_.remove(c.shared_from_this());
         };
         shared_config_ = config_;
@@ -232,7 +232,7 @@ private:
         }
         std::shared_ptr<connection> c;
         try {
-            c = std::make_shared<connection>(make_transport_(std::move(socket)), shared_config_);
+            c = std::make_shared<connection>(make_transport(std::move(socket)), shared_config_);
             clients_.add(c);
             c->start_accept();
         } catch (...) {
@@ -249,6 +249,15 @@ private:
             }
             detail::log_to(config_->on_log, log_level::error, {"dropped a new connection: ", what});
         }
+    }
+
+    // Without a factory, a Transport made from the socket (no std::function wrapping
+    // a lambda to compile for that); with none and no such constructor, the empty
+    // factory throws std::bad_function_call, and the connection is dropped.
+    Transport make_transport(asio::ip::tcp::socket socket) {
+        if constexpr (std::is_constructible_v<Transport, asio::ip::tcp::socket>)
+            if (!make_transport_) return Transport(std::move(socket));
+        return make_transport_(std::move(socket));
     }
 
     // 503 for connections over the limit, written straight to the socket: the
@@ -278,7 +287,10 @@ private:
     std::shared_ptr<const config_type> shared_config_;
     hub<connection> clients_;
     mutable std::mutex stats_mutex_;
-    server_stats retired_; // totals of connections that are gone
+    // Totals of connections that are gone; stats() makes server_stats' maps of them.
+    connection_stats retired_traffic_;
+    detail::tally retired_closes_;   // by close code
+    detail::tally retired_failures_; // refused handshakes, by error
     std::atomic<std::uint64_t> accepted_{0}, refused_{0};
 };
 

@@ -35,6 +35,7 @@
 #include "../detail/unique_function.hpp"
 #include "../transport/transport.hpp"
 #include "deadlines.hpp"
+#include "drain_waiters.hpp"
 #include "message.hpp"
 #include "protocol.hpp"
 #include "stats.hpp"
@@ -106,9 +107,14 @@ inline thread_local const void* flushing_after_handler = nullptr;
 // frames per sendmsg from 2.3 to 4.7 (of at most 5).
 class flush_batch {
 public:
+    flush_batch() noexcept = default;
+    flush_batch(const flush_batch&) = delete;
+    flush_batch& operator=(const flush_batch&) = delete;
+    ~flush_batch() { delete[] items_; }
+
     template <class Connection>
     void add(std::shared_ptr<Connection> c, asio::io_context::executor_type ex) {
-        items_.push_back({std::move(c), [](void* p) { static_cast<Connection*>(p)->run_posted_flush(); }});
+        push({std::move(c), [](void* p) { static_cast<Connection*>(p)->run_posted_flush(); }});
         if (posted_) return;
         posted_ = true;
         ex_ = ex;
@@ -134,16 +140,35 @@ private:
         try {
             // Flushes may add more (a close handler that broadcasts): the index
             // loop takes those too.
-            for (; i < items_.size(); ++i) items_[i].flush(items_[i].connection.get());
+            for (; i < size_; ++i) items_[i].flush(items_[i].connection.get());
         } catch (...) { // a user handler threw out of io.run(): the rest still gets flushed
-            items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+            drop_first(i + 1);
             asio::post(*ex_, complete_with<&flush_batch::run>(this));
             throw;
         }
-        items_.clear(); // keeps the capacity: no allocation per broadcast once warm
+        drop_first(size_); // keeps the capacity: no allocation per broadcast once warm
         posted_ = false;
     }
-    std::vector<item> items_;
+    // A plain array, not a std::vector<item>: every file that uses a server compiles this.
+    void push(item it) {
+        if (size_ == capacity_) {
+            const std::size_t cap = capacity_ ? 2 * capacity_ : 16;
+            item* bigger = new item[cap];
+            for (std::size_t i = 0; i < size_; ++i) bigger[i] = std::move(items_[i]);
+            delete[] items_;
+            items_ = bigger;
+            capacity_ = cap;
+        }
+        items_[size_++] = std::move(it);
+    }
+    void drop_first(std::size_t n) noexcept {
+        for (std::size_t i = n; i < size_; ++i) items_[i - n] = std::move(items_[i]);
+        for (std::size_t i = size_ - n; i < size_; ++i) items_[i] = {};
+        size_ -= n;
+    }
+    item* items_ = nullptr;
+    std::size_t size_ = 0;
+    std::size_t capacity_ = 0;
     bool posted_ = false;
     bool yielded_ = false;
     std::optional<asio::io_context::executor_type> ex_; // of the thread that posted the run
@@ -303,19 +328,14 @@ public:
     template <class Handler>
     std::uint64_t async_wait_drained(std::size_t low_water, Handler&& handler) {
         drain_handler h(std::forward<Handler>(handler));
-        std::error_code ec;
         {
             // Under the lock on_write() takes: a write that ends after this check sees us.
             std::lock_guard<send_mutex> lock(protocol_.mutex());
-            if (end_) {
-                ec = end_;
-            } else if (protocol_.queue().buffered_amount() > low_water) {
-                if (!drains_) drains_.emplace();
-                drains_->waiters.push_back(drain_waiter{++drains_->last_id, low_water, std::move(h)});
-                return drains_->last_id;
-            }
+            if (!drains_) drains_.emplace();
+            if (!end_ && protocol_.queue().buffered_amount() > low_water) return drains_->wait(low_water, std::move(h));
+            drains_->complete(std::move(h), end_);
         }
-        post_drained(std::move(h), ec);
+        post_drained();
         return 0;
     }
 
@@ -323,18 +343,11 @@ public:
     /// asio::error::operation_aborted (posted, like any completion); false if it does not
     /// wait any more. Any thread.
     bool cancel_wait_drained(std::uint64_t id) {
-        drain_handler h;
         {
             std::lock_guard<send_mutex> lock(protocol_.mutex());
-            if (!drains_) return false;
-            auto& waiters = drains_->waiters;
-            auto it = waiters.begin();
-            while (it != waiters.end() && it->id != id) ++it;
-            if (it == waiters.end()) return false;
-            h = std::move(it->handler);
-            waiters.erase(it);
+            if (!drains_ || !drains_->cancel(id, asio::error::operation_aborted)) return false;
         }
-        post_drained(std::move(h), asio::error::operation_aborted);
+        post_drained();
         return true;
     }
 
@@ -439,8 +452,14 @@ private:
         if (head_size != 0) {
             const std::string_view head(bytes.data(), head_size);
             if constexpr (R == role::server) {
+                // Kept for life: room for its fields (a line each, at most the limit) and no
+                // more, made before parsing (shrink_to_fit compiled ~35 functions more).
+                if (config_->keep_request) {
+                    std::size_t lines = 0;
+                    for (char ch : head) lines += ch == '\n';
+                    hs_->request.fields.reserve(std::min(lines > 2 ? lines - 2 : 0, config_->limits.max_header_count));
+                }
                 head_size = parse_request(head, hs_->request, perr, config_->limits);
-                if (config_->keep_request) hs_->request.fields.shrink_to_fit(); // kept for life: no spare capacity
             }
             else head_size = parse_response(head, hs_->response, perr, config_->limits);
         }
@@ -858,7 +877,7 @@ private:
             std::lock_guard<send_mutex> lock(protocol_.mutex());
             protocol_.queue().end_write();
             more = protocol_.queue().has_pending();
-            drain_waiting = drains_ && !drains_->waiters.empty(); // all the hot path pays for async_wait_drained
+            drain_waiting = drains_ && drains_->any_waiting(); // all the hot path pays for async_wait_drained
             close_now = protocol_.should_close_transport_locked();
         }
         if (closed_) return;
@@ -958,37 +977,36 @@ private:
 
     // ---- waiting for the send queue to drain -----------------------------------
 
-    using drain_handler = detail::unique_function<void(std::error_code)>;
-    struct drain_waiter {
-        std::uint64_t id;
-        std::size_t low_water;
-        drain_handler handler;
-    };
+    using drain_handler = detail::drain_waiters::handler;
 
-    void post_drained(drain_handler h, std::error_code ec) {
-        asio::post(transport_.get_executor(), [h = std::move(h), ec]() mutable { h(ec); });
+    // Runs the completed waits' handlers, posted (never inside the call that completed them).
+    void post_drained() { asio::post(transport_.get_executor(), then<&basic_connection::on_drained>()); }
+    void on_drained(std::error_code, std::size_t) {
+        while (true) {
+            detail::drain_waiters::node* n;
+            {
+                std::lock_guard<send_mutex> lock(protocol_.mutex());
+                n = drains_->pop_ready();
+            }
+            if (!n) return;
+            try {
+                detail::drain_waiters::run(n);
+            } catch (...) { // out of io.run(): the others run on the next post
+                post_drained();
+                throw;
+            }
+        }
     }
 
     // After a write: completes the waiters whose low-water mark the queue is at or
     // under now (a send from another thread since then only delays them to the
     // next write, which the bytes it queued will get).
     void wake_drained() {
-        std::vector<drain_waiter> ready;
         {
             std::lock_guard<send_mutex> lock(protocol_.mutex());
-            if (!drains_) return;
-            auto& waiters = drains_->waiters;
-            const std::size_t queued = protocol_.queue().buffered_amount();
-            for (auto it = waiters.begin(); it != waiters.end();) {
-                if (it->low_water < queued) {
-                    ++it;
-                    continue;
-                }
-                ready.push_back(std::move(*it));
-                it = waiters.erase(it);
-            }
+            if (!drains_ || !drains_->wake(protocol_.queue().buffered_amount())) return;
         }
-        for (auto& w : ready) post_drained(std::move(w.handler), {});
+        post_drained();
     }
 
     // ---- the end ---------------------------------------------------------------
@@ -1026,7 +1044,7 @@ private:
         // Drain waiters get the error on_error reports (for a failed handshake, why it
         // failed), or errc::closed for a clean end; so does every async_wait_drained()
         // from now on.
-        std::vector<drain_waiter> waiting;
+        bool drains = false;
         {
             std::lock_guard<send_mutex> lock(protocol_.mutex());
             if (!was_open) {
@@ -1035,9 +1053,12 @@ private:
             else if (failure && failure != errc::idle_timeout) end_ = failure;
             else if (ec && ec != asio::error::eof && ec != asio::error::operation_aborted) end_ = ec;
             else end_ = make_error_code(errc::closed);
-            if (drains_) waiting.swap(drains_->waiters);
+            if (drains_ && drains_->any_waiting()) {
+                drains_->end(end_);
+                drains = true;
+            }
         }
-        for (auto& w : waiting) post_drained(std::move(w.handler), end_);
+        if (drains) post_drained();
         if (!was_open) {
             // A client learns why its handshake failed; a server's application
             // never saw this connection.
@@ -1096,11 +1117,7 @@ private:
 
     // async_wait_drained(): guarded by protocol_.mutex() (the lock on_write takes),
     // made on the first wait (most connections never wait).
-    struct drain_list {
-        std::vector<drain_waiter> waiters;
-        std::uint64_t last_id = 0;
-    };
-    detail::owned<drain_list> drains_;
+    detail::owned<detail::drain_waiters> drains_;
     // Why the connection ended (set by finish(); by reject() for a refused handshake):
     // later waits complete with it at once, and before opening it is handshake_error().
     // Guarded by protocol_.mutex().

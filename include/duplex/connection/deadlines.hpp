@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "../detail/completion.hpp"
+#include "../detail/owned.hpp"
 
 namespace duplex::detail {
 
@@ -43,6 +44,7 @@ public:
     using clock = std::chrono::steady_clock;
 
     explicit deadline_service(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+    ~deadline_service() override { delete[] heap_; }
 
     template <class Executor>
     static deadline_service& of(const Executor& ex) {
@@ -65,7 +67,7 @@ public:
             if (when < old) sift_up(s.index);
             else sift_down(s.index);
         }
-        if (!timer_) timer_.reset(new asio::steady_timer(ex));
+        if (!timer_) timer_.emplace(ex);
         if (when < armed_at_) arm(when);
     }
 
@@ -180,17 +182,18 @@ private:
     // and at 10,000 of them doubling left a third of it unused (6 B per connection).
     void grow() { resize(capacity_ ? capacity_ + capacity_ / 2 : 64); }
     void resize(std::size_t cap) {
-        std::unique_ptr<entry[]> fresh(new entry[cap]);
+        entry* fresh = new entry[cap];
         for (std::size_t i = 0; i < size_; ++i) fresh[i] = heap_[i];
-        heap_ = std::move(fresh);
+        delete[] heap_;
+        heap_ = fresh;
         capacity_ = cap;
     }
 
     mutable std::mutex mutex_;
-    std::unique_ptr<entry[]> heap_;
+    entry* heap_ = nullptr; // owned (plain pointers: fewer functions to compile than unique_ptr)
     std::size_t size_ = 0;
     std::size_t capacity_ = 0;
-    std::unique_ptr<asio::steady_timer> timer_; // made on first use: it needs an executor
+    detail::owned<asio::steady_timer> timer_; // made on first use: it needs an executor
     clock::time_point armed_at_ = clock::time_point::max();
 };
 

@@ -12,6 +12,15 @@ public:
     owned() noexcept = default;
     owned(const owned&) = delete;
     owned& operator=(const owned&) = delete;
+    owned(owned&& other) noexcept : p_(other.p_) { other.p_ = nullptr; }
+    owned& operator=(owned&& other) noexcept {
+        if (this != &other) {
+            delete p_;
+            p_ = other.p_;
+            other.p_ = nullptr;
+        }
+        return *this;
+    }
     ~owned() { delete p_; }
 
     /// Makes the object (throws what new and T's constructor throw).
@@ -21,9 +30,10 @@ public:
         p_ = new T(std::forward<Args>(args)...);
         return *p_;
     }
-    void reset() noexcept {
+    /// Frees the object and takes ownership of p (which may be null).
+    void reset(T* p = nullptr) noexcept {
         delete p_;
-        p_ = nullptr;
+        p_ = p;
     }
 
     T* get() const noexcept { return p_; }
