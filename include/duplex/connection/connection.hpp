@@ -31,6 +31,7 @@
 #include "../detail/buffer_list.hpp"
 #include "../detail/completion.hpp"
 #include "../detail/owned.hpp"
+#include "../detail/plain_vector.hpp"
 #include "../detail/rare_string.hpp"
 #include "../detail/unique_function.hpp"
 #include "../transport/transport.hpp"
@@ -107,14 +108,9 @@ inline thread_local const void* flushing_after_handler = nullptr;
 // frames per sendmsg from 2.3 to 4.7 (of at most 5).
 class flush_batch {
 public:
-    flush_batch() noexcept = default;
-    flush_batch(const flush_batch&) = delete;
-    flush_batch& operator=(const flush_batch&) = delete;
-    ~flush_batch() { delete[] items_; }
-
     template <class Connection>
     void add(std::shared_ptr<Connection> c, asio::io_context::executor_type ex) {
-        push({std::move(c), [](void* p) { static_cast<Connection*>(p)->run_posted_flush(); }});
+        items_.push_back({std::move(c), [](void* p) { static_cast<Connection*>(p)->run_posted_flush(); }});
         if (posted_) return;
         posted_ = true;
         ex_ = ex;
@@ -124,7 +120,7 @@ public:
 private:
     struct item {
         std::shared_ptr<void> connection;
-        void (*flush)(void*);
+        void (*flush)(void*) = nullptr;
     };
     void run(std::error_code, std::size_t) {
         if (!yielded_) {
@@ -140,35 +136,16 @@ private:
         try {
             // Flushes may add more (a close handler that broadcasts): the index
             // loop takes those too.
-            for (; i < size_; ++i) items_[i].flush(items_[i].connection.get());
+            for (; i < items_.size(); ++i) items_[i].flush(items_[i].connection.get());
         } catch (...) { // a user handler threw out of io.run(): the rest still gets flushed
-            drop_first(i + 1);
+            items_.erase_front(i + 1);
             asio::post(*ex_, complete_with<&flush_batch::run>(this));
             throw;
         }
-        drop_first(size_); // keeps the capacity: no allocation per broadcast once warm
+        items_.clear(); // keeps the capacity: no allocation per broadcast once warm
         posted_ = false;
     }
-    // A plain array, not a std::vector<item>: every file that uses a server compiles this.
-    void push(item it) {
-        if (size_ == capacity_) {
-            const std::size_t cap = capacity_ ? 2 * capacity_ : 16;
-            item* bigger = new item[cap];
-            for (std::size_t i = 0; i < size_; ++i) bigger[i] = std::move(items_[i]);
-            delete[] items_;
-            items_ = bigger;
-            capacity_ = cap;
-        }
-        items_[size_++] = std::move(it);
-    }
-    void drop_first(std::size_t n) noexcept {
-        for (std::size_t i = n; i < size_; ++i) items_[i - n] = std::move(items_[i]);
-        for (std::size_t i = size_ - n; i < size_; ++i) items_[i] = {};
-        size_ -= n;
-    }
-    item* items_ = nullptr;
-    std::size_t size_ = 0;
-    std::size_t capacity_ = 0;
+    plain_vector<item> items_;
     bool posted_ = false;
     bool yielded_ = false;
     std::optional<asio::io_context::executor_type> ex_; // of the thread that posted the run

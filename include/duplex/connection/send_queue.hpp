@@ -14,6 +14,7 @@
 
 #include "../core/opcode.hpp"
 #include "../detail/owned.hpp"
+#include "../detail/plain_vector.hpp"
 
 namespace duplex {
 
@@ -98,58 +99,8 @@ public:
         std::size_t size = 0;
         std::shared_ptr<const prepared_message> shared;
     };
-    /// The runs of a batch: a plain growable array (a std::vector<segment> compiled
-    /// some 110 functions at -O0 in every file that uses a server).
-    class segment_list {
-    public:
-        segment_list() noexcept = default;
-        segment_list(segment_list&& other) noexcept
-            : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)),
-              capacity_(std::exchange(other.capacity_, 0)) {}
-        segment_list& operator=(segment_list&& other) noexcept {
-            std::swap(data_, other.data_);
-            std::swap(size_, other.size_);
-            std::swap(capacity_, other.capacity_);
-            return *this;
-        }
-        ~segment_list() { delete[] data_; }
-
-        const segment* begin() const noexcept { return data_; }
-        const segment* end() const noexcept { return data_ + size_; }
-        const segment& operator[](std::size_t i) const noexcept { return data_[i]; }
-        segment& back() noexcept { return data_[size_ - 1]; }
-        std::size_t size() const noexcept { return size_; }
-        bool empty() const noexcept { return size_ == 0; }
-        std::size_t capacity() const noexcept { return capacity_; }
-
-        void push_back(segment s) {
-            if (size_ == capacity_) {
-                const std::size_t cap = capacity_ ? 2 * capacity_ : 1;
-                segment* bigger = new segment[cap];
-                for (std::size_t i = 0; i < size_; ++i) bigger[i] = std::move(data_[i]);
-                delete[] data_;
-                data_ = bigger;
-                capacity_ = cap;
-            }
-            data_[size_++] = std::move(s);
-        }
-        /// Empties it (dropping its shared frames), keeping the capacity.
-        void clear() noexcept {
-            for (std::size_t i = 0; i < size_; ++i) data_[i].shared.reset();
-            size_ = 0;
-        }
-        /// Empties it and frees the memory.
-        void release() noexcept {
-            delete[] data_;
-            data_ = nullptr;
-            size_ = capacity_ = 0;
-        }
-
-    private:
-        segment* data_ = nullptr;
-        std::size_t size_ = 0;
-        std::size_t capacity_ = 0;
-    };
+    /// The runs of a batch (detail/plain_vector.hpp).
+    using segment_list = detail::plain_vector<segment>;
 
     struct batch {
         detail::byte_buffer bytes;

@@ -15,10 +15,10 @@
 #if defined(__linux__) && !defined(DUPLEX_NO_IDLE_PARK)
 #define DUPLEX_HAS_IDLE_PARK 1
 
+#include <asio/dispatch.hpp>
 #include <asio/execution_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/posix/stream_descriptor.hpp>
-#include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 
 #include <sys/epoll.h>
@@ -28,10 +28,12 @@
 
 #include <cerrno>
 #include <cstdint>
-#include <memory>
 #include <mutex>
+#include <new>
 
 #include "completion.hpp"
+#include "owned.hpp"
+#include "plain_vector.hpp"
 
 namespace duplex::detail {
 
@@ -115,14 +117,13 @@ private:
     void shutdown() override {
         // The completions may hold the last references to their connections, whose
         // destructors take the lock: they are destroyed after it is released.
-        std::unique_ptr<entry[]> gone;
-        std::unique_ptr<asio::posix::stream_descriptor> watcher;
+        plain_vector<entry, std::uint32_t> gone;
+        owned<asio::posix::stream_descriptor> watcher;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             shut_down_ = true;
             gone = std::move(entries_);
             watcher = std::move(watcher_); // closes the epoll set
-            capacity_ = 0;
             parked_ = 0;
             free_ = none;
         }
@@ -132,7 +133,7 @@ private:
         const int fd = ::epoll_create1(EPOLL_CLOEXEC);
         if (fd < 0) return false;
         std::error_code ec;
-        watcher_.reset(new asio::posix::stream_descriptor(ex));
+        watcher_.emplace(ex);
         watcher_->assign(fd, ec);
         if (ec) {
             ::close(fd);
@@ -204,7 +205,7 @@ private:
 
     entry* find(ticket t) { // mutex_ held
         const auto slot = static_cast<std::uint32_t>(t);
-        if (t == 0 || slot >= capacity_) return nullptr;
+        if (t == 0 || slot >= entries_.size()) return nullptr;
         entry& e = entries_[slot];
         return e.generation == t >> 32 && e.socket ? &e : nullptr;
     }
@@ -217,28 +218,22 @@ private:
         free_ = slot;
         --parked_;
     }
-    // A plain array that grows by half (see deadline_service for why not a vector).
-    bool grow() { // mutex_ held
-        const std::uint32_t cap = capacity_ ? capacity_ + capacity_ / 2 : 64;
-        std::unique_ptr<entry[]> fresh(new (std::nothrow) entry[cap]);
-        if (!fresh) return false;
-        for (std::uint32_t i = 0; i < capacity_; ++i) fresh[i] = std::move(entries_[i]);
-        for (std::uint32_t i = cap; i-- > capacity_;) {
-            fresh[i].next_free = free_;
-            free_ = i;
+    bool grow() { // mutex_ held; one free slot more (the array doubles now and then)
+        try {
+            entries_.push_back({});
+        } catch (const std::bad_alloc&) {
+            return false;
         }
-        entries_ = std::move(fresh);
-        capacity_ = cap;
+        free_ = static_cast<std::uint32_t>(entries_.size() - 1);
         return true;
     }
 
     mutable std::mutex mutex_;
-    std::unique_ptr<entry[]> entries_;
-    std::uint32_t capacity_ = 0;
+    plain_vector<entry, std::uint32_t> entries_; // slots, indexed by tickets
     std::uint32_t free_ = none; // first free slot
     std::size_t parked_ = 0;
     int epfd_ = -1; // owned by watcher_
-    std::unique_ptr<asio::posix::stream_descriptor> watcher_; // waits for the set to be readable
+    owned<asio::posix::stream_descriptor> watcher_; // waits for the set to be readable
     bool waiting_ = false;   // watcher_ has a wait pending
     bool shut_down_ = false;
 };

@@ -8,47 +8,34 @@
 #include <cstdint>
 #include <system_error>
 
+#include "plain_vector.hpp"
+
 namespace duplex::detail {
 
 class tally {
 public:
     struct entry {
-        int key;
-        const std::error_category* category; // null for plain numbers
-        std::uint64_t count;
+        int key = 0;
+        const std::error_category* category = nullptr; // null for plain numbers
+        std::uint64_t count = 0;
     };
 
-    tally() noexcept = default;
-    tally(const tally&) = delete;
-    tally& operator=(const tally&) = delete;
-    ~tally() { delete[] entries_; }
-
     void add(int key, const std::error_category* category = nullptr) {
-        for (std::size_t i = 0; i < size_; ++i) {
-            if (entries_[i].key == key && entries_[i].category == category) {
-                ++entries_[i].count;
+        for (entry& e : entries_) {
+            if (e.key == key && e.category == category) {
+                ++e.count;
                 return;
             }
         }
-        if (size_ == capacity_) {
-            const std::size_t cap = capacity_ ? 2 * capacity_ : 8;
-            entry* bigger = new entry[cap];
-            for (std::size_t i = 0; i < size_; ++i) bigger[i] = entries_[i];
-            delete[] entries_;
-            entries_ = bigger;
-            capacity_ = cap;
-        }
-        entries_[size_++] = {key, category, 1};
+        entries_.push_back({key, category, 1});
     }
     void add(std::error_code ec) { add(ec.value(), &ec.category()); }
 
-    const entry* begin() const noexcept { return entries_; }
-    const entry* end() const noexcept { return entries_ + size_; }
+    const entry* begin() const noexcept { return entries_.begin(); }
+    const entry* end() const noexcept { return entries_.end(); }
 
 private:
-    entry* entries_ = nullptr;
-    std::size_t size_ = 0;
-    std::size_t capacity_ = 0;
+    plain_vector<entry> entries_;
 };
 
 } // namespace duplex::detail
