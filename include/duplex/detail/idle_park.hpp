@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <mutex>
 #include <new>
+#include <system_error>
 
 #include "completion.hpp"
 #include "owned.hpp"
@@ -52,8 +53,8 @@ public:
 
     /// Parks `done` until `fd` (`socket`'s descriptor, which may have left Asio's
     /// reactor) can be read or hangs up; then runs it on the socket's executor with no
-    /// error. Returns 0, leaving `done` untouched, when the
-    /// set cannot take the socket (the caller then waits the usual way).
+    /// error. Returns 0, leaving `done` as it was, when the set cannot take the socket
+    /// (the caller then waits the usual way).
     ticket park(int fd, socket_type& socket, completion& done) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (shut_down_ || (!watcher_ && !open(socket.get_executor()))) return 0;
@@ -74,7 +75,11 @@ public:
         e.done = std::move(done);
         e.socket = &socket;
         ++parked_;
-        if (!waiting_) watch();
+        if (!waiting_ && !watch()) { // no memory for the set's wait: the caller waits on its own
+            done = std::move(e.done);
+            release(slot);
+            return 0;
+        }
         return t;
     }
 
@@ -133,8 +138,12 @@ private:
         const int fd = ::epoll_create1(EPOLL_CLOEXEC);
         if (fd < 0) return false;
         std::error_code ec;
-        watcher_.emplace(ex);
-        watcher_->assign(fd, ec);
+        try {
+            watcher_.emplace(ex);
+            watcher_->assign(fd, ec);
+        } catch (const std::bad_alloc&) {
+            ec = make_error_code(std::errc::not_enough_memory);
+        }
         if (ec) {
             ::close(fd);
             watcher_.reset();
@@ -144,9 +153,14 @@ private:
         return true;
     }
 
-    void watch() { // mutex_ held
+    bool watch() noexcept { // mutex_ held
+        try {
+            watcher_->async_wait(asio::posix::stream_descriptor::wait_read, complete_with<&idle_park::on_ready>(this));
+        } catch (const std::bad_alloc&) {
+            return false;
+        }
         waiting_ = true;
-        watcher_->async_wait(asio::posix::stream_descriptor::wait_read, complete_with<&idle_park::on_ready>(this));
+        return true;
     }
 
     struct woken {
@@ -198,8 +212,8 @@ private:
     }
 
     // Some still parked: watch again. With none, no wait stays pending, so
-    // io_context::run() can return.
-    void watch_if_parked() { // mutex_ held
+    // io_context::run() can return. (Out of memory, the next park tries again.)
+    void watch_if_parked() noexcept { // mutex_ held
         if (!shut_down_ && parked_ && !waiting_) watch();
     }
 

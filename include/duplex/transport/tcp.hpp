@@ -4,6 +4,7 @@
 #include <asio/post.hpp>
 
 #include <new>
+#include <system_error>
 #include <utility>
 
 #include "../detail/completion.hpp"
