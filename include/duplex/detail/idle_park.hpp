@@ -20,6 +20,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/post.hpp>
+#include <asio/strand.hpp>
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -139,7 +140,11 @@ private:
         if (fd < 0) return false;
         std::error_code ec;
         try {
-            watcher_.emplace(ex);
+            // The set's wait runs on the io_context, not on the strand of the connection
+            // that happened to park first (that would serialise every wake behind it).
+            using strand_type = asio::strand<asio::io_context::executor_type>;
+            if (const auto* strand = ex.target<strand_type>()) watcher_.emplace(strand->get_inner_executor());
+            else watcher_.emplace(ex);
             watcher_->assign(fd, ec);
         } catch (const std::bad_alloc&) {
             ec = make_error_code(std::errc::not_enough_memory);
