@@ -52,13 +52,28 @@ struct waiter {
 
 detail::idle_park& park_of(asio::io_context& io) { return detail::idle_park::of(io.get_executor()); }
 
+// One loopback pair on a one-thread io_context, and a waiter for `near`'s parked waits.
+struct one_pair {
+    asio::io_context io{1};
+    socket_pair p = connect_pair(io, io.get_executor());
+    std::shared_ptr<waiter> w = std::make_shared<waiter>();
+    void park() { p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w)); }
+};
+
+// Closes `t` and runs `io`: the wait parked there ends with operation_aborted, as
+// `w`'s call number `calls`.
+void close_ends_wait(asio::io_context& io, tcp_transport& t, const waiter& w, int calls) {
+    t.close();
+    io.restart();
+    io.run_for(5s);
+    CHECK(w.calls == calls);
+    CHECK(w.ec == asio::error::operation_aborted);
+}
+
 } // namespace
 
-TEST_CASE("a parked read wait completes once bytes come, and io.run() then returns", "[idle_park][tcp]") {
-    asio::io_context io(1);
-    auto p = connect_pair(io, io.get_executor());
-    auto w = std::make_shared<waiter>();
-    p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+TEST_CASE_METHOD(one_pair, "a parked read wait completes once bytes come, and io.run() then returns", "[idle_park][tcp]") {
+    park();
     CHECK(park_of(io).parked() == 1);
     CHECK(w.use_count() == 2); // the parked wait holds its owner
 
@@ -75,7 +90,7 @@ TEST_CASE("a parked read wait completes once bytes come, and io.run() then retur
     std::error_code ec;
     CHECK(p.near.read_some_now(asio::buffer(&c, 1), ec) == 1);
     CHECK(c == 'x');
-    p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+    park();
     CHECK(park_of(io).parked() == 1);
     asio::write(p.far, asio::buffer("y", 1));
     io.restart();
@@ -84,12 +99,9 @@ TEST_CASE("a parked read wait completes once bytes come, and io.run() then retur
     CHECK_FALSE(w->ec);
 }
 
-TEST_CASE("a quiet parked socket leaves Asio's reactor and works the same outside it", "[idle_park][tcp]") {
-    asio::io_context io(1);
-    auto p = connect_pair(io, io.get_executor());
+TEST_CASE_METHOD(one_pair, "a quiet parked socket leaves Asio's reactor and works the same outside it", "[idle_park][tcp]") {
     const std::string before = p.near.remote_address();
-    auto w = std::make_shared<waiter>();
-    p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+    park();
     REQUIRE(p.near.released());
     CHECK(p.near.remote_address() == before); // getpeername on the descriptor
 
@@ -124,7 +136,7 @@ TEST_CASE("a quiet parked socket leaves Asio's reactor and works the same outsid
     CHECK(read_done);
 
     // So does socket(): it is Asio's again, options and all.
-    p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+    park();
     REQUIRE(p.near.released());
     asio::ip::tcp::no_delay nd;
     p.near.socket().get_option(nd);
@@ -132,18 +144,11 @@ TEST_CASE("a quiet parked socket leaves Asio's reactor and works the same outsid
     CHECK_FALSE(p.near.released());
     CHECK(p.near.socket().local_endpoint().port() == p.far.remote_endpoint().port());
 
-    p.near.close(); // ends the parked wait
-    io.restart();
-    io.run_for(5s);
-    CHECK(w->calls == 2);
-    CHECK(w->ec == asio::error::operation_aborted);
+    close_ends_wait(io, p.near, *w, 2);
 }
 
-TEST_CASE("a half-close of a released socket reaches the peer", "[idle_park][tcp]") {
-    asio::io_context io(1);
-    auto p = connect_pair(io, io.get_executor());
-    auto w = std::make_shared<waiter>();
-    p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+TEST_CASE_METHOD(one_pair, "a half-close of a released socket reaches the peer", "[idle_park][tcp]") {
+    park();
     REQUIRE(p.near.released());
     p.near.shutdown_send();
     char c;
@@ -154,9 +159,7 @@ TEST_CASE("a half-close of a released socket reaches the peer", "[idle_park][tcp
     CHECK(ec == asio::error::broken_pipe); // EPIPE, and no SIGPIPE
 }
 
-TEST_CASE("a socket with a write in flight stays with Asio while its read is parked", "[idle_park][tcp]") {
-    asio::io_context io(1);
-    auto p = connect_pair(io, io.get_executor());
+TEST_CASE_METHOD(one_pair, "a socket with a write in flight stays with Asio while its read is parked", "[idle_park][tcp]") {
     // Fill both socket buffers so that the write cannot finish at once.
     const std::string chunk(1 << 20, 'w');
     std::error_code ec;
@@ -164,8 +167,7 @@ TEST_CASE("a socket with a write in flight stays with Asio while its read is par
     REQUIRE(ec == asio::error::would_block);
     std::size_t written = 0;
     p.near.async_write_some(asio::buffer(chunk), [&](std::error_code e, std::size_t n) { written = e ? 0 : n; });
-    auto w = std::make_shared<waiter>();
-    p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+    park();
     CHECK(park_of(io).parked() == 1);
     CHECK_FALSE(p.near.released()); // releasing would abort the write
     // The peer reads: the write completes.
@@ -185,20 +187,13 @@ TEST_CASE("a socket with a write in flight stays with Asio while its read is par
     char c;
     CHECK(p.near.read_some_now(asio::buffer(&c, 1), ec) == 1);
     CHECK(p.near.try_write_some(asio::buffer("y", 1), ec) == 1);
-    p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+    park();
     CHECK(p.near.released());
-    p.near.close();
-    io.restart();
-    io.run_for(5s);
-    CHECK(w->calls == 2);
-    CHECK(w->ec == asio::error::operation_aborted);
+    close_ends_wait(io, p.near, *w, 2);
 }
 
-TEST_CASE("a parked wait sees the peer's FIN", "[idle_park][tcp]") {
-    asio::io_context io(1);
-    auto p = connect_pair(io, io.get_executor());
-    auto w = std::make_shared<waiter>();
-    p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+TEST_CASE_METHOD(one_pair, "a parked wait sees the peer's FIN", "[idle_park][tcp]") {
+    park();
     p.far.shutdown(asio::ip::tcp::socket::shutdown_send);
     io.run_for(5s);
     REQUIRE(w->calls == 1);
@@ -227,11 +222,8 @@ TEST_CASE("closing or aborting a transport ends its parked wait with operation_a
     }
 }
 
-TEST_CASE("a moved transport's parked wait goes on", "[idle_park][tcp]") {
-    asio::io_context io(1);
-    auto p = connect_pair(io, io.get_executor());
-    auto w = std::make_shared<waiter>();
-    p.near.async_wait_readable(detail::complete_with<&waiter::done>(w.get(), w));
+TEST_CASE_METHOD(one_pair, "a moved transport's parked wait goes on", "[idle_park][tcp]") {
+    park();
     auto moved = std::make_unique<tcp_transport>(std::move(p.near));
     asio::write(p.far, asio::buffer("x", 1));
     io.run_for(5s);
