@@ -141,7 +141,9 @@ private:
         std::error_code ec;
         try {
             // The set's wait runs on the io_context, not on the strand of the connection
-            // that happened to park first (that would serialise every wake behind it).
+            // that happened to park first: that serialised every wake behind it, and the
+            // wakes dispatched inline onto it ran ahead of its queue (the soak test then
+            // lost healthy sessions).
             using strand_type = asio::strand<asio::io_context::executor_type>;
             if (const auto* strand = ex.target<strand_type>()) watcher_.emplace(strand->get_inner_executor());
             else watcher_.emplace(ex);
@@ -203,7 +205,8 @@ private:
     // Dispatched, not posted: on a one-thread io_context a woken read then runs in
     // this pass of the event loop, as Asio's own would, so it still joins the
     // broadcast batch that waits for this pass (connection.hpp, flush_batch). On a
-    // strand it is posted there.
+    // strand it goes through the strand's queue, as Asio's own completions do: this
+    // runs on the io_context, never on a connection's strand (see open()).
     void run(woken* ready, std::size_t k) {
         std::size_t i = 0;
         try {
