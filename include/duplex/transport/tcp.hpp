@@ -228,7 +228,9 @@ private:
     socket_type socket_;
 #ifdef DUPLEX_HAS_IDLE_PARK
     enum : std::uint8_t { write_pending = 1, family_known = 2, v6 = 4 };
-    detail::idle_park::ticket parked_ = 0; // the read wait parked in idle_park, if any
+    // The read wait last parked in idle_park: stale once woken (the park tells by the
+    // ticket's generation), so unpark() may find nothing to take back.
+    detail::idle_park::ticket parked_ = 0;
     int released_ = -1;      // the descriptor, while Asio's reactor has let go of it
     std::uint8_t flags_ = 0; // write_pending: an async_write_some may be in flight (the
                              // socket stays with Asio); v6: the family to come back as
