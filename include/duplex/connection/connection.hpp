@@ -643,12 +643,22 @@ private:
         }
     }
 
-    // Calls the target's handler (ec, data, n) once bytes came. A busy connection reads
-    // into a buffer of its own (from a per-thread pool), with Asio's speculative
-    // read. One that is idle, with a transport that can wait for readability
-    // (TCP), gives its buffer back and reads into its thread's buffer once bytes
-    // are there: idle connections cost a few hundred bytes, not a page.
+    // Calls the target's handler (ec, data, n) once bytes came. TCP on Linux waits
+    // for readability, then reads into its thread's buffer: a connection owns no read
+    // buffer, busy or idle. With other transports a busy connection reads into a
+    // buffer of its own (from a per-thread pool), with Asio's speculative read; an
+    // idle one, with a transport that can wait for readability, gives it back and
+    // waits: idle connections cost a few hundred bytes, not a page.
     void read_next(read_target next) {
+        if constexpr (detail::has_wait_readable<Transport>::value) {
+            // TCP on Linux waits for every read (read_park.hpp): one recv per batch of
+            // bytes, into the thread's buffer (or a large frame's message, on_readable).
+            if (detail::waits_every_read(transport_)) {
+                if (read_buf_) detail::read_buffer_pool::give(std::move(read_buf_), read_size_);
+                read_target_ = next;
+                return transport_.async_wait_readable(then<&basic_connection::on_readable>());
+            }
+        }
         if constexpr (detail::has_scatter_read<Transport>::value) {
             // Inside a large frame: its payload is read into the message it belongs
             // to, and only what follows (the next frame's header and first bytes)
@@ -702,11 +712,30 @@ private:
                 const std::size_t size = config_->connection.read_buffer_size;
                 data = detail::thread_read_buffer(size);
                 if (!data) return cut(errc::internal_error); // out of memory
+                if constexpr (detail::has_scatter_read<Transport>::value) {
+                    if (read_target_ == read_target::frames && busy_ && detail::waits_every_read(transport_)) {
+                        const auto place = protocol_.placed_read(placed_read_min, size);
+                        if (place.first) return read_placed_now(place.first, place.second, data, size);
+                    }
+                }
                 n = transport_.read_some_now(asio::buffer(data, size), ec);
-                if (ec == asio::error::would_block || ec == asio::error::try_again) return read_next(read_target_);
+                if (would_block(ec)) return read_next(read_target_);
             }
         }
         (this->*after_read())(ec, data, n);
+    }
+    // on_readable inside a large frame: its payload into its message, what follows into `spill`.
+    void read_placed_now(std::uint8_t* place, std::size_t place_size, std::uint8_t* spill, std::size_t spill_size) {
+        std::error_code ec;
+        const std::array<asio::mutable_buffer, 2> buffers{
+            asio::buffer(place, place_size), asio::buffer(spill, std::min<std::size_t>(spill_size, placed_read_spill))};
+        const std::size_t n = transport_.read_some_now(buffers, ec);
+        if (would_block(ec)) return read_next(read_target::frames);
+        const std::size_t placed = n < place_size ? n : place_size;
+        on_frames_read(ec, spill, n - placed, placed);
+    }
+    static bool would_block(std::error_code ec) noexcept {
+        return ec == asio::error::would_block || ec == asio::error::try_again;
     }
     void on_read_some(std::error_code ec, std::size_t n) { (this->*after_read())(ec, read_buf_.get(), n); }
 

@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "../detail/completion.hpp"
-#include "../detail/idle_park.hpp"
+#include "../detail/read_park.hpp"
 #include "transport.hpp"
 
 namespace duplex {
@@ -24,20 +24,20 @@ public:
         socket_.set_option(asio::ip::tcp::no_delay(true), ignored); // frames are already batched
     }
     explicit tcp_transport(const executor_type& ex) : socket_(ex) {}
-#ifdef DUPLEX_HAS_IDLE_PARK
+#ifdef DUPLEX_HAS_READ_PARK
     tcp_transport(tcp_transport&& other) noexcept
-        : socket_(std::move(other.socket_)), parked_(std::exchange(other.parked_, 0)),
-          released_(std::exchange(other.released_, -1)), flags_(other.flags_) {
-        if (parked_) detail::idle_park::of(socket_.get_executor()).moved(parked_, socket_);
+        : socket_(std::move(other.socket_)), park_ticket_(std::exchange(other.park_ticket_, 0)),
+          released_(std::exchange(other.released_, -1)), flags_(std::exchange(other.flags_, 0)) {
+        if (park_ticket_) detail::read_park::of(socket_.get_executor()).moved(park_ticket_, socket_);
     }
     tcp_transport& operator=(tcp_transport&& other) noexcept {
         if (this == &other) return *this;
         close_quietly(); // this socket's wait ends aborted as it closes, as with Asio's move
         socket_ = std::move(other.socket_);
-        parked_ = std::exchange(other.parked_, 0);
+        park_ticket_ = std::exchange(other.park_ticket_, 0);
         released_ = std::exchange(other.released_, -1);
-        flags_ = other.flags_;
-        if (parked_) detail::idle_park::of(socket_.get_executor()).moved(parked_, socket_);
+        flags_ = std::exchange(other.flags_, 0);
+        if (park_ticket_) detail::read_park::of(socket_.get_executor()).moved(park_ticket_, socket_);
         return *this;
     }
     ~tcp_transport() { close_quietly(); }
@@ -60,7 +60,7 @@ public:
     template <class ConstBuffers, class Handler>
     void async_write_some(const ConstBuffers& buffers, Handler&& handler) {
         reacquire();
-#ifdef DUPLEX_HAS_IDLE_PARK
+#ifdef DUPLEX_HAS_READ_PARK
         flags_ |= write_pending; // until the next try_write_some: then it is over
 #endif
         socket_.async_write_some(buffers, std::forward<Handler>(handler));
@@ -69,7 +69,7 @@ public:
     /// nothing): most writes finish here, with no completion handler to run.
     template <class ConstBuffers>
     std::size_t try_write_some(const ConstBuffers& buffers, std::error_code& ec) {
-#ifdef DUPLEX_HAS_IDLE_PARK
+#ifdef DUPLEX_HAS_READ_PARK
         flags_ = static_cast<std::uint8_t>(flags_ & ~write_pending); // the connection writes one at a time: none is in flight
         if (released_ >= 0) return detail::send_now(released_, buffers, ec);
 #endif
@@ -77,39 +77,56 @@ public:
         return socket_.write_some(buffers, ec);
     }
     /// h(std::error_code) once bytes (or EOF) can be read: the connection then
-    /// reads into a buffer of its thread, so an idle one owns none.
+    /// reads into a buffer of its thread, so an idle one owns none. Once woken, read
+    /// (read_some_now) until a read comes back short or would block, then wait again.
     template <class Handler>
     void async_wait_readable(Handler&& handler) {
-#ifdef DUPLEX_HAS_IDLE_PARK
-        // duplex's own connections wait in their io_context's epoll set of idle
-        // sockets (detail/idle_park.hpp), and with no write in flight the socket
-        // leaves Asio's reactor meanwhile: some 300 bytes less per idle connection.
+#ifdef DUPLEX_HAS_READ_PARK
+        // duplex's own connections wait in their io_context's epoll set
+        // (detail/read_park.hpp), and with no write in flight the socket leaves Asio's
+        // reactor meanwhile: some 300 bytes less per idle connection.
         if constexpr (std::is_same_v<std::decay_t<Handler>, detail::completion>) {
             detail::completion done = std::forward<Handler>(handler);
-            auto& park = detail::idle_park::of(socket_.get_executor());
-            parked_ = park.park(released_ >= 0 ? released_ : socket_.native_handle(), socket_, done);
-            if (!parked_) {
-                reacquire();
-                socket_.async_wait(socket_type::wait_read, std::move(done));
-            } else if (released_ < 0 && !(flags_ & write_pending)) {
-                release();
+            if (flags_ & more_to_read) { // the last read filled its buffer
+                flags_ = static_cast<std::uint8_t>(flags_ & ~more_to_read);
+                return asio::post(socket_.get_executor(), std::move(done));
             }
-            return;
+            using result = detail::read_park::wait_result;
+            auto& park = detail::read_park::of(socket_.get_executor());
+            switch (park.wait(park_ticket_, released_ >= 0 ? released_ : socket_.native_handle(), socket_, done)) {
+            case result::parked:
+                if (released_ < 0 && !(flags_ & write_pending)) release();
+                return;
+            case result::ready:
+                return asio::post(socket_.get_executor(), std::move(done));
+            case result::refused:
+                reacquire();
+                return socket_.async_wait(socket_type::wait_read, std::move(done));
+            }
         }
 #endif
         reacquire();
         socket_.async_wait(socket_type::wait_read, std::forward<Handler>(handler));
     }
-    /// Reads what is there now, without waiting (would_block if nothing).
-    std::size_t read_some_now(asio::mutable_buffer buffer, std::error_code& ec) {
-#ifdef DUPLEX_HAS_IDLE_PARK
-        if (released_ >= 0) return detail::receive_now(released_, buffer, ec);
+    /// Reads what is there now, without waiting (would_block if nothing), into one
+    /// buffer or a pair of them.
+    template <class MutableBuffers>
+    std::size_t read_some_now(const MutableBuffers& buffers, std::error_code& ec) {
+#ifdef DUPLEX_HAS_READ_PARK
+        const std::size_t n = released_ >= 0 ? detail::receive_now(released_, buffers, ec) : read_with_asio(buffers, ec);
+        if (n != 0 && n == asio::buffer_size(buffers)) flags_ |= more_to_read; // no edge may come for the rest
+        return n;
+#else
+        return read_with_asio(buffers, ec);
 #endif
-        if (!set_non_blocking(ec)) return 0;
-        return socket_.read_some(buffer, ec);
     }
+#ifdef DUPLEX_HAS_READ_PARK
+    /// Every read waits for readability first, then reads what is there: with the
+    /// epoll set's edges that is one recv per batch of bytes (connection.hpp).
+    bool waits_every_read() const noexcept { return true; }
+#endif
     void shutdown_send() noexcept {
-#ifdef DUPLEX_HAS_IDLE_PARK
+#ifdef DUPLEX_HAS_READ_PARK
         if (released_ >= 0) return (void)::shutdown(released_, SHUT_WR);
 #endif
         std::error_code ignored;
@@ -132,9 +149,9 @@ public:
         socket_.close(ignored);
     }
 
-#ifdef DUPLEX_HAS_IDLE_PARK
+#ifdef DUPLEX_HAS_READ_PARK
     /// True while the socket waits parked with no write in flight, out of Asio's
-    /// reactor (detail/idle_park.hpp); socket() and asynchronous calls bring it back.
+    /// reactor (detail/read_park.hpp); socket() and asynchronous calls bring it back.
     bool released() const noexcept { return released_ >= 0; }
 #endif
     /// The socket, for options and queries (on get_executor() only).
@@ -153,13 +170,13 @@ public:
 
 private:
     asio::ip::tcp::endpoint peer(std::error_code& ec) const {
-#ifdef DUPLEX_HAS_IDLE_PARK
+#ifdef DUPLEX_HAS_READ_PARK
         if (released_ >= 0) return detail::peer_of(released_, ec);
 #endif
         return socket_.remote_endpoint(ec);
     }
 
-#ifdef DUPLEX_HAS_IDLE_PARK
+#ifdef DUPLEX_HAS_READ_PARK
     // A socket that left Asio's reactor while parked comes back before anything
     // else Asio does with it: one epoll_ctl to register, one ioctl for the
     // non-blocking flag Asio keeps. Reads and writes that do not wait go to the
@@ -203,18 +220,24 @@ private:
     void reacquire() noexcept {}
 #endif
 
-    // A parked wait goes back to Asio before the socket closes, which then ends it
-    // with operation_aborted, as it ends any pending wait.
+    // The socket leaves the epoll set before it closes; a parked wait goes back to
+    // Asio, which then ends it with operation_aborted, as it ends any pending wait.
     void unpark() noexcept {
-#ifdef DUPLEX_HAS_IDLE_PARK
-        if (!parked_) return;
+#ifdef DUPLEX_HAS_READ_PARK
+        if (!park_ticket_) return;
         detail::completion done;
-        if (!detail::idle_park::of(socket_.get_executor()).unpark(std::exchange(parked_, 0), done)) return;
+        if (!detail::read_park::of(socket_.get_executor()).leave(std::exchange(park_ticket_, 0), done)) return;
         try {
             socket_.async_wait(socket_type::wait_read, std::move(done)); // closed already: bad_descriptor
         } catch (const std::bad_alloc&) { // no memory for the operation: the wait ends unreported
         }
 #endif
+    }
+
+    template <class MutableBuffers>
+    std::size_t read_with_asio(const MutableBuffers& buffers, std::error_code& ec) {
+        if (!set_non_blocking(ec)) return 0;
+        return socket_.read_some(buffers, ec);
     }
 
     // Only synchronous calls see it; asynchronous ones work as before. The
@@ -226,14 +249,13 @@ private:
     }
 
     socket_type socket_;
-#ifdef DUPLEX_HAS_IDLE_PARK
-    enum : std::uint8_t { write_pending = 1, family_known = 2, v6 = 4 };
-    // The read wait last parked in idle_park: stale once woken (the park tells by the
-    // ticket's generation), so unpark() may find nothing to take back.
-    detail::idle_park::ticket parked_ = 0;
+#ifdef DUPLEX_HAS_READ_PARK
+    enum : std::uint8_t { write_pending = 1, family_known = 2, v6 = 4, more_to_read = 8 };
+    detail::read_park::ticket park_ticket_ = 0; // the socket's place in read_park's epoll set, if any
     int released_ = -1;      // the descriptor, while Asio's reactor has let go of it
     std::uint8_t flags_ = 0; // write_pending: an async_write_some may be in flight (the
-                             // socket stays with Asio); v6: the family to come back as
+                             // socket stays with Asio); v6: the family to come back as;
+                             // more_to_read: the last read filled its buffers
 #endif
 };
 

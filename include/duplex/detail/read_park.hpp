@@ -1,19 +1,22 @@
-// Idle connections' read waits, parked in one epoll set per io_context.
+// TCP read waits, parked in one epoll set per io_context.
 //
-// An idle TCP connection waits for its next bytes. Asio keeps that wait as an
-// operation of its own per socket (144 bytes, in a 176-byte malloc chunk, most of
-// it the type-erased executor it carries). Parked here it is a 40-byte entry:
-// the socket's descriptor joins this epoll set (EPOLLONESHOT) and one Asio wait on
-// the set's descriptor serves them all. When bytes come, the entry's completion runs
-// on the socket's executor, as Asio would run it.
+// A connection waits for its next bytes after every batch it reads. Asio would keep
+// that wait as an operation of its own per socket (144 bytes, in a 176-byte malloc
+// chunk), and read speculatively before each one: two recv calls per batch, the
+// second one EAGAIN. Here each socket joins this epoll set once, edge-triggered,
+// as a 40-byte entry, and one Asio wait on the set's descriptor serves them all.
+// When bytes come, a waiting entry's completion runs on the socket's executor, as
+// Asio would run it; bytes that come while nothing waits mark the entry ready, and
+// its next wait completes at once.
 //
-// Costs the same system calls as Asio's own wait (one epoll_ctl to arm, where Asio
-// re-arms with EPOLL_CTL_MOD), plus one epoll_wait for all the connections woken
-// together. Linux only; elsewhere, or with DUPLEX_NO_IDLE_PARK, or when the set
-// cannot take a descriptor, tcp_transport waits the usual way.
+// Per batch that is one recv (the connection reads once woken, and waits again
+// after a short read: any later bytes raise a new edge), where Asio makes two,
+// and no epoll_ctl; plus one epoll_wait for all the connections woken together.
+// Linux only; elsewhere, or with DUPLEX_NO_READ_PARK, or when the set cannot take
+// a descriptor, tcp_transport waits and reads the usual way.
 #pragma once
-#if defined(__linux__) && !defined(DUPLEX_NO_IDLE_PARK)
-#define DUPLEX_HAS_IDLE_PARK 1
+#if defined(__linux__) && !defined(DUPLEX_NO_READ_PARK)
+#define DUPLEX_HAS_READ_PARK 1
 
 #include <asio/dispatch.hpp>
 #include <asio/execution_context.hpp>
@@ -39,86 +42,118 @@
 
 namespace duplex::detail {
 
-class idle_park final : public asio::execution_context::service {
+class read_park final : public asio::execution_context::service {
 public:
-    using key_type = idle_park; // asio::use_service finds it by type
+    using key_type = read_park; // asio::use_service finds it by type
     using socket_type = asio::ip::tcp::socket;
-    /// A parked wait: generation << 32 | slot. 0 is none (generations start at 1).
+    /// A socket's place in the set: generation << 32 | slot. 0 is none (generations start at 1).
     using ticket = std::uint64_t;
 
-    explicit idle_park(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+    explicit read_park(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
 
-    static idle_park& of(const socket_type::executor_type& ex) {
-        return asio::use_service<idle_park>(asio::query(ex, asio::execution::context_as<asio::execution_context&>));
+    static read_park& of(const socket_type::executor_type& ex) {
+        return asio::use_service<read_park>(asio::query(ex, asio::execution::context_as<asio::execution_context&>));
     }
 
-    /// Parks `done` until `fd` (`socket`'s descriptor, which may have left Asio's
-    /// reactor) can be read or hangs up; then runs it on the socket's executor with no
-    /// error. Returns 0, leaving `done` as it was, when the set cannot take the socket
-    /// (the caller then waits the usual way).
-    ticket park(int fd, socket_type& socket, completion& done) {
+    enum class wait_result {
+        parked,  // `done` runs, with no error, once `fd` can be read or hangs up
+        ready,   // bytes came since the last read: run `done` now (it was left as it was)
+        refused, // the set cannot take the socket: wait the usual way (`done` left as it was)
+    };
+
+    /// Waits for `fd` (`socket`'s descriptor, which may have left Asio's reactor) to
+    /// be readable. `t` is the socket's ticket: 0 the first time, when the socket joins
+    /// the set (edge-triggered) and `t` is set; it stays there until it closes. Once
+    /// woken, the caller reads until a read comes back short or would block before it
+    /// waits again: only bytes that come after that raise the next edge.
+    wait_result wait(ticket& t, int fd, socket_type& socket, completion& done) {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (shut_down_ || (!watcher_ && !open(socket.get_executor()))) return 0;
-        if (free_ == none && !grow()) return 0;
-        const std::uint32_t slot = free_;
-        entry& e = entries_[slot];
-        const ticket t = ticket{e.generation} << 32 | slot;
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
-        ev.data.u64 = t;
-        // MOD re-arms a descriptor parked before (EPOLLONESHOT left it in the set,
-        // disarmed); the first time it is not there yet. Closing a socket takes it
-        // out of the set, so a descriptor number used again starts afresh.
-        if (::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) != 0 &&
-            (errno != ENOENT || ::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0))
-            return 0;
-        free_ = e.next_free;
-        e.done = std::move(done);
-        e.socket = &socket;
-        ++parked_;
-        if (!waiting_ && !watch()) { // no memory for the set's wait: the caller waits on its own
-            done = std::move(e.done);
-            release(slot);
-            return 0;
+        if (shut_down_ || (!watcher_ && !open(socket.get_executor()))) return wait_result::refused;
+        entry* e = find(t);
+        if (!e) {
+            const std::uint32_t slot = join(fd, socket);
+            if (slot == none) return wait_result::refused;
+            e = &entries_[slot];
+            t = ticket{e->generation} << 32 | slot;
         }
-        return t;
+        if (e->ready) {
+            e->ready &= hung_up; // a hang-up stays: EOF or the error is there for every read
+            return wait_result::ready;
+        }
+        if (!waiting_ && !watch()) return wait_result::refused; // no memory for the set's wait
+        e->done = std::move(done);
+        ++parked_;
+        return wait_result::parked;
     }
 
-    /// Takes a parked wait back (false if it was woken already, or the io_context shut
-    /// down): `done` is then the completion that was parked, not run.
-    bool unpark(ticket t, completion& done) {
+    /// The socket of `t` is about to close, which takes it out of the set: its slot is
+    /// free again. Returns true with `done` the wait that was parked (not run), if any.
+    bool leave(ticket t, completion& done) {
         std::lock_guard<std::mutex> lock(mutex_);
         entry* e = find(t);
         if (!e) return false;
-        done = std::move(e->done);
+        const bool had_wait = e->done.target != nullptr;
+        if (had_wait) {
+            done = std::move(e->done);
+            --parked_;
+        }
         release(static_cast<std::uint32_t>(t));
         if (parked_ == 0 && waiting_) { // nothing to wait for: io.run() may return
             std::error_code ignored;
             watcher_->cancel(ignored);
         }
-        return true;
+        return had_wait;
     }
 
-    /// The socket of a parked wait moved (its transport was moved).
+    /// The socket of `t` moved (its transport was moved).
     void moved(ticket t, socket_type& socket) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (entry* e = find(t)) e->socket = &socket;
     }
 
+    /// Read waits parked now.
     std::size_t parked() const {
         std::lock_guard<std::mutex> lock(mutex_);
         return parked_;
+    }
+    /// Sockets in the set.
+    std::size_t sockets() const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return sockets_;
     }
 
 private:
     static constexpr std::uint32_t none = ~std::uint32_t(0);
 
     struct entry {
-        completion done;               // empty while the slot is free
+        completion done;               // the parked wait; no target when none waits
         socket_type* socket = nullptr; // on whose executor `done` runs; null while free
-        std::uint32_t generation = 1;  // tells a woken or taken wait from the slot's next one
-        std::uint32_t next_free = none;
+        std::uint32_t generation = 1;  // tells the slot's sockets apart
+        union {
+            std::uint32_t next_free = none; // while free
+            std::uint32_t ready;            // in use: bytes_came, hung_up
+        };
     };
+    enum : std::uint32_t { bytes_came = 1, hung_up = 2 }; // bytes_came: while nothing waited
+
+    std::uint32_t join(int fd, socket_type& socket) { // mutex_ held; the slot, or none
+        if (free_ == none && !grow()) return none;
+        const std::uint32_t slot = free_;
+        entry& e = entries_[slot];
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+        ev.data.u64 = ticket{e.generation} << 32 | slot;
+        // Closing a socket takes it out of the set; one that is still there (a dup of
+        // its descriptor kept it open) gets this slot's ticket.
+        if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0 &&
+            (errno != EEXIST || ::epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) != 0))
+            return none;
+        free_ = e.next_free;
+        e.socket = &socket;
+        e.ready = 0;
+        ++sockets_;
+        return slot;
+    }
 
     void shutdown() override {
         // The completions may hold the last references to their connections, whose
@@ -131,6 +166,7 @@ private:
             gone = std::move(entries_);
             watcher = std::move(watcher_); // closes the epoll set
             parked_ = 0;
+            sockets_ = 0;
             free_ = none;
         }
     }
@@ -162,7 +198,7 @@ private:
 
     bool watch() noexcept { // mutex_ held
         try {
-            watcher_->async_wait(asio::posix::stream_descriptor::wait_read, complete_with<&idle_park::on_ready>(this));
+            watcher_->async_wait(asio::posix::stream_descriptor::wait_read, complete_with<&read_park::on_ready>(this));
         } catch (const std::bad_alloc&) {
             return false;
         }
@@ -178,7 +214,7 @@ private:
     void on_ready(std::error_code, std::size_t) {
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            waiting_ = false; // this wait is over (woken, or cancelled by unpark)
+            waiting_ = false; // this wait is over (woken, or cancelled by leave)
         }
         // Taken out under the lock, run outside it, in rounds of up to 64.
         epoll_event events[64];
@@ -188,13 +224,20 @@ private:
             {
                 std::lock_guard<std::mutex> lock(mutex_);
                 if (shut_down_) return;
-                n = parked_ ? ::epoll_wait(epfd_, events, 64, 0) : 0;
+                n = sockets_ ? ::epoll_wait(epfd_, events, 64, 0) : 0;
                 for (int i = 0; i < n; ++i) {
-                    const ticket t = events[i].data.u64;
-                    if (entry* e = find(t)) {
-                        ready[k++] = {std::move(e->done), e->socket->get_executor()};
-                        release(static_cast<std::uint32_t>(t));
+                    entry* e = find(events[i].data.u64);
+                    if (!e) continue; // its socket left since
+                    // A FIN or an error raises no edge after the bytes that came with it: a
+                    // short read would not mean all was read, so each wait from now on completes.
+                    if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) e->ready |= hung_up;
+                    if (e->done.target == nullptr) {
+                        e->ready |= bytes_came; // its next wait completes at once
+                        continue;
                     }
+                    ready[k++] = {std::move(e->done), e->socket->get_executor()};
+                    e->done = {};
+                    --parked_;
                 }
                 if (n < 64) watch_if_parked();
             }
@@ -220,7 +263,7 @@ private:
     }
 
     // Some still parked: watch again. With none, no wait stays pending, so
-    // io_context::run() can return. (Out of memory, the next park tries again.)
+    // io_context::run() can return. (Out of memory, the next wait tries again.)
     void watch_if_parked() noexcept { // mutex_ held
         if (!shut_down_ && parked_ && !waiting_) watch();
     }
@@ -238,7 +281,7 @@ private:
         if (++e.generation == 0) e.generation = 1;
         e.next_free = free_;
         free_ = slot;
-        --parked_;
+        --sockets_;
     }
     bool grow() { // mutex_ held; one free slot more (the array doubles now and then)
         try {
@@ -253,7 +296,8 @@ private:
     mutable std::mutex mutex_;
     plain_vector<entry, std::uint32_t> entries_; // slots, indexed by tickets
     std::uint32_t free_ = none; // first free slot
-    std::size_t parked_ = 0;
+    std::size_t parked_ = 0;    // entries with a wait
+    std::size_t sockets_ = 0;   // entries in use
     int epfd_ = -1; // owned by watcher_
     owned<asio::posix::stream_descriptor> watcher_; // waits for the set to be readable
     bool waiting_ = false;   // watcher_ has a wait pending
@@ -264,11 +308,23 @@ private:
 // Asio would make, on the descriptor itself, with Asio's error codes.
 inline std::error_code last_socket_error() noexcept { return {errno, asio::error::get_system_category()}; }
 
-inline std::size_t receive_now(int fd, asio::mutable_buffer b, std::error_code& ec) {
+// Whole sequences in one call (a large frame's payload and what follows it).
+template <class MutableBuffers>
+std::size_t receive_now(int fd, const MutableBuffers& buffers, std::error_code& ec) {
     ec = {};
-    if (b.size() == 0) return 0;
+    iovec iov[2];
+    msghdr msg{};
+    msg.msg_iov = iov;
+    for (auto i = asio::buffer_sequence_begin(buffers), end = asio::buffer_sequence_end(buffers); i != end && msg.msg_iovlen < 2; ++i) {
+        const asio::mutable_buffer b(*i);
+        if (b.size() == 0) continue;
+        iov[msg.msg_iovlen].iov_base = b.data();
+        iov[msg.msg_iovlen].iov_len = b.size();
+        ++msg.msg_iovlen;
+    }
+    if (msg.msg_iovlen == 0) return 0;
     for (;;) {
-        const ssize_t n = ::recv(fd, b.data(), b.size(), 0);
+        const ssize_t n = msg.msg_iovlen == 1 ? ::recv(fd, iov[0].iov_base, iov[0].iov_len, 0) : ::recvmsg(fd, &msg, 0);
         if (n > 0) return static_cast<std::size_t>(n);
         if (n == 0) {
             ec = asio::error::eof;

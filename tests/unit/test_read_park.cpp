@@ -1,12 +1,13 @@
-// Idle read waits parked in one epoll set per io_context (detail/idle_park.hpp):
-// a parked wait completes like Asio's own (no error once bytes or EOF are there,
-// operation_aborted when the socket closes), keeps io_context::run() going only
-// while something is parked, and lets go of what it holds when the io_context goes.
+// TCP read waits parked in one epoll set per io_context (detail/read_park.hpp),
+// edge-triggered: a parked wait completes like Asio's own (no error once bytes or EOF
+// are there, operation_aborted when the socket closes), no edge is lost between a
+// short read and the next wait, io_context::run() keeps going only while something
+// is parked, and the set lets go of what it holds when the io_context goes.
 #include <catch2/catch.hpp>
 
 #include <duplex/server.hpp>
 
-#ifdef DUPLEX_HAS_IDLE_PARK
+#ifdef DUPLEX_HAS_READ_PARK
 #include <asio/connect.hpp>
 #include <asio/read.hpp>
 #include <asio/strand.hpp>
@@ -50,7 +51,7 @@ struct waiter {
     }
 };
 
-detail::idle_park& park_of(asio::io_context& io) { return detail::idle_park::of(io.get_executor()); }
+detail::read_park& park_of(asio::io_context& io) { return detail::read_park::of(io.get_executor()); }
 
 // One loopback pair on a one-thread io_context, and a waiter for `near`'s parked waits.
 struct one_pair {
@@ -72,7 +73,7 @@ void close_ends_wait(asio::io_context& io, tcp_transport& t, const waiter& w, in
 
 } // namespace
 
-TEST_CASE_METHOD(one_pair, "a parked read wait completes once bytes come, and io.run() then returns", "[idle_park][tcp]") {
+TEST_CASE_METHOD(one_pair, "a parked read wait completes once bytes come, and io.run() then returns", "[read_park][tcp]") {
     park();
     CHECK(park_of(io).parked() == 1);
     CHECK(w.use_count() == 2); // the parked wait holds its owner
@@ -85,13 +86,18 @@ TEST_CASE_METHOD(one_pair, "a parked read wait completes once bytes come, and io
     CHECK(park_of(io).parked() == 0);
     CHECK(w.use_count() == 1);
 
-    // The bytes are still there to read; a wait parked again (EPOLL_CTL_MOD) completes at once.
-    char c = 0;
+    // Read until short; the next wait stays parked (no epoll_ctl: the socket stays in
+    // the set, edge-triggered) until the next bytes raise a new edge.
+    char buf[8];
     std::error_code ec;
-    CHECK(p.near.read_some_now(asio::buffer(&c, 1), ec) == 1);
-    CHECK(c == 'x');
+    CHECK(p.near.read_some_now(asio::buffer(buf), ec) == 1);
+    CHECK(buf[0] == 'x');
     park();
     CHECK(park_of(io).parked() == 1);
+    CHECK(park_of(io).sockets() == 1);
+    io.restart();
+    io.run_for(50ms);
+    CHECK(w->calls == 1); // no bytes, no wake
     asio::write(p.far, asio::buffer("y", 1));
     io.restart();
     io.run_for(5s);
@@ -99,7 +105,81 @@ TEST_CASE_METHOD(one_pair, "a parked read wait completes once bytes come, and io
     CHECK_FALSE(w->ec);
 }
 
-TEST_CASE_METHOD(one_pair, "a quiet parked socket leaves Asio's reactor and works the same outside it", "[idle_park][tcp]") {
+TEST_CASE_METHOD(one_pair, "bytes that came while nothing waited, or a read that filled its buffer, end the next wait at once",
+                 "[read_park][tcp]") {
+    park();
+    asio::write(p.far, asio::buffer("abc", 3));
+    io.run_for(5s);
+    REQUIRE(w->calls == 1);
+    char buf[8];
+    std::error_code ec;
+    CHECK(p.near.read_some_now(asio::buffer(buf), ec) == 3); // short: all of it
+    // More bytes come while the socket's owner does something else: their edge is
+    // kept, and the next wait completes without waiting for another.
+    asio::write(p.far, asio::buffer("de", 2));
+    park();
+    CHECK(park_of(io).parked() == 1);
+    io.restart();
+    io.run_for(5s); // the edge wakes it
+    REQUIRE(w->calls == 2);
+    // Another socket's wait keeps the set watched; this one's edge comes while it
+    // does not wait, and the entry keeps it.
+    auto q = connect_pair(io, io.get_executor());
+    auto w2 = std::make_shared<waiter>();
+    q.near.async_wait_readable(detail::complete_with<&waiter::done>(w2.get(), w2));
+    asio::write(p.far, asio::buffer("fgh", 3));
+    io.restart();
+    for (int i = 0; i < 100 && io.poll() == 0; ++i) std::this_thread::sleep_for(1ms);
+    park();
+    CHECK(park_of(io).parked() == 1); // q's only: this one is ready and completes through the executor
+    io.restart();
+    io.poll();
+    REQUIRE(w->calls == 3);
+    CHECK(w2->calls == 0);
+    // Two bytes into a buffer of two: there may be more, and no edge will say so.
+    CHECK(p.near.read_some_now(asio::buffer(buf, 2), ec) == 2);
+    CHECK(std::string(buf, 2) == "de");
+    park();
+    io.restart();
+    io.run_for(5s);
+    REQUIRE(w->calls == 4);
+    CHECK(p.near.read_some_now(asio::buffer(buf), ec) == 3);
+    CHECK(std::string(buf, 3) == "fgh");
+    park(); // now short: it waits
+    io.restart();
+    io.run_for(50ms);
+    CHECK(w->calls == 4);
+    CHECK(park_of(io).parked() == 2);
+    q.near.close();
+    close_ends_wait(io, p.near, *w, 5);
+}
+
+TEST_CASE_METHOD(one_pair, "after the peer's FIN every wait ends at once: EOF stays to be read", "[read_park][tcp]") {
+    park();
+    asio::write(p.far, asio::buffer("last", 4));
+    p.far.shutdown(asio::ip::tcp::socket::shutdown_send); // the bytes and the FIN, one edge or two
+    io.run_for(5s);
+    REQUIRE(w->calls == 1);
+    char buf[8];
+    std::error_code ec;
+    std::size_t got = p.near.read_some_now(asio::buffer(buf), ec); // short, the FIN behind it
+    if (got == 0 && ec == asio::error::would_block) { // the FIN's edge came first: wait for the bytes'
+        park();
+        io.restart();
+        io.run_for(5s);
+        got = p.near.read_some_now(asio::buffer(buf), ec);
+    }
+    CHECK(got == 4);
+    for (int i = 0; i < 2; ++i) { // no new edge will come, yet each wait ends
+        park();
+        io.restart();
+        io.run_for(5s);
+        CHECK(p.near.read_some_now(asio::buffer(buf), ec) == 0);
+        CHECK(ec == asio::error::eof);
+    }
+}
+
+TEST_CASE_METHOD(one_pair, "a quiet parked socket leaves Asio's reactor and works the same outside it", "[read_park][tcp]") {
     const std::string before = p.near.remote_address();
     park();
     REQUIRE(p.near.released());
@@ -147,7 +227,7 @@ TEST_CASE_METHOD(one_pair, "a quiet parked socket leaves Asio's reactor and work
     close_ends_wait(io, p.near, *w, 2);
 }
 
-TEST_CASE_METHOD(one_pair, "a half-close of a released socket reaches the peer", "[idle_park][tcp]") {
+TEST_CASE_METHOD(one_pair, "a half-close of a released socket reaches the peer", "[read_park][tcp]") {
     park();
     REQUIRE(p.near.released());
     p.near.shutdown_send();
@@ -159,7 +239,7 @@ TEST_CASE_METHOD(one_pair, "a half-close of a released socket reaches the peer",
     CHECK(ec == asio::error::broken_pipe); // EPIPE, and no SIGPIPE
 }
 
-TEST_CASE_METHOD(one_pair, "a socket with a write in flight stays with Asio while its read is parked", "[idle_park][tcp]") {
+TEST_CASE_METHOD(one_pair, "a socket with a write in flight stays with Asio while its read is parked", "[read_park][tcp]") {
     // Fill both socket buffers so that the write cannot finish at once.
     const std::string chunk(1 << 20, 'w');
     std::error_code ec;
@@ -184,15 +264,15 @@ TEST_CASE_METHOD(one_pair, "a socket with a write in flight stays with Asio whil
     io.restart();
     io.run_for(5s);
     REQUIRE(w->calls == 1);
-    char c;
-    CHECK(p.near.read_some_now(asio::buffer(&c, 1), ec) == 1);
+    char c[2];
+    CHECK(p.near.read_some_now(asio::buffer(c), ec) == 1);
     CHECK(p.near.try_write_some(asio::buffer("y", 1), ec) == 1);
     park();
     CHECK(p.near.released());
     close_ends_wait(io, p.near, *w, 2);
 }
 
-TEST_CASE_METHOD(one_pair, "a parked wait sees the peer's FIN", "[idle_park][tcp]") {
+TEST_CASE_METHOD(one_pair, "a parked wait sees the peer's FIN", "[read_park][tcp]") {
     park();
     p.far.shutdown(asio::ip::tcp::socket::shutdown_send);
     io.run_for(5s);
@@ -203,7 +283,7 @@ TEST_CASE_METHOD(one_pair, "a parked wait sees the peer's FIN", "[idle_park][tcp
     CHECK(ec == asio::error::eof);
 }
 
-TEST_CASE("closing or aborting a transport ends its parked wait with operation_aborted", "[idle_park][tcp]") {
+TEST_CASE("closing or aborting a transport ends its parked wait with operation_aborted", "[read_park][tcp]") {
     asio::io_context io(1);
     for (bool abort : {false, true}) {
         auto p = connect_pair(io, io.get_executor());
@@ -222,7 +302,7 @@ TEST_CASE("closing or aborting a transport ends its parked wait with operation_a
     }
 }
 
-TEST_CASE_METHOD(one_pair, "a moved transport's parked wait goes on", "[idle_park][tcp]") {
+TEST_CASE_METHOD(one_pair, "a moved transport's parked wait goes on", "[read_park][tcp]") {
     park();
     auto moved = std::make_unique<tcp_transport>(std::move(p.near));
     asio::write(p.far, asio::buffer("x", 1));
@@ -253,7 +333,7 @@ TEST_CASE_METHOD(one_pair, "a moved transport's parked wait goes on", "[idle_par
     CHECK(park_of(io).parked() == 0);
 }
 
-TEST_CASE("destroying the io_context lets go of parked owners", "[idle_park][tcp]") {
+TEST_CASE("destroying the io_context lets go of parked owners", "[read_park][tcp]") {
     // As a connection: it owns its transport and is kept alive by its parked wait only.
     struct owner {
         socket_pair p;
@@ -271,7 +351,7 @@ TEST_CASE("destroying the io_context lets go of parked owners", "[idle_park][tcp
     CHECK(seen.expired()); // LeakSanitizer would also report it
 }
 
-TEST_CASE("hundreds of parked waits woken together, in rounds of 64", "[idle_park][tcp]") {
+TEST_CASE("hundreds of parked waits woken together, in rounds of 64", "[read_park][tcp]") {
     asio::io_context io(1);
     constexpr int n = 300; // more than one epoll_wait round
     std::vector<socket_pair> pairs;
@@ -291,7 +371,7 @@ TEST_CASE("hundreds of parked waits woken together, in rounds of 64", "[idle_par
     CHECK(park_of(io).parked() == 0);
 }
 
-TEST_CASE("parked waits on strands of a two-thread io_context", "[idle_park][tcp][threads]") {
+TEST_CASE("parked waits on strands of a two-thread io_context", "[read_park][tcp][threads]") {
     asio::io_context io(2);
     constexpr int n = 40, rounds = 25;
     struct peer {
@@ -344,7 +424,7 @@ TEST_CASE("parked waits on strands of a two-thread io_context", "[idle_park][tcp
     CHECK(overlaps == 0);
 }
 
-TEST_CASE("an idle server connection waits parked, and wakes to echo", "[idle_park][server][tcp]") {
+TEST_CASE("an idle server connection waits parked, and wakes to echo", "[read_park][server][tcp]") {
     asio::io_context io(1);
     server srv(io);
     srv.on_message([](auto& c, const message& m) { c.send(m); });
@@ -380,5 +460,5 @@ TEST_CASE("an idle server connection waits parked, and wakes to echo", "[idle_pa
 }
 
 #else
-TEST_CASE("idle_park is Linux-only", "[idle_park]") { SUCCEED("not built on this platform"); }
+TEST_CASE("read_park is Linux-only", "[read_park]") { SUCCEED("not built on this platform"); }
 #endif
