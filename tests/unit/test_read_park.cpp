@@ -432,9 +432,10 @@ TEST_CASE("an idle server connection waits parked, and wakes to echo", "[read_pa
     constexpr int n = 20;
     using client_conn = basic_connection<role::client, tcp_transport>;
     std::vector<std::shared_ptr<client_conn>> clients;
-    int echoed = 0;
+    int echoed = 0, opened = 0;
     auto cfg = std::make_shared<client_conn::config_type>();
     cfg->request.host = "127.0.0.1";
+    cfg->on_open = [&](auto&) { ++opened; };
     cfg->on_message = [&](auto&, const message& m) {
         if (m.data == "wake") ++echoed;
     };
@@ -445,11 +446,14 @@ TEST_CASE("an idle server connection waits parked, and wakes to echo", "[read_pa
         clients.back()->start_connect();
     }
     // Once open and quiet, every connection of both ends waits parked (2 per pair).
+    // (While the handshakes go on, both ends wait parked too: open first.)
     const auto until = std::chrono::steady_clock::now() + 10s;
-    while (park_of(io).parked() < 2 * n && std::chrono::steady_clock::now() < until) io.run_for(10ms);
+    while ((opened < n || park_of(io).parked() < 2 * n) && std::chrono::steady_clock::now() < until) io.run_for(10ms);
+    REQUIRE(opened == n);
     CHECK(park_of(io).parked() == 2 * n);
+    CHECK(park_of(io).sockets() == 2 * n);
     CHECK(srv.connection_count() == n);
-    for (auto& c : clients) c->send_text("wake");
+    for (auto& c : clients) CHECK_FALSE(c->send_text("wake"));
     while (echoed < n && std::chrono::steady_clock::now() < until + 10s) io.run_for(10ms);
     CHECK(echoed == n);
     for (auto& c : clients) c->close();

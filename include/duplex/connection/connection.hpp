@@ -650,47 +650,43 @@ private:
     // idle one, with a transport that can wait for readability, gives it back and
     // waits: idle connections cost a few hundred bytes, not a page.
     void read_next(read_target next) {
-        if constexpr (detail::has_wait_readable<Transport>::value) {
-            // TCP on Linux waits for every read (read_park.hpp): one recv per batch of
-            // bytes, into the thread's buffer (or a large frame's message, on_readable).
-            if (detail::waits_every_read(transport_)) {
-                if (read_buf_) detail::read_buffer_pool::give(std::move(read_buf_), read_size_);
-                read_target_ = next;
-                return transport_.async_wait_readable(then<&basic_connection::on_readable>());
+        read_target_ = next;
+        if constexpr (detail::waits_every_read<Transport>::value) {
+            // TCP on Linux (read_park.hpp): one recv per batch of bytes, into the thread's
+            // buffer (or a large frame's message, on_readable). Asio's reads, below, are
+            // not even compiled for it.
+            transport_.async_wait_readable(then<&basic_connection::on_readable>());
+        } else {
+            if constexpr (detail::has_scatter_read<Transport>::value) {
+                // Inside a large frame: its payload is read into the message it belongs
+                // to, and only what follows (the next frame's header and first bytes)
+                // into a small part of the read buffer, so that most of each large
+                // frame is never copied (64 KiB echo: memmove 20.6% of the CPU -> under 2%).
+                // Only while bytes come fast (busy_): a connection stalled inside a large
+                // frame waits without a read buffer, its message holding at most about twice
+                // what came (the room reserved for the next read, at most 256 KiB).
+                if (next == read_target::frames && busy_) {
+                    const auto place = protocol_.placed_read(placed_read_min, config_->connection.read_buffer_size);
+                    if (place.first) {
+                        if (!read_buf_ && !take_read_buffer()) return cut(errc::internal_error); // out of memory
+                        const std::array<asio::mutable_buffer, 2> buffers{
+                            asio::buffer(place.first, place.second),
+                            asio::buffer(read_buf_.get(), std::min<std::size_t>(read_size_, placed_read_spill))};
+                        transport_.async_read_some(buffers, then<&basic_connection::on_read_placed>());
+                        return;
+                    }
+                }
             }
-        }
-        if constexpr (detail::has_scatter_read<Transport>::value) {
-            // Inside a large frame: its payload is read into the message it belongs
-            // to, and only what follows (the next frame's header and first bytes)
-            // into a small part of the read buffer, so that most of each large
-            // frame is never copied (64 KiB echo: memmove 20.6% of the CPU -> under 2%).
-            // Only while bytes come fast (busy_): a connection stalled inside a large
-            // frame waits without a read buffer, its message holding at most about twice
-            // what came (the room reserved for the next read, at most 256 KiB).
-            if (next == read_target::frames && busy_) {
-                const auto place = protocol_.placed_read(placed_read_min, config_->connection.read_buffer_size);
-                if (place.first) {
-                    if (!read_buf_ && !take_read_buffer()) return cut(errc::internal_error); // out of memory
-                    read_target_ = next;
-                    const std::array<asio::mutable_buffer, 2> buffers{
-                        asio::buffer(place.first, place.second),
-                        asio::buffer(read_buf_.get(), std::min<std::size_t>(read_size_, placed_read_spill))};
-                    transport_.async_read_some(buffers, then<&basic_connection::on_read_placed>());
+            if constexpr (detail::has_wait_readable<Transport>::value) {
+                if (!busy_ && detail::can_wait_readable(transport_)) {
+                    if (read_buf_) detail::read_buffer_pool::give(std::move(read_buf_), read_size_);
+                    transport_.async_wait_readable(then<&basic_connection::on_readable>());
                     return;
                 }
             }
+            if (!read_buf_ && !take_read_buffer()) return cut(errc::internal_error); // out of memory
+            transport_.async_read_some(asio::buffer(read_buf_.get(), read_size_), then<&basic_connection::on_read_some>());
         }
-        if constexpr (detail::has_wait_readable<Transport>::value) {
-            if (!busy_ && detail::can_wait_readable(transport_)) {
-                if (read_buf_) detail::read_buffer_pool::give(std::move(read_buf_), read_size_);
-                read_target_ = next;
-                transport_.async_wait_readable(then<&basic_connection::on_readable>());
-                return;
-            }
-        }
-        if (!read_buf_ && !take_read_buffer()) return cut(errc::internal_error); // out of memory
-        read_target_ = next;
-        transport_.async_read_some(asio::buffer(read_buf_.get(), read_size_), then<&basic_connection::on_read_some>());
     }
 
     bool take_read_buffer() {
@@ -712,8 +708,8 @@ private:
                 const std::size_t size = config_->connection.read_buffer_size;
                 data = detail::thread_read_buffer(size);
                 if (!data) return cut(errc::internal_error); // out of memory
-                if constexpr (detail::has_scatter_read<Transport>::value) {
-                    if (read_target_ == read_target::frames && busy_ && detail::waits_every_read(transport_)) {
+                if constexpr (detail::waits_every_read<Transport>::value && detail::has_scatter_read<Transport>::value) {
+                    if (read_target_ == read_target::frames && busy_) {
                         const auto place = protocol_.placed_read(placed_read_min, size);
                         if (place.first) return read_placed_now(place.first, place.second, data, size);
                     }

@@ -123,7 +123,7 @@ public:
 #ifdef DUPLEX_HAS_READ_PARK
     /// Every read waits for readability first, then reads what is there: with the
     /// epoll set's edges that is one recv per batch of bytes (connection.hpp).
-    bool waits_every_read() const noexcept { return true; }
+    static constexpr bool waits_every_read = true;
 #endif
     void shutdown_send() noexcept {
 #ifdef DUPLEX_HAS_READ_PARK

@@ -224,15 +224,11 @@ public:
     void async_wait_readable(Handler&& handler) { // only when can_wait_readable()
         std::get<tcp_transport>(t_).async_wait_readable(std::forward<Handler>(handler));
     }
-    template <class MutableBuffers>
-    std::size_t read_some_now(const MutableBuffers& buffers, std::error_code& ec) {
-        if (auto* t = std::get_if<tcp_transport>(&t_)) return t->read_some_now(buffers, ec);
+    std::size_t read_some_now(asio::mutable_buffer buffer, std::error_code& ec) {
+        if (auto* t = std::get_if<tcp_transport>(&t_)) return t->read_some_now(buffer, ec);
         ec = asio::error::operation_not_supported;
         return 0;
     }
-#ifdef DUPLEX_HAS_READ_PARK
-    bool waits_every_read() const noexcept { return !is_tls(); }
-#endif
     void abort() noexcept {
         std::visit([](auto& t) { t.abort(); }, t_);
     }

@@ -27,11 +27,12 @@
 //                                            // into its thread's buffer and owns none while
 //                                            // it waits; without, it owns one.
 //   bool can_wait_readable() const noexcept; // false: not now (TLS under a run-time choice)
-//   bool waits_every_read() const noexcept;  // true: a busy connection waits and reads
-//                                            // that way too (with read_some_now taking a
-//                                            // buffer pair when reads_buffer_pairs); once
-//                                            // woken it reads until a read comes back short
-//                                            // (TCP on Linux: one recv per batch of bytes)
+//   static constexpr bool waits_every_read = true;
+//                                            // a busy connection waits and reads that way
+//                                            // too (read_some_now then also takes a buffer
+//                                            // pair if reads_buffer_pairs); once woken it
+//                                            // reads until a read comes back short (TCP on
+//                                            // Linux: one recv per batch of bytes)
 //   static constexpr bool reads_buffer_pairs = true;
 //                                            // async_read_some also takes a
 //                                            // std::array<asio::mutable_buffer, 2> (filled in
@@ -106,14 +107,9 @@ bool can_wait_readable(const T& t) noexcept {
     else return has_wait_readable<T>::value;
 }
 template <class T, class = void>
-struct has_waits_every_read : std::false_type {};
+struct waits_every_read : std::false_type {};
 template <class T>
-struct has_waits_every_read<T, std::void_t<decltype(std::declval<const T&>().waits_every_read())>> : std::true_type {};
-template <class T>
-bool waits_every_read(const T& t) noexcept {
-    if constexpr (has_waits_every_read<T>::value) return t.waits_every_read();
-    else return false;
-}
+struct waits_every_read<T, std::enable_if_t<T::waits_every_read>> : std::true_type {};
 } // namespace detail
 
 /// True when T meets the transport contract above.
