@@ -721,14 +721,17 @@ private:
         (this->*after_read())(ec, data, n);
     }
     // on_readable inside a large frame: its payload into its message, what follows into `spill`.
+    // (Explicit instantiations compile it for every transport: only TCP's reads.)
     void read_placed_now(std::uint8_t* place, std::size_t place_size, std::uint8_t* spill, std::size_t spill_size) {
-        std::error_code ec;
-        const std::array<asio::mutable_buffer, 2> buffers{
-            asio::buffer(place, place_size), asio::buffer(spill, std::min<std::size_t>(spill_size, placed_read_spill))};
-        const std::size_t n = transport_.read_some_now(buffers, ec);
-        if (would_block(ec)) return read_next(read_target::frames);
-        const std::size_t placed = n < place_size ? n : place_size;
-        on_frames_read(ec, spill, n - placed, placed);
+        if constexpr (detail::waits_every_read<Transport>::value) {
+            std::error_code ec;
+            const std::array<asio::mutable_buffer, 2> buffers{
+                asio::buffer(place, place_size), asio::buffer(spill, std::min<std::size_t>(spill_size, placed_read_spill))};
+            const std::size_t n = transport_.read_some_now(buffers, ec);
+            if (would_block(ec)) return read_next(read_target::frames);
+            const std::size_t placed = n < place_size ? n : place_size;
+            on_frames_read(ec, spill, n - placed, placed);
+        }
     }
     static bool would_block(std::error_code ec) noexcept {
         return ec == asio::error::would_block || ec == asio::error::try_again;
