@@ -1294,11 +1294,6 @@ struct path_counting_tcp : tcp_transport {
         if constexpr (std::is_same_v<Buffers, std::array<asio::mutable_buffer, 2>>) ++pair_reads();
         tcp_transport::async_read_some(buffers, std::forward<Handler>(h));
     }
-    template <class Buffers>
-    std::size_t read_some_now(const Buffers& buffers, std::error_code& ec) { // read_park.hpp's way
-        if constexpr (std::is_same_v<Buffers, std::array<asio::mutable_buffer, 2>>) ++pair_reads();
-        return tcp_transport::read_some_now(buffers, ec);
-    }
     template <class ConstBuffers>
     std::size_t try_write_some(const ConstBuffers& buffers, std::error_code& ec) {
         if constexpr (std::is_same_v<ConstBuffers, std::array<asio::const_buffer, 2>>) ++writes_through();

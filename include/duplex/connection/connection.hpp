@@ -644,46 +644,45 @@ private:
     }
 
     // Calls the target's handler (ec, data, n) once bytes came. TCP on Linux waits
-    // for readability, then reads into its thread's buffer: a connection owns no read
-    // buffer, busy or idle. With other transports a busy connection reads into a
+    // for readability, then reads into its thread's buffer, busy or idle (except inside
+    // a large frame, below). With other transports a busy connection reads into a
     // buffer of its own (from a per-thread pool), with Asio's speculative read; an
     // idle one, with a transport that can wait for readability, gives it back and
-    // waits: idle connections cost a few hundred bytes, not a page.
+    // waits. Idle connections cost a few hundred bytes, not a page.
     void read_next(read_target next) {
         read_target_ = next;
-        if constexpr (detail::waits_every_read<Transport>::value) {
-            // TCP on Linux (read_park.hpp): one recv per batch of bytes, into the thread's
-            // buffer (or a large frame's message, on_readable). Asio's reads, below, are
-            // not even compiled for it.
-            transport_.async_wait_readable(then<&basic_connection::on_readable>());
-        } else {
-            if constexpr (detail::has_scatter_read<Transport>::value) {
-                // Inside a large frame: its payload is read into the message it belongs
-                // to, and only what follows (the next frame's header and first bytes)
-                // into a small part of the read buffer, so that most of each large
-                // frame is never copied (64 KiB echo: memmove 20.6% of the CPU -> under 2%).
-                // Only while bytes come fast (busy_): a connection stalled inside a large
-                // frame waits without a read buffer, its message holding at most about twice
-                // what came (the room reserved for the next read, at most 256 KiB).
-                if (next == read_target::frames && busy_) {
-                    const auto place = protocol_.placed_read(placed_read_min, config_->connection.read_buffer_size);
-                    if (place.first) {
-                        if (!read_buf_ && !take_read_buffer()) return cut(errc::internal_error); // out of memory
-                        const std::array<asio::mutable_buffer, 2> buffers{
-                            asio::buffer(place.first, place.second),
-                            asio::buffer(read_buf_.get(), std::min<std::size_t>(read_size_, placed_read_spill))};
-                        transport_.async_read_some(buffers, then<&basic_connection::on_read_placed>());
-                        return;
-                    }
-                }
-            }
-            if constexpr (detail::has_wait_readable<Transport>::value) {
-                if (!busy_ && detail::can_wait_readable(transport_)) {
-                    if (read_buf_) detail::read_buffer_pool::give(std::move(read_buf_), read_size_);
-                    transport_.async_wait_readable(then<&basic_connection::on_readable>());
+        if constexpr (detail::has_scatter_read<Transport>::value) {
+            // Inside a large frame: its payload is read into the message it belongs
+            // to, and only what follows (the next frame's header and first bytes)
+            // into a small part of the read buffer, so that most of each large
+            // frame is never copied (64 KiB echo: memmove 20.6% of the CPU -> under 2%).
+            // Only while bytes come fast (busy_): a connection stalled inside a large
+            // frame waits without a read buffer, its message holding at most about twice
+            // what came (the room reserved for the next read, at most 256 KiB). Asio's
+            // speculative read, even over TCP on Linux: more of the frame is usually
+            // there already (waiting for its edge first cost 9% of the 64 KiB echo).
+            if (next == read_target::frames && busy_) {
+                const auto place = protocol_.placed_read(placed_read_min, config_->connection.read_buffer_size);
+                if (place.first) {
+                    if (!read_buf_ && !take_read_buffer()) return cut(errc::internal_error); // out of memory
+                    const std::array<asio::mutable_buffer, 2> buffers{
+                        asio::buffer(place.first, place.second),
+                        asio::buffer(read_buf_.get(), std::min<std::size_t>(read_size_, placed_read_spill))};
+                    transport_.async_read_some(buffers, then<&basic_connection::on_read_placed>());
                     return;
                 }
             }
+        }
+        if constexpr (detail::has_wait_readable<Transport>::value) {
+            // TCP on Linux (read_park.hpp): one recv per batch of bytes, where Asio's
+            // speculative read makes two.
+            if (detail::waits_every_read<Transport>::value || (!busy_ && detail::can_wait_readable(transport_))) {
+                if (read_buf_) detail::read_buffer_pool::give(std::move(read_buf_), read_size_);
+                transport_.async_wait_readable(then<&basic_connection::on_readable>());
+                return;
+            }
+        }
+        if constexpr (!detail::waits_every_read<Transport>::value) {
             if (!read_buf_ && !take_read_buffer()) return cut(errc::internal_error); // out of memory
             transport_.async_read_some(asio::buffer(read_buf_.get(), read_size_), then<&basic_connection::on_read_some>());
         }
@@ -708,33 +707,11 @@ private:
                 const std::size_t size = config_->connection.read_buffer_size;
                 data = detail::thread_read_buffer(size);
                 if (!data) return cut(errc::internal_error); // out of memory
-                if constexpr (detail::waits_every_read<Transport>::value && detail::has_scatter_read<Transport>::value) {
-                    if (read_target_ == read_target::frames && busy_) {
-                        const auto place = protocol_.placed_read(placed_read_min, size);
-                        if (place.first) return read_placed_now(place.first, place.second, data, size);
-                    }
-                }
                 n = transport_.read_some_now(asio::buffer(data, size), ec);
-                if (would_block(ec)) return read_next(read_target_);
+                if (ec == asio::error::would_block || ec == asio::error::try_again) return read_next(read_target_);
             }
         }
         (this->*after_read())(ec, data, n);
-    }
-    // on_readable inside a large frame: its payload into its message, what follows into `spill`.
-    // (Explicit instantiations compile it for every transport: only TCP's reads.)
-    void read_placed_now(std::uint8_t* place, std::size_t place_size, std::uint8_t* spill, std::size_t spill_size) {
-        if constexpr (detail::waits_every_read<Transport>::value) {
-            std::error_code ec;
-            const std::array<asio::mutable_buffer, 2> buffers{
-                asio::buffer(place, place_size), asio::buffer(spill, std::min<std::size_t>(spill_size, placed_read_spill))};
-            const std::size_t n = transport_.read_some_now(buffers, ec);
-            if (would_block(ec)) return read_next(read_target::frames);
-            const std::size_t placed = n < place_size ? n : place_size;
-            on_frames_read(ec, spill, n - placed, placed);
-        }
-    }
-    static bool would_block(std::error_code ec) noexcept {
-        return ec == asio::error::would_block || ec == asio::error::try_again;
     }
     void on_read_some(std::error_code ec, std::size_t n) { (this->*after_read())(ec, read_buf_.get(), n); }
 

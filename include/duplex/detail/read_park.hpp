@@ -308,23 +308,11 @@ private:
 // Asio would make, on the descriptor itself, with Asio's error codes.
 inline std::error_code last_socket_error() noexcept { return {errno, asio::error::get_system_category()}; }
 
-// Whole sequences in one call (a large frame's payload and what follows it).
-template <class MutableBuffers>
-std::size_t receive_now(int fd, const MutableBuffers& buffers, std::error_code& ec) {
+inline std::size_t receive_now(int fd, asio::mutable_buffer b, std::error_code& ec) {
     ec = {};
-    iovec iov[2];
-    msghdr msg{};
-    msg.msg_iov = iov;
-    for (auto i = asio::buffer_sequence_begin(buffers), end = asio::buffer_sequence_end(buffers); i != end && msg.msg_iovlen < 2; ++i) {
-        const asio::mutable_buffer b(*i);
-        if (b.size() == 0) continue;
-        iov[msg.msg_iovlen].iov_base = b.data();
-        iov[msg.msg_iovlen].iov_len = b.size();
-        ++msg.msg_iovlen;
-    }
-    if (msg.msg_iovlen == 0) return 0;
+    if (b.size() == 0) return 0;
     for (;;) {
-        const ssize_t n = msg.msg_iovlen == 1 ? ::recv(fd, iov[0].iov_base, iov[0].iov_len, 0) : ::recvmsg(fd, &msg, 0);
+        const ssize_t n = ::recv(fd, b.data(), b.size(), 0);
         if (n > 0) return static_cast<std::size_t>(n);
         if (n == 0) {
             ec = asio::error::eof;

@@ -108,16 +108,14 @@ public:
         reacquire();
         socket_.async_wait(socket_type::wait_read, std::forward<Handler>(handler));
     }
-    /// Reads what is there now, without waiting (would_block if nothing), into one
-    /// buffer or a pair of them.
-    template <class MutableBuffers>
-    std::size_t read_some_now(const MutableBuffers& buffers, std::error_code& ec) {
+    /// Reads what is there now, without waiting (would_block if nothing).
+    std::size_t read_some_now(asio::mutable_buffer buffer, std::error_code& ec) {
 #ifdef DUPLEX_HAS_READ_PARK
-        const std::size_t n = released_ >= 0 ? detail::receive_now(released_, buffers, ec) : read_with_asio(buffers, ec);
-        if (n != 0 && n == asio::buffer_size(buffers)) flags_ |= more_to_read; // no edge may come for the rest
+        const std::size_t n = released_ >= 0 ? detail::receive_now(released_, buffer, ec) : read_with_asio(buffer, ec);
+        if (n != 0 && n == buffer.size()) flags_ |= more_to_read; // no edge may come for the rest
         return n;
 #else
-        return read_with_asio(buffers, ec);
+        return read_with_asio(buffer, ec);
 #endif
     }
 #ifdef DUPLEX_HAS_READ_PARK
@@ -234,10 +232,9 @@ private:
 #endif
     }
 
-    template <class MutableBuffers>
-    std::size_t read_with_asio(const MutableBuffers& buffers, std::error_code& ec) {
+    std::size_t read_with_asio(asio::mutable_buffer buffer, std::error_code& ec) {
         if (!set_non_blocking(ec)) return 0;
-        return socket_.read_some(buffers, ec);
+        return socket_.read_some(buffer, ec);
     }
 
     // Only synchronous calls see it; asynchronous ones work as before. The

@@ -29,10 +29,9 @@
 //   bool can_wait_readable() const noexcept; // false: not now (TLS under a run-time choice)
 //   static constexpr bool waits_every_read = true;
 //                                            // a busy connection waits and reads that way
-//                                            // too (read_some_now then also takes a buffer
-//                                            // pair if reads_buffer_pairs); once woken it
-//                                            // reads until a read comes back short (TCP on
-//                                            // Linux: one recv per batch of bytes)
+//                                            // too (but for large frames read into place);
+//                                            // once woken it reads until a read comes back
+//                                            // short (TCP on Linux: one recv per batch)
 //   static constexpr bool reads_buffer_pairs = true;
 //                                            // async_read_some also takes a
 //                                            // std::array<asio::mutable_buffer, 2> (filled in
