@@ -448,6 +448,96 @@ TEST_CASE("one-thread server: a message that arrives while a broadcast waits joi
     CHECK(writes[1] == both); // one write for both messages
 }
 
+// The same with strands (the default io_context, here run by one thread, so the
+// order is known): the sender's broadcast only marks the receiver
+// (detail::strand_flush_batch); its flush is posted to the receiver's strand
+// after one turn of the scheduler, by when the second message was read and
+// queued too. Posted at once, the flush wrote "a" alone.
+TEST_CASE("server with strands: a message that arrives while a broadcast waits joins its write", "[server][tcp][broadcast]") {
+    {
+        std::lock_guard<std::mutex> lock(write_recording_tcp::log().m);
+        write_recording_tcp::log().writes.clear();
+    }
+    basic_running_server<over_recorded_tcp> rs;
+    REQUIRE_FALSE(rs.srv.one_thread());
+    std::atomic<raw_socket*> second_sender{nullptr};
+    const std::string frame_b = "\x81\x81" "\x01\x02\x03\x04" "c";
+    rs.srv.on_message([&](auto&, const message& m) {
+        rs.srv.broadcast(m);
+        if (m.text() == "a") second_sender.load()->send(frame_b);
+    });
+    rs.start();
+    const auto open = [&](raw_socket& r) {
+        r.send(upgrade + "\r\n");
+        REQUIRE(r.read_all(5000ms, "\r\n\r\n").rfind("HTTP/1.1 101", 0) == 0);
+    };
+    raw_socket receiver(rs.srv.port()), a(rs.srv.port()), b(rs.srv.port());
+    open(receiver);
+    open(a);
+    open(b);
+    second_sender = &b;
+    const std::string key = "127.0.0.1:" + std::to_string(receiver.s.local_endpoint().port());
+    a.send("\x81\x81" "\x01\x02\x03\x04" "`");
+    const std::string both = "\x81\x01" "a" "\x81\x01" "b";
+    CHECK(receiver.read_all(5000ms, both) == both);
+    std::lock_guard<std::mutex> lock(write_recording_tcp::log().m);
+    const auto& writes = write_recording_tcp::log().writes[key];
+    REQUIRE(writes.size() == 2);
+    CHECK(writes[0].rfind("HTTP/1.1 101", 0) == 0);
+    CHECK(writes[1] == both);
+}
+
+// Two threads run the io_context: a burst's handler may run on the other thread
+// while this one still adds to it. Nothing may be lost, duplicated or reordered,
+// a close sent after the messages comes after them, and sends from a thread that
+// runs no io_context are posted as before.
+TEST_CASE("two-thread server: batched broadcasts arrive once each and in order", "[server][tcp][broadcast][threads]") {
+    running_server rs({}, 2);
+    REQUIRE_FALSE(rs.srv.one_thread());
+    constexpr int n = 12, senders = 4, per_sender = 60;
+    std::atomic<int> from_senders{0};
+    rs.srv.on_message([&](auto&, const message& m) {
+        rs.srv.broadcast(m);
+        // The last message: every client is closed from an io thread (its close
+        // frame is queued behind what was broadcast).
+        if (++from_senders == senders * per_sender)
+            for (auto& c : rs.srv.clients().snapshot()) c->close(close_code::going_away, "done");
+    });
+    rs.start();
+    std::thread second([&] { rs.io.run_for(60s); });
+    asio::io_context cio;
+    auto group = connect_clients(cio, rs.srv.port(), n);
+    auto& ev = group.ev;
+    auto& clients = group.clients;
+    REQUIRE(run_until(cio, [&] {
+        for (auto& e : ev) if (e->opened == 0) return false;
+        return rs.srv.connection_count() == n;
+    }));
+    for (auto& c : rs.srv.clients().snapshot()) CHECK_FALSE(c->send_text("from outside"));
+    for (int k = 0; k < per_sender; ++k)
+        for (int s = 0; s < senders; ++s) clients[s]->send_text(std::to_string(s) + ":" + std::to_string(k));
+    REQUIRE(run_until(cio, [&] {
+        for (auto& e : ev) if (e->closed == 0) return false;
+        return true;
+    }));
+    rs.work.reset();
+    asio::post(rs.io, [&] { rs.srv.stop(); });
+    second.join();
+    for (int i = 0; i < n; ++i) {
+        INFO("client " << i);
+        std::lock_guard<std::mutex> lock(ev[i]->m);
+        CHECK(ev[i]->last_code == close_code::going_away);
+        REQUIRE(ev[i]->messages.size() == senders * per_sender + 1); // each exactly once, before the close
+        CHECK(ev[i]->messages.front() == "from outside");
+        std::vector<int> next(senders, 0);
+        for (std::size_t k = 1; k < ev[i]->messages.size(); ++k) {
+            const std::string& m = ev[i]->messages[k];
+            const int s = std::stoi(m.substr(0, m.find(':')));
+            CHECK(m == std::to_string(s) + ":" + std::to_string(next[s]++)); // each sender's order kept
+        }
+    }
+}
+
 // A timer on the server's io_context broadcasts a numbered tick: every client gets
 // them in order, none skipped or repeated once it is open.
 template <class T>

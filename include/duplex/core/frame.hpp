@@ -385,7 +385,7 @@ using server_frame_parser = basic_frame_parser<role::server>;
 using client_frame_parser = basic_frame_parser<role::client>;
 
 namespace detail {
-// Only clients need a key source (§5.3); servers skip the random_device.
+// Only clients need a key source (§5.3); servers skip the entropy call.
 template <bool Masks>
 struct writer_key_source {
     const mask_key* next(mask_key&) noexcept { return nullptr; }
