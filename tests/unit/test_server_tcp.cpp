@@ -448,9 +448,50 @@ TEST_CASE("one-thread server: a message that arrives while a broadcast waits joi
     CHECK(writes[1] == both); // one write for both messages
 }
 
+// A one-thread server whose io_context stops while a burst of broadcasts waits to be
+// written (io.stop() in the handler that broadcast), and is then destroyed on a
+// thread that goes on: the burst's connections go with the io_context. When the
+// burst lived in a thread_local, it kept them until the thread exited, after the
+// io_context's services were gone (ASan: heap-use-after-free in ~deadline).
+TEST_CASE("one-thread server: a burst left behind by a destroyed io_context goes with it", "[server][tcp][broadcast]") {
+    std::atomic<std::uint16_t> port{0};
+    std::atomic<bool> listening{false}, broadcast_stopped{false}, destroyed{false};
+    std::thread server_thread([&] {
+        {
+            asio::io_context io(1);
+            server srv(io);
+            srv.on_message([&](auto&, const message& m) {
+                srv.broadcast(m); // marks the other receivers: their writes wait for the burst
+                broadcast_stopped = true;
+                io.stop();
+            });
+            listening = !srv.listen(0) && srv.one_thread();
+            port = srv.port();
+            io.run_for(20s);
+        }
+        destroyed = true;
+        std::this_thread::sleep_for(50ms); // the thread goes on after its io_context
+    });
+    struct joiner {
+        std::thread& t;
+        ~joiner() { t.join(); }
+    } join_at_end{server_thread};
+    asio::io_context cio;
+    REQUIRE(run_until(cio, [&] { return port != 0; }));
+    REQUIRE(listening);
+    auto group = connect_clients(cio, port, 3);
+    REQUIRE(run_until(cio, [&] {
+        for (auto& e : group.ev) if (e->opened == 0) return false;
+        return true;
+    }));
+    CHECK_FALSE(group.clients[0]->send_text("burst"));
+    REQUIRE(run_until(cio, [&] { return destroyed.load(); }));
+    CHECK(broadcast_stopped);
+}
+
 // The same with strands (the default io_context, here run by one thread, so the
 // order is known): the sender's broadcast only marks the receiver
-// (detail::strand_flush_batch); its flush is posted to the receiver's strand
+// (detail::flush_batch); its flush is posted to the receiver's strand
 // after one turn of the scheduler, by when the second message was read and
 // queued too. Posted at once, the flush wrote "a" alone.
 TEST_CASE("server with strands: a message that arrives while a broadcast waits joins its write", "[server][tcp][broadcast]") {

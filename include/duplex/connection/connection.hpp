@@ -12,7 +12,6 @@
 #include <memory>
 #include <mutex>
 #include <new>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -105,94 +104,65 @@ struct marked_connection {
     void (*flush)(void*) = nullptr;
 };
 
-// One-thread servers batch their writes like uWebSockets corks them: a send
-// from the io thread to another connection (a broadcast, a timer's push) only
-// marks it; one posted handler per burst then flushes every marked connection.
-// It runs after the completions that were already ready and those the next
-// reactor pass finds (other senders' reads), so a receiver gets all of their
-// messages in one write: in the 500-receiver broadcast benchmark that took the
-// frames per sendmsg from 2.3 to 4.7 (of at most 5).
-class flush_batch {
+// Sends from an io thread to other connections (a broadcast, a timer's push) are
+// batched the way uWebSockets corks them: the send only marks the connection, and one
+// posted handler per burst then flushes every marked one, at once on a one-thread
+// server, or posted to each one's strand. It runs after the completions that were
+// already ready and those the next reactor pass finds (other senders' reads), so a
+// receiver gets all of their messages in one write. In the 500-receiver broadcast
+// benchmark that took the frames per sendmsg from 2.3 to 4.7 (of at most 5) on one
+// thread; on two threads, sendmsg calls per delivery from 0.62 (each flush posted at
+// once) to 0.28.
+// A burst belongs to its posted handler, and the thread adding to it holds it weakly,
+// so a burst whose handler is destroyed unrun (its io_context destroyed) lets its
+// connections go with it. (A thread_local batch kept them until the thread exited,
+// after their io_context: a use after free.) Its handler may run on another thread
+// than the one still adding to it, hence the lock.
+class flush_batch : public std::enable_shared_from_this<flush_batch> {
 public:
-    template <class Connection>
-    void add(std::shared_ptr<Connection> c, asio::io_context::executor_type ex) {
-        items_.push_back({std::move(c), [](void* p) { static_cast<Connection*>(p)->run_posted_flush(); }});
-        if (posted_) return;
-        posted_ = true;
-        ex_ = ex;
-        asio::post(ex, complete_with<&flush_batch::run>(this));
-    }
-
-private:
-    void run(std::error_code, std::size_t) {
-        if (!yielded_) {
-            // Once around the scheduler first: its reactor pass (a non-blocking
-            // epoll_wait) queues the reads that became ready meanwhile before this
-            // run, so their messages join this batch's writes.
-            yielded_ = true;
-            asio::post(*ex_, complete_with<&flush_batch::run>(this));
-            return;
-        }
-        yielded_ = false;
-        std::size_t i = 0;
-        try {
-            // Flushes may add more (a close handler that broadcasts): the index
-            // loop takes those too.
-            for (; i < items_.size(); ++i) items_[i].flush(items_[i].connection.get());
-        } catch (...) { // a user handler threw out of io.run(): the rest still gets flushed
-            items_.erase_front(i + 1);
-            asio::post(*ex_, complete_with<&flush_batch::run>(this));
-            throw;
-        }
-        items_.clear(); // keeps the capacity: no allocation per broadcast once warm
-        posted_ = false;
-    }
-    plain_vector<marked_connection> items_;
-    bool posted_ = false;
-    bool yielded_ = false;
-    std::optional<asio::io_context::executor_type> ex_; // of the thread that posted the run
-};
-inline thread_local flush_batch pending_flushes;
-
-// Servers whose io_context runs on several threads (a strand per connection)
-// batch too. A send from an io thread to another connection marks it; one
-// posted handler per burst then posts each marked connection's flush to its
-// strand, after the same yield as above. Posted at once, each flush ran before
-// the next sender's message came: one frame per write (0.62 sendmsg per
-// delivery in the 500-receiver broadcast on two threads, 0.17 on one thread).
-// The burst is shared: its handler may run on another thread than the one
-// still adding to it, hence the lock. The thread holds it weakly, so a burst
-// whose handler is dropped (io_context destroyed) lets its connections go.
-class strand_flush_batch : public std::enable_shared_from_this<strand_flush_batch> {
-public:
-    template <class Connection>
-    static void add(std::shared_ptr<Connection> c, asio::io_context& io) {
-        marked_connection marked{std::move(c), [](void* p) { static_cast<Connection*>(p)->post_flush(); }};
-        thread_local std::weak_ptr<strand_flush_batch> open;
+    /// Marks `connection`; `flush` runs its flush (one thread) or posts it (strands).
+    static void add(std::shared_ptr<void> connection, void (*flush)(void*), asio::io_context& io) {
+        thread_local std::weak_ptr<flush_batch> open;
         if (const auto b = open.lock()) {
             std::lock_guard<std::mutex> lock(b->mutex_);
-            if (!b->closed_ && b->io_ == &io) return b->items_.push_back(std::move(marked));
+            if (!b->closed_ && b->io_ == &io) return b->items_.push_back({std::move(connection), flush});
         }
-        const std::shared_ptr<strand_flush_batch> b(new strand_flush_batch(io));
-        b->items_.push_back(std::move(marked));
-        asio::post(io.get_executor(), complete_with<&strand_flush_batch::run>(b.get(), b));
+        const std::shared_ptr<flush_batch> b(new flush_batch(io));
+        b->items_ = std::move(spare()); // the last burst's room: no allocation per broadcast once warm
+        b->items_.push_back({std::move(connection), flush});
+        asio::post(io.get_executor(), complete_with<&flush_batch::run>(b.get(), b));
         open = b;
     }
 
 private:
-    explicit strand_flush_batch(asio::io_context& io) : io_(&io) {}
+    explicit flush_batch(asio::io_context& io) : io_(&io) {}
+    static plain_vector<marked_connection>& spare() {
+        thread_local plain_vector<marked_connection> room;
+        return room;
+    }
     void run(std::error_code, std::size_t) {
-        if (!yielded_) { // once around the scheduler first, as flush_batch::run
+        if (!yielded_) {
+            // Once around the scheduler first: its reactor pass (a non-blocking
+            // epoll_wait) queues the reads that became ready meanwhile before this
+            // run, so their messages join this burst's writes.
             yielded_ = true;
-            return asio::post(io_->get_executor(), complete_with<&strand_flush_batch::run>(this, shared_from_this()));
+            return asio::post(io_->get_executor(), complete_with<&flush_batch::run>(this, shared_from_this()));
         }
         plain_vector<marked_connection> marked;
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            closed_ = true; // later sends start the next burst
+            closed_ = true; // sends from now on (a close handler that broadcasts) start the next burst
             marked = std::move(items_);
         }
-        for (std::size_t i = 0; i < marked.size(); ++i) marked[i].flush(marked[i].connection.get());
+        std::size_t i = 0;
+        try {
+            for (; i < marked.size(); ++i) marked[i].flush(marked[i].connection.get());
+        } catch (...) { // a user handler threw out of io.run(): the rest is flushed by the next burst
+            for (++i; i < marked.size(); ++i) add(std::move(marked[i].connection), marked[i].flush, *io_);
+            throw;
+        }
+        marked.clear();
+        spare() = std::move(marked);
     }
     std::mutex mutex_;
     plain_vector<marked_connection> items_; // guarded by mutex_
@@ -852,17 +822,17 @@ private:
         const auto ex = transport_.get_executor(); // io points into it
         if (config_->one_thread) {
             if (const auto* io = detail::io_thread_executor(ex))
-                return detail::pending_flushes.add(this->shared_from_this(), *io);
+                return detail::flush_batch::add(this->shared_from_this(), [](void* c) { static_cast<basic_connection*>(c)->run_posted_flush(); }, io->context());
         } else if (auto* io = detail::strand_thread_context(ex)) {
-            return detail::strand_flush_batch::add(this->shared_from_this(), *io);
+            return detail::flush_batch::add(this->shared_from_this(), [](void* c) { static_cast<basic_connection*>(c)->post_flush(); }, *io);
         }
         post_flush();
     }
     void on_flush_posted(std::error_code, std::size_t) { run_posted_flush(); }
 
-public:
-    // For the strands' flush batch: the flush, posted to this connection's executor.
     void post_flush() { asio::post(transport_.get_executor(), then<&basic_connection::on_flush_posted>()); }
+
+public:
     // For the flush batch (and the posted flush): writes what was queued.
     void run_posted_flush() {
         flush_posted_.store(false, std::memory_order_release);
