@@ -159,6 +159,10 @@ template <class T = over_tcp>
 struct client_group {
     std::vector<std::unique_ptr<client_events>> ev;
     std::vector<std::shared_ptr<basic_client_conn<T>>> clients;
+    bool all_open() const {
+        for (auto& e : ev) if (e->opened == 0) return false;
+        return true;
+    }
 };
 template <class T = over_tcp>
 client_group<T> connect_clients(asio::io_context& io, std::uint16_t port, int n) {
@@ -275,10 +279,7 @@ static void chat_scenario() {
     auto group = connect_clients<T>(cio, rs.srv.port(), n);
     auto& ev = group.ev;
     auto& clients = group.clients;
-    REQUIRE(run_until(cio, [&] {
-        for (auto& e : ev) if (e->opened == 0) return false;
-        return rs.srv.connection_count() == n;
-    }));
+    REQUIRE(run_until(cio, [&] { return group.all_open() && rs.srv.connection_count() == n; }));
     std::vector<std::string> sent;
     for (int i = 0; i < n; ++i) {
         sent.push_back("hi all from " + std::to_string(i));
@@ -323,10 +324,7 @@ TEST_CASE("one-thread server: batched broadcasts arrive once each and in order",
     auto group = connect_clients(cio, rs.srv.port(), n);
     auto& ev = group.ev;
     auto& clients = group.clients;
-    REQUIRE(run_until(cio, [&] {
-        for (auto& e : ev) if (e->opened == 0) return false;
-        return rs.srv.connection_count() == n;
-    }));
+    REQUIRE(run_until(cio, [&] { return group.all_open() && rs.srv.connection_count() == n; }));
     for (int k = 0; k < per_sender; ++k)
         for (int s = 0; s < senders; ++s) clients[s]->send_text(std::to_string(s) + ":" + std::to_string(k));
     // From this thread, which runs no io_context: posted, not batched.
@@ -489,10 +487,7 @@ TEST_CASE("one-thread server: a burst left behind by a destroyed io_context goes
     REQUIRE(run_until(cio, [&] { return port != 0; }));
     REQUIRE(listening);
     auto group = connect_clients(cio, port, 3);
-    REQUIRE(run_until(cio, [&] {
-        for (auto& e : group.ev) if (e->opened == 0) return false;
-        return true;
-    }));
+    REQUIRE(run_until(cio, [&] { return group.all_open(); }));
     CHECK_FALSE(group.clients[0]->send_text("burst"));
     REQUIRE(run_until(cio, [&] { return destroyed.load(); }));
     CHECK(broadcast_stopped);
@@ -520,10 +515,7 @@ TEST_CASE("two-thread server: batched broadcasts arrive once each and in order",
     auto group = connect_clients(cio, rs.srv.port(), n);
     auto& ev = group.ev;
     auto& clients = group.clients;
-    REQUIRE(run_until(cio, [&] {
-        for (auto& e : ev) if (e->opened == 0) return false;
-        return rs.srv.connection_count() == n;
-    }));
+    REQUIRE(run_until(cio, [&] { return group.all_open() && rs.srv.connection_count() == n; }));
     for (auto& c : rs.srv.clients().snapshot()) CHECK_FALSE(c->send_text("from outside"));
     for (int k = 0; k < per_sender; ++k)
         for (int s = 0; s < senders; ++s) clients[s]->send_text(std::to_string(s) + ":" + std::to_string(k));
