@@ -31,9 +31,10 @@ done
 # python3-websockets: interop peer (Debian's /usr/bin/python3 only).
 # chromium + nodejs/npm: browser and Node.js interop tests (npm packages below).
 # libboost-dev + libwebsocketpp-dev: comparison peer for interop tests and benchmarks.
+# tinyproxy: a real HTTP CONNECT proxy for the client's proxy test (it runs its own instance).
 PACKAGES=(cmake g++ make clang libclang-rt-14-dev libasio-dev libssl-dev zlib1g-dev catch2
           libbenchmark-dev openssl python3 python3-websockets nodejs npm chromium libboost-dev
-          libwebsocketpp-dev pkg-config ca-certificates)
+          libwebsocketpp-dev pkg-config ca-certificates tinyproxy)
 PACKAGES+=("${EXTRA[@]+"${EXTRA[@]}"}")
 
 mkdir -p "$LOG_DIR"
@@ -85,6 +86,12 @@ if ((${#missing[@]})); then
     for p in "${missing[@]}"; do
       is_installed "$p" || fail "$p still not installed after apt-get install"
     done
+    # tinyproxy's package may start a system-wide proxy (port 8888): the tests run
+    # their own instance, so that service is stopped and disabled again.
+    if [[ " ${missing[*]} " == *" tinyproxy "* ]]; then
+      { "${SUDO[@]}" systemctl disable --now tinyproxy || "${SUDO[@]}" service tinyproxy stop; } \
+        </dev/null >>"$LOG" 2>&1 || true
+    fi
   fi
   if [[ "$DRY_RUN" == 1 ]]; then summary="apt: would install ${missing[*]}"
   else summary="apt: installed ${#missing[@]} (${missing[*]})"; fi

@@ -62,6 +62,16 @@ int main() {
     refused.connect(url); // no Authorization header
     // [errors]
 
+    // [proxy]
+    duplex::client_options through_proxy;
+    through_proxy.proxy = "http://user:secret@proxy.example:3128"; // CONNECT, Basic credentials
+    // ws.connect(url, through_proxy) then works as a direct connect() does; a proxy that
+    // says no is errc::proxy_auth_required (407) or errc::proxy_refused, in on_error.
+    duplex::client socks(io);
+    through_proxy.proxy = "socks5://127.0.0.1:1080"; // only HTTP proxies: refused at once
+    checks += socks.connect(url, through_proxy) == duplex::errc::bad_proxy_url;
+    // [proxy]
+
     io.run_for(std::chrono::seconds(5));
-    return checks == 4 ? 0 : 1;
+    return checks == 5 ? 0 : 1;
 }

@@ -44,8 +44,10 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
+#include <asio/write.hpp>
 
 #include "connection/connection.hpp"
+#include "core/proxy.hpp"
 #include "detail/connect_race.hpp"
 #include "transport/tcp.hpp"
 #include "url.hpp"
@@ -75,6 +77,16 @@ struct client_options {
     std::string origin;
     /// More request header fields, e.g. {"Authorization", "Bearer ..."}.
     header_list headers;
+    /// Reach the server through an HTTP proxy: "http://host:port", with
+    /// "http://user:password@host:port" for Basic authentication (see parse_proxy_url).
+    /// The client asks it for a tunnel (CONNECT host:port, RFC 9110 §9.3.6); the
+    /// handshake, and TLS end to end for wss://, then run through the tunnel. Empty
+    /// (default): connect directly; environment variables are not read. A refusal is
+    /// errc::proxy_refused, or errc::proxy_auth_required for 407; connect_timeout
+    /// covers the proxy's answer too.
+    std::string proxy;
+    /// More fields for the CONNECT request, e.g. a Proxy-Authorization of another scheme.
+    header_list proxy_headers;
 #if DUPLEX_HAS_TLS
     /// wss:// only: check the server's certificate (default) or not.
     tls_verify verify = tls_verify::peer;
@@ -129,7 +141,8 @@ public:
     /// Starts connecting to a ws:// (or, with DUPLEX_HAS_TLS, wss://) URL; the state is
     /// CONNECTING from here on. Returns an error, and starts nothing, when the URL is
     /// bad (errc::bad_url), wss:// is used without TLS support (errc::tls_unavailable),
-    /// the options cannot make a valid request (invalid_argument), or a connection is
+    /// options.proxy is not a proxy URL (errc::bad_proxy_url), the options cannot make
+    /// a valid request (invalid_argument), or a connection is
     /// still CONNECTING/OPEN/CLOSING or has not reported on_close yet, e.g. when called
     /// from on_error (operation_in_progress: reconnect from on_close). Everything later
     /// is reported through on_error / on_close.
@@ -152,8 +165,15 @@ public:
         std::string probe;
         if (!write_client_request(probe, request, "dGhlIHNhbXBsZSBub25jZQ=="))
             return std::make_error_code(std::errc::invalid_argument);
+        proxy_url proxy;
+        if (!options.proxy.empty()) {
+            if (auto ec = parse_proxy_url(options.proxy, proxy)) return ec;
+            if (!write_connect_request(probe, u.host, u.port, proxy.username, proxy.password, &options.proxy_headers))
+                return std::make_error_code(std::errc::invalid_argument);
+        }
 
-        auto a = std::make_shared<attempt>(strand_, this, std::move(u), std::move(options), std::move(request));
+        auto a = std::make_shared<attempt>(strand_, this, std::move(u), std::move(options), std::move(request),
+                                           std::move(proxy));
         if (auto old = current()) old->owner.store(nullptr); // a closed connection: forget it
         {
             std::lock_guard<std::mutex> lock(mutex_);
@@ -239,19 +259,21 @@ private:
     // `owner`, which the client's destructor clears.
     struct attempt : std::enable_shared_from_this<attempt> {
         attempt(asio::strand<asio::io_context::executor_type> s, client* c, duplex::url u, client_options o,
-                client_request_options r)
+                client_request_options r, proxy_url p)
             : strand(s), owner(c), target(std::move(u)), options(std::move(o)), request(std::move(r)),
-              resolver(s), timer(s), socket(s) {}
+              proxy(std::move(p)), resolver(s), timer(s), socket(s) {}
 
         asio::strand<asio::io_context::executor_type> strand;
         std::atomic<client*> owner;
         duplex::url target;
         client_options options;
         client_request_options request;
+        proxy_url proxy; // host empty: none
         asio::ip::tcp::resolver resolver;
         asio::steady_timer timer;
         asio::ip::tcp::socket socket; // until the connection takes it
         std::shared_ptr<detail::connect_race> race; // while TCP connects
+        std::string tunnel; // through a proxy: the CONNECT request, then the answer as it comes
         std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
         bool failed = false;          // ended before a connection existed
         std::atomic<bool> close_reported{false}; // on_close is running or ran: connect() may start anew
@@ -280,7 +302,8 @@ private:
                     if (!ec && !self->get()) self->fail(make_error_code(errc::handshake_timeout));
                 });
             }
-            resolver.async_resolve(target.host, std::to_string(target.port),
+            const bool via_proxy = !proxy.host.empty();
+            resolver.async_resolve(via_proxy ? proxy.host : target.host, std::to_string(via_proxy ? proxy.port : target.port),
                 [self = this->shared_from_this()](std::error_code ec, asio::ip::tcp::resolver::results_type results) {
                     if (self->failed) return;
                     if (ec) return self->fail(ec);
@@ -298,13 +321,60 @@ private:
                             if (a->failed) return;
                             if (ec2) return a->fail(ec2);
                             a->socket = std::move(s);
-                            a->open_connection();
+                            if (a->proxy.host.empty()) a->open_connection();
+                            else a->open_tunnel();
                         });
                     self->race->start();
                 });
         }
 
-        // TCP is up: hand the socket to a connection, which does TLS and the handshake.
+        // TCP to the proxy is up: ask it for a tunnel to the server.
+        void open_tunnel() {
+            write_connect_request(tunnel, target.host, target.port, proxy.username, proxy.password, &options.proxy_headers);
+            asio::async_write(socket, asio::buffer(tunnel), [self = this->shared_from_this()](std::error_code ec, std::size_t) {
+                if (self->failed) return;
+                if (ec) return self->fail(ec);
+                self->tunnel.clear();
+                self->read_tunnel_answer(http_head_scanner());
+            });
+        }
+
+        // Reads the proxy's answer a chunk at a time (never past its head: nothing else
+        // may come before the client speaks), skipping interim 1xx answers.
+        void read_tunnel_answer(http_head_scanner scanner) {
+            const std::size_t old_size = tunnel.size();
+            tunnel.resize(old_size + 512);
+            socket.async_read_some(asio::buffer(&tunnel[old_size], 512),
+                [self = this->shared_from_this(), scanner, old_size](std::error_code ec, std::size_t n) mutable {
+                    if (self->failed) return;
+                    if (ec) return self->fail(ec == asio::error::eof ? make_error_code(errc::proxy_refused) : ec);
+                    self->tunnel.resize(old_size + n);
+                    self->on_tunnel_answer(scanner);
+                });
+        }
+
+        void on_tunnel_answer(http_head_scanner& scanner) {
+            const http_limits limits;
+            http_response answer;
+            std::error_code ec;
+            std::size_t head = scanner.scan(tunnel, ec, limits);
+            while (!ec && head != 0 && parse_response(std::string_view(tunnel).substr(0, head), answer, ec, limits) != 0 &&
+                   is_interim_status(answer.status)) {
+                tunnel.erase(0, head);
+                scanner.reset();
+                head = scanner.scan(tunnel, ec, limits);
+            }
+            if (ec == errc::bad_http_request) ec = make_error_code(errc::bad_http_response);
+            if (!ec && head != 0) ec = check_connect_response(answer);
+            if (!ec && head != 0 && tunnel.size() != head) ec = make_error_code(errc::bad_http_response); // bytes before we spoke
+            if (ec) return fail(ec);
+            if (head == 0) return read_tunnel_answer(scanner);
+            std::string().swap(tunnel);
+            open_connection();
+        }
+
+        // TCP is up (to the server, or through the proxy's tunnel): hand the socket to a
+        // connection, which does TLS and the handshake.
         void open_connection() {
             auto config = std::make_shared<typename connection::config_type>();
             config->connection = options.connection;

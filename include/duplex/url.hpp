@@ -18,6 +18,8 @@
 //     as other addresses); a dot after a dotted quad is dropped ("1.2.3.4." is 1.2.3.4);
 //   - IPv6 zone identifiers ("[fe80::1%25eth0]"), percent-encoded or non-ASCII host
 //     names (convert an internationalized name to punycode first), whitespace anywhere.
+//
+// HTTP proxy URLs (parse_proxy_url, for client_options::proxy) are below parse_url.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -130,6 +132,67 @@ inline bool is_host_name_char(char c) noexcept {
            c == '_' || c == '~';
 }
 
+/// host[:port] of a URL's authority (no userinfo): the host checked and lower-cased
+/// (an IPv6 literal without its brackets), the port `default_port` when absent or empty.
+inline bool parse_host_port(std::string_view authority, std::uint16_t default_port, std::string& host_out,
+                            std::uint16_t& port_out) {
+    // Host: a bracketed IPv6 literal or a name / IPv4 address.
+    std::string_view host, port;
+    if (!authority.empty() && authority.front() == '[') {
+        const std::size_t close = authority.find(']');
+        if (close == std::string_view::npos) return false;
+        host = authority.substr(1, close - 1);
+        if (!is_ipv6_literal(host)) return false;
+        authority.remove_prefix(close + 1);
+        if (!authority.empty() && authority.front() != ':') return false;
+    } else {
+        host = authority.substr(0, authority.find(':'));
+        if (host.empty()) return false;
+        for (char c : host)
+            if (!is_host_name_char(c)) return false;
+        authority.remove_prefix(host.size());
+        if (ends_in_number(host)) {
+            if (host.back() == '.') host.remove_suffix(1); // "1.2.3.4." is 1.2.3.4 (WHATWG URL)
+            if (!is_ipv4_literal(host)) return false;
+        }
+    }
+    if (!authority.empty()) port = authority.substr(1); // after ':'
+
+    host_out.clear();
+    for (char c : host) host_out += url_lower(c);
+    port_out = default_port;
+    if (!port.empty()) {
+        if (port.size() > 5) return false;
+        unsigned long v = 0;
+        for (char c : port) {
+            if (!url_is_digit(c)) return false;
+            v = v * 10 + static_cast<unsigned long>(c - '0');
+        }
+        if (v == 0 || v > 65535) return false;
+        port_out = static_cast<std::uint16_t>(v);
+    }
+    return true;
+}
+
+/// Percent-decodes `in` (RFC 3986 §2.1) into `out`; false on a bad escape or a control
+/// character (none may appear in Basic credentials, RFC 7617 §2).
+inline bool percent_decode_credential(std::string_view in, std::string& out) {
+    out.clear();
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        char c = in[i];
+        if (c == '%') {
+            if (i + 2 >= in.size() || !url_is_hex(in[i + 1]) || !url_is_hex(in[i + 2])) return false;
+            const auto nibble = [](char h) { return url_is_digit(h) ? h - '0' : (url_lower(h) - 'a' + 10); };
+            c = static_cast<char>(nibble(in[i + 1]) * 16 + nibble(in[i + 2]));
+            i += 2;
+        }
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7F) return false;
+        out += c;
+    }
+    return true;
+}
+
 } // namespace detail
 
 /// Parses `text` into `out`. Returns errc::bad_url (and leaves `out` unspecified) when
@@ -151,41 +214,7 @@ inline std::error_code parse_url(std::string_view text, url& out) {
     const std::string_view rest = authority_end == std::string_view::npos ? std::string_view() : text.substr(authority_end);
     if (authority.find('@') != std::string_view::npos) return bad;
 
-    // Host: a bracketed IPv6 literal or a name / IPv4 address.
-    std::string_view host, port;
-    if (!authority.empty() && authority.front() == '[') {
-        const std::size_t close = authority.find(']');
-        if (close == std::string_view::npos) return bad;
-        host = authority.substr(1, close - 1);
-        if (!detail::is_ipv6_literal(host)) return bad;
-        authority.remove_prefix(close + 1);
-        if (!authority.empty() && authority.front() != ':') return bad;
-    } else {
-        host = authority.substr(0, authority.find(':'));
-        if (host.empty()) return bad;
-        for (char c : host)
-            if (!detail::is_host_name_char(c)) return bad;
-        authority.remove_prefix(host.size());
-        if (detail::ends_in_number(host)) {
-            if (host.back() == '.') host.remove_suffix(1); // "1.2.3.4." is 1.2.3.4 (WHATWG URL)
-            if (!detail::is_ipv4_literal(host)) return bad;
-        }
-    }
-    if (!authority.empty()) port = authority.substr(1); // after ':'
-
-    out.host.clear();
-    for (char c : host) out.host += detail::url_lower(c);
-    out.port = out.default_port();
-    if (!port.empty()) {
-        if (port.size() > 5) return bad;
-        unsigned long v = 0;
-        for (char c : port) {
-            if (!detail::url_is_digit(c)) return bad;
-            v = v * 10 + static_cast<unsigned long>(c - '0');
-        }
-        if (v == 0 || v > 65535) return bad;
-        out.port = static_cast<std::uint16_t>(v);
-    }
+    if (!detail::parse_host_port(authority, out.default_port(), out.host, out.port)) return bad;
 
     // Target: path (default "/") and query, with unsafe bytes percent-encoded.
     out.target.clear();
@@ -210,6 +239,47 @@ inline url parse_url(std::string_view text) {
     url u;
     throw_if(parse_url(text, u));
     return u;
+}
+
+/// An HTTP proxy that a client reaches its server through (client_options::proxy).
+struct proxy_url {
+    std::string host;           ///< lower-case name or address; IPv6 without brackets
+    std::uint16_t port = 80;
+    std::string username;       ///< decoded; Basic credentials are sent when not empty
+    std::string password;       ///< decoded
+};
+
+/// Parses an HTTP proxy URL: http://[user[:password]@]host[:port][/] (default port 80;
+/// the scheme may be left out: "host:port"). The host follows the rules of parse_url;
+/// user and password are percent-decoded (write '@' as %40, ':' as %3A) and may hold
+/// no control characters, nor the user a ':' (RFC 7617 §2). Anything else (https://
+/// proxies, a path, a query) is errc::bad_proxy_url.
+inline std::error_code parse_proxy_url(std::string_view text, proxy_url& out) {
+    const auto bad = make_error_code(errc::bad_proxy_url);
+    const std::size_t colon = text.find("://");
+    if (colon != std::string_view::npos) {
+        std::string scheme;
+        for (char c : text.substr(0, colon)) scheme += detail::url_lower(c);
+        if (scheme != "http") return bad;
+        text.remove_prefix(colon + 3);
+    }
+    if (!text.empty() && text.back() == '/') text.remove_suffix(1);
+    const std::size_t at = text.rfind('@');
+    out.username.clear();
+    out.password.clear();
+    if (at != std::string_view::npos) {
+        const std::string_view userinfo = text.substr(0, at);
+        const std::size_t sep = userinfo.find(':');
+        if (!detail::percent_decode_credential(userinfo.substr(0, sep), out.username) || out.username.empty() ||
+            out.username.find(':') != std::string::npos)
+            return bad;
+        if (sep != std::string_view::npos && !detail::percent_decode_credential(userinfo.substr(sep + 1), out.password))
+            return bad;
+        text.remove_prefix(at + 1);
+    }
+    if (text.find_first_of("/?#@ \t") != std::string_view::npos) return bad;
+    if (!detail::parse_host_port(text, 80, out.host, out.port)) return bad;
+    return {};
 }
 
 } // namespace duplex

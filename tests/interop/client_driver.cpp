@@ -24,6 +24,9 @@
 // says: "chat" against node_echo_server.mjs, nothing (unset) against
 // python_echo_server.py, which chooses none (a server may answer without one).
 // DUPLEX_DEFLATE set: every connection offers permessage-deflate and must get it.
+// DUPLEX_PROXY=http://[user:password@]host:port: every connection goes through that HTTP
+// proxy; with DUPLEX_EXPECT_PROXY_AUTH_REQUIRED set too, the driver only checks that
+// the proxy refuses it with 407 (errc::proxy_auth_required, then on_close 1006).
 #include <duplex/client.hpp>
 
 #include <asio/steady_timer.hpp>
@@ -78,6 +81,28 @@ int main(int argc, char** argv) {
     const bool deflate = std::getenv("DUPLEX_DEFLATE") != nullptr; // offer permessage-deflate
     duplex::client_options options;
     options.connection.deflate.enabled = deflate;
+    // DUPLEX_PROXY: every connection goes through this HTTP proxy (CONNECT tunnels).
+    if (const char* proxy = std::getenv("DUPLEX_PROXY")) options.proxy = proxy;
+    if (std::getenv("DUPLEX_EXPECT_PROXY_AUTH_REQUIRED") != nullptr) {
+        // The proxy must refuse the tunnel with 407: on_error says so, on_close 1006.
+        asio::io_context io;
+        duplex::client ws(io);
+        std::error_code error;
+        int closes = 0;
+        std::uint16_t code = 0;
+        ws.on_error([&](std::error_code ec) { error = ec; });
+        ws.on_open([&] { ws.close(); });
+        ws.on_close([&](std::uint16_t c, std::string_view) { ++closes, code = c; });
+        if (auto ec = ws.connect(url, options)) {
+            std::fprintf(stderr, "FAIL connect(%s): %s\n", url.c_str(), ec.message().c_str());
+            return 1;
+        }
+        io.run_for(std::chrono::seconds(20));
+        const bool ok = error == duplex::errc::proxy_auth_required && closes == 1 && code == 1006;
+        std::printf("%s: without credentials: on_error \"%s\", on_close %u (want errc::proxy_auth_required, 1006)\n",
+                    ok ? "PASSED" : "FAILED", error.message().c_str(), unsigned(code));
+        return ok ? 0 : 1;
+    }
     // The second connection: the same, offering two subprotocols in preference order.
     duplex::client_options options_with_protocols = options;
     options_with_protocols.subprotocols = {"superchat", "chat"};

@@ -12,6 +12,7 @@
 #include <asio/read.hpp>
 #include <asio/write.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -100,6 +101,157 @@ struct silent_listener {
     }
     std::uint16_t port() const { return acceptor.local_endpoint().port(); }
 };
+
+// A hand-written peer for answers duplex's own server never gives: it accepts one
+// connection, reads the request head into `request`, then writes each chunk of
+// script(request) in turn (one write each, in order) and keeps the socket open.
+struct scripted_peer {
+    asio::ip::tcp::acceptor acceptor;
+    asio::ip::tcp::socket peer;
+    std::string request;
+    std::function<std::vector<std::string>(const std::string& request)> script;
+    std::vector<std::string> chunks;
+    std::size_t written = 0;
+    bool done = false; // every chunk written
+
+    scripted_peer(asio::io_context& io, std::function<std::vector<std::string>(const std::string&)> s)
+        : acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), peer(io), script(std::move(s)) {
+        acceptor.async_accept(peer, [this](std::error_code ec) {
+            if (!ec) read_head();
+        });
+    }
+    std::uint16_t port() const { return acceptor.local_endpoint().port(); }
+
+    // The Sec-WebSocket-Key (or any field) of the request, empty if absent.
+    std::string field(const std::string& name) const {
+        const auto at = request.find("\r\n" + name + ": ");
+        if (at == std::string::npos) return {};
+        const auto begin = at + name.size() + 4;
+        return request.substr(begin, request.find("\r\n", begin) - begin);
+    }
+
+private:
+    void read_head() {
+        auto buf = std::make_shared<std::array<char, 512>>();
+        peer.async_read_some(asio::buffer(*buf), [this, buf](std::error_code ec, std::size_t n) {
+            if (ec) return;
+            request.append(buf->data(), n);
+            const auto end = request.find("\r\n\r\n");
+            if (end == std::string::npos) return read_head();
+            chunks = script(request.substr(0, end + 4));
+            write_next();
+        });
+    }
+    void write_next() {
+        if (written == chunks.size()) {
+            done = true;
+            return;
+        }
+        asio::async_write(peer, asio::buffer(chunks[written]), [this](std::error_code ec, std::size_t) {
+            if (ec) return;
+            ++written;
+            write_next();
+        });
+    }
+};
+
+// An HTTP CONNECT proxy (RFC 9110 §9.3.6) for the tests. It keeps each request head it
+// gets; then it answers `refusal` and closes, or hangs up without a word (`hang_up`),
+// or connects to the request's host:port (an IP address), answers `established` and
+// relays bytes both ways until either side ends, keeping the first bytes that went
+// from the client to the server in `client_bytes`.
+struct test_proxy {
+    asio::ip::tcp::acceptor acceptor;
+    std::string refusal;
+    bool hang_up = false;
+    std::string established = "HTTP/1.1 200 Connection established\r\n\r\n";
+    std::vector<std::string> requests;
+    std::string client_bytes; // the first 4 KiB the client sent through a tunnel
+    int tunnels = 0;
+
+    explicit test_proxy(asio::io_context& io)
+        : acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+        accept();
+    }
+    std::uint16_t port() const { return acceptor.local_endpoint().port(); }
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port()); }
+
+private:
+    struct session : std::enable_shared_from_this<session> {
+        test_proxy& proxy;
+        asio::ip::tcp::socket down, up;
+        std::string head;
+        std::array<char, 16384> from_client{}, from_server{};
+        session(test_proxy& p, asio::ip::tcp::socket s) : proxy(p), down(std::move(s)), up(down.get_executor()) {}
+
+        void read_head() {
+            down.async_read_some(asio::buffer(from_client), [self = shared_from_this()](std::error_code ec, std::size_t n) {
+                if (ec) return;
+                self->head.append(self->from_client.data(), n);
+                const auto end = self->head.find("\r\n\r\n");
+                if (end == std::string::npos) return self->read_head();
+                self->proxy.requests.push_back(self->head.substr(0, end + 4));
+                if (self->proxy.hang_up) return self->end();
+                if (!self->proxy.refusal.empty()) {
+                    asio::async_write(self->down, asio::buffer(self->proxy.refusal),
+                                      [self](std::error_code, std::size_t) { self->end(); });
+                    return;
+                }
+                self->connect_upstream();
+            });
+        }
+        void connect_upstream() {
+            // "CONNECT host:port HTTP/1.1": the authority between the two spaces.
+            const std::string& h = head;
+            const auto sp1 = h.find(' '), sp2 = h.find(' ', sp1 + 1);
+            std::string authority = h.substr(sp1 + 1, sp2 - sp1 - 1);
+            const auto colon = authority.rfind(':');
+            std::string host = authority.substr(0, colon);
+            if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
+            std::error_code ec;
+            const auto address = asio::ip::make_address(host, ec);
+            if (ec) return end();
+            const asio::ip::tcp::endpoint target(address, static_cast<std::uint16_t>(std::stoi(authority.substr(colon + 1))));
+            up.async_connect(target, [self = shared_from_this()](std::error_code ec2) {
+                if (ec2) return self->end();
+                ++self->proxy.tunnels;
+                asio::async_write(self->down, asio::buffer(self->proxy.established), [self](std::error_code ec3, std::size_t) {
+                    if (ec3) return self->end();
+                    self->pump(self->down, self->up, self->from_client, true);
+                    self->pump(self->up, self->down, self->from_server, false);
+                });
+            });
+        }
+        void pump(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to, std::array<char, 16384>& buf, bool client_side) {
+            from.async_read_some(asio::buffer(buf), [self = shared_from_this(), &from, &to, &buf, client_side](std::error_code ec, std::size_t n) {
+                if (ec) return self->end();
+                if (client_side && self->proxy.client_bytes.size() < 4096) self->proxy.client_bytes.append(buf.data(), n);
+                asio::async_write(to, asio::buffer(buf.data(), n), [self, &from, &to, &buf, client_side](std::error_code ec2, std::size_t) {
+                    if (ec2) return self->end();
+                    self->pump(from, to, buf, client_side);
+                });
+            });
+        }
+        void end() {
+            std::error_code ignored;
+            down.close(ignored);
+            up.close(ignored);
+        }
+    };
+    void accept() {
+        acceptor.async_accept([this](std::error_code ec, asio::ip::tcp::socket s) {
+            if (ec) return;
+            std::make_shared<session>(*this, std::move(s))->read_head();
+            accept();
+        });
+    }
+};
+
+// The 101 that answers the peer's request (Sec-WebSocket-Accept from its key).
+std::string switching_protocols(const scripted_peer& p) {
+    return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Accept: " + duplex::accept_key(p.field("Sec-WebSocket-Key")) + "\r\n\r\n";
+}
 
 // Listens `s` on ::1, port 0. True when the caller should return: no ::1 here and
 // DUPLEX_NO_IPV6=1 says so (a warning, and an assertion, as ctest runs with
@@ -419,6 +571,184 @@ TEST_CASE("client: failures before the connection opens", "[client]") {
     }
 }
 
+// RFC 9110 §15.2: "A client MUST be able to parse one or more 1xx responses
+// received prior to a final response, even if the client does not expect one."
+TEST_CASE("client: interim 1xx answers before the 101 are read past (RFC 9110 §15.2)", "[client][rfc9110]") {
+    asio::io_context io;
+    duplex::client client(io);
+    events e;
+    record(client, e);
+    const std::string interim = "HTTP/1.1 100 Continue\r\n\r\n"
+                                "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
+    const std::string hi = std::string("\x81\x02hi", 4); // a text frame, unmasked (server to client)
+    // A peer that answers with chunks() (called once the request came, so that
+    // switching_protocols(*peer) has its key); runs until a message or on_close.
+    std::unique_ptr<scripted_peer> peer;
+    const auto run = [&](std::function<std::vector<std::string>()> chunks) {
+        peer = std::make_unique<scripted_peer>(io, [chunks](const std::string&) { return chunks(); });
+        REQUIRE_FALSE(client.connect(ws_url(peer->port())));
+        REQUIRE(run_until(io, [&] { return e.messages.size() == 1 || e.closes == 1; }));
+    };
+    const auto opens = [&] {
+        CHECK(e.errors.empty());
+        CHECK(e.opens == 1);
+        CHECK(e.messages == std::vector<std::string>{"hi"});
+        CHECK(client.ready_state() == duplex::ready_state::open);
+    };
+    const auto fails_with = [&](std::vector<std::string> chunks, duplex::errc expected) {
+        run([chunks] { return chunks; });
+        REQUIRE(e.errors.size() == 1);
+        CHECK(e.errors[0] == expected);
+        CHECK(e.opens == 0);
+    };
+
+    SECTION("two interim answers, the 101 and a frame in one write") {
+        run([&] { return std::vector<std::string>{interim + switching_protocols(*peer) + hi}; });
+        opens();
+    }
+    SECTION("the same, one byte per write") {
+        run([&] {
+            std::vector<std::string> bytes;
+            for (char c : interim + switching_protocols(*peer) + hi) bytes.emplace_back(1, c);
+            return bytes;
+        });
+        opens();
+    }
+    SECTION("an interim answer, then a refusal: errc::bad_status") {
+        fails_with({"HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"},
+                   duplex::errc::bad_status);
+    }
+    SECTION("a malformed interim answer: errc::bad_http_response") {
+        fails_with({"HTTP/1.1 1x0 Continue\r\n\r\n"}, duplex::errc::bad_http_response);
+    }
+    SECTION("a bare LF in an answer: errc::bad_http_response, the server's fault") {
+        fails_with({"HTTP/1.1 100 Continue\n\n"}, duplex::errc::bad_http_response);
+        CHECK(e.errors[0].message() == "malformed HTTP response");
+    }
+}
+
+// RFC 9110 §9.3.6: the client asks the proxy for a tunnel with CONNECT host:port; any
+// 2xx opens it, and the WebSocket handshake then runs through it unchanged.
+TEST_CASE("client: through an HTTP CONNECT proxy (RFC 9110 §9.3.6)", "[client][proxy]") {
+    asio::io_context io;
+    duplex::server server(io);
+    server_events se;
+    echo_and_record(server, se);
+    std::string host_header;
+    server.on_handshake([&](const duplex::http_request& req, duplex::handshake_decision&) {
+        host_header = std::string(req.header("Host"));
+    });
+    REQUIRE_FALSE(server.listen(0));
+    const std::string authority = "127.0.0.1:" + std::to_string(server.port());
+    test_proxy proxy(io);
+    duplex::client client(io);
+    events e;
+    record(client, e);
+    duplex::client_options o;
+    o.proxy = proxy.url();
+
+    // Opens through the proxy, echoes a text and a 70,000-byte message, closes with 1000.
+    const auto round_trip = [&] {
+        REQUIRE_FALSE(client.connect(ws_url(server.port(), "/chat"), o));
+        REQUIRE(run_until(io, [&] { return e.opens == 1 || e.closes == 1; }));
+        INFO((e.errors.empty() ? std::string("no error") : e.errors[0].message()));
+        REQUIRE(e.opens == 1);
+        REQUIRE_FALSE(client.send_text("via proxy"));
+        REQUIRE_FALSE(client.send_binary(pattern(70000, false)));
+        REQUIRE(run_until(io, [&] { return e.messages.size() == 2; }));
+        CHECK(e.messages[0] == "via proxy");
+        CHECK(e.messages[1] == pattern(70000, false));
+        REQUIRE_FALSE(client.close());
+        REQUIRE(run_until(io, [&] { return e.closes == 1 && se.close_codes.size() == 1; }));
+        CHECK(e.close_code == 1000);
+        CHECK(e.errors.empty());
+        CHECK(proxy.tunnels == 1);
+        REQUIRE(proxy.requests.size() == 1);
+        CHECK(proxy.requests[0].rfind("CONNECT " + authority + " HTTP/1.1\r\n", 0) == 0);
+        CHECK(proxy.requests[0].find("\r\nHost: " + authority + "\r\n") != std::string::npos);
+        CHECK(host_header == authority); // the upgrade request is the direct one
+        CHECK(proxy.client_bytes.rfind("GET /chat HTTP/1.1\r\n", 0) == 0);
+    };
+
+    SECTION("ws:// through the tunnel, no credentials") {
+        round_trip();
+        CHECK(proxy.requests[0].find("Proxy-Authorization") == std::string::npos);
+    }
+    SECTION("Basic credentials from the URL, percent-decoded, and extra CONNECT fields") {
+        o.proxy = "http://al%40ice:p%3Ass%20w@127.0.0.1:" + std::to_string(proxy.port()) + "/";
+        o.proxy_headers = {{"X-Trace", "7"}};
+        round_trip();
+        CHECK(proxy.requests[0].find("\r\nProxy-Authorization: Basic " + duplex::base64_encode("al@ice:p:ss w") + "\r\n") !=
+              std::string::npos);
+        CHECK(proxy.requests[0].find("\r\nX-Trace: 7\r\n") != std::string::npos);
+    }
+    SECTION("an interim 100 first, then HTTP/1.0 200 with a Content-Length the client ignores") {
+        proxy.established = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\n";
+        round_trip();
+    }
+
+    // The proxy says no (or nothing): on_error with why, then on_close(1006).
+    const auto refused = [&](std::error_code expected) {
+        REQUIRE_FALSE(client.connect(ws_url(server.port()), o));
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        REQUIRE(e.errors.size() == 1);
+        INFO(e.errors[0].message());
+        CHECK(e.errors[0] == expected);
+        CHECK(e.errors[0] == duplex::condition::handshake_failed);
+        CHECK(e.close_code == 1006);
+        CHECK(e.opens == 0);
+        CHECK(se.opens == 0);
+        CHECK(proxy.tunnels == 0);
+    };
+    SECTION("407: errc::proxy_auth_required") {
+        proxy.refusal = "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"p\"\r\n"
+                        "Content-Length: 0\r\n\r\n";
+        refused(duplex::errc::proxy_auth_required);
+    }
+    SECTION("403: errc::proxy_refused") {
+        proxy.refusal = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
+        refused(duplex::errc::proxy_refused);
+    }
+    SECTION("the proxy hangs up without an answer: errc::proxy_refused") {
+        proxy.hang_up = true;
+        refused(duplex::errc::proxy_refused);
+    }
+    SECTION("bytes behind the 200 before the client spoke: errc::bad_http_response") {
+        proxy.established = "HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 101 Switching Protocols\r\n\r\n";
+        REQUIRE_FALSE(client.connect(ws_url(server.port()), o));
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        REQUIRE(e.errors.size() == 1);
+        CHECK(e.errors[0] == duplex::errc::bad_http_response);
+        CHECK(e.opens == 0);
+    }
+    SECTION("a proxy that never answers: connect_timeout") {
+        silent_listener silent(io);
+        o.proxy = "127.0.0.1:" + std::to_string(silent.port()); // the scheme may be left out
+        o.connect_timeout = 300ms;
+        REQUIRE_FALSE(client.connect(ws_url(server.port()), o));
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        CHECK(silent.accepted);
+        REQUIRE(e.errors.size() == 1);
+        CHECK(e.errors[0] == duplex::errc::handshake_timeout);
+    }
+    SECTION("what cannot be a proxy is refused by connect() at once") {
+        for (const char* bad : {"https://127.0.0.1:3128", "socks5://127.0.0.1:1080", "http://127.0.0.1:3128/path",
+                                "http://:3128", "http://127.0.0.1:0", "http://%zz@127.0.0.1:3128", "http://@127.0.0.1"}) {
+            INFO(bad);
+            o.proxy = bad;
+            CHECK(client.connect(ws_url(server.port()), o) == duplex::errc::bad_proxy_url);
+        }
+        o.proxy = proxy.url();
+        o.proxy_headers = {{"X-Bad", "a\r\nInjected: 1"}};
+        CHECK(client.connect(ws_url(server.port()), o) == std::errc::invalid_argument);
+        io.restart();
+        io.run_for(20ms);
+        CHECK(e.errors.empty());
+        CHECK(e.closes == 0);
+        CHECK(proxy.requests.empty());
+    }
+}
+
 TEST_CASE("client: destroying the client closes with 1001 and silences its handlers", "[client]") {
     asio::io_context io;
     duplex::server server(io);
@@ -730,6 +1060,29 @@ TEST_CASE("client: wss:// against a duplex TLS server with a self-signed certifi
         CHECK(e2.errors[0].category() == asio::error::get_ssl_category());
         CHECK(e2.close_code == 1006);
     }
+}
+
+// wss:// through a proxy: TLS runs end to end, so the proxy relays only ciphertext.
+TEST_CASE("client: wss:// through an HTTP CONNECT proxy, TLS end to end", "[client][tls][proxy]") {
+    const test_certs& tc = certs();
+    asio::io_context io;
+    auto server_ctx = std::make_shared<asio::ssl::context>(duplex::make_server_tls_context(tc.cert, tc.key));
+    duplex::tls_server server(io, {}, duplex::tls_accept(server_ctx));
+    server_events se;
+    echo_and_record(server, se);
+    REQUIRE_FALSE(server.listen(0));
+    test_proxy proxy(io);
+    duplex::client_options o;
+    o.tls_context = trusting(tc.cert); // and the certificate is checked for 127.0.0.1
+    o.proxy = proxy.url();
+    check_round_trip(io, wss_url("127.0.0.1", server.port()), o, se);
+    CHECK(proxy.tunnels == 1);
+    REQUIRE(proxy.requests.size() == 1);
+    CHECK(proxy.requests[0].rfind("CONNECT 127.0.0.1:" + std::to_string(server.port()) + " HTTP/1.1\r\n", 0) == 0);
+    REQUIRE(proxy.client_bytes.size() > 5);
+    CHECK(proxy.client_bytes[0] == 0x16); // a TLS handshake record (the ClientHello), not "GET"
+    CHECK(proxy.client_bytes.find("Sec-WebSocket-Key") == std::string::npos);
+    CHECK(se.errors.empty());
 }
 
 TEST_CASE("client: wss:// host name verification", "[client][tls]") {

@@ -455,10 +455,8 @@ private:
             // Refuse at once what cannot become a request line (a TLS hello on
             // ws://, binary noise) instead of waiting for the timeout.
             if (!perr && head_size == 0 && !plausible_method(bytes)) perr = make_error_code(errc::bad_http_request);
-        }
-        if (head_size != 0) {
-            const std::string_view head(bytes.data(), head_size);
-            if constexpr (R == role::server) {
+            if (head_size != 0) {
+                const std::string_view head(bytes.data(), head_size);
                 // Kept for life: room for its fields (a line each, at most the limit) and no
                 // more, made before parsing (shrink_to_fit compiled ~35 functions more).
                 if (config_->keep_request) {
@@ -468,7 +466,17 @@ private:
                 }
                 head_size = parse_request(head, hs_->request, perr, config_->limits);
             }
-            else head_size = parse_response(head, hs_->response, perr, config_->limits);
+        } else {
+            // Interim answers (100 Continue, 103 Early Hints) may come before the 101:
+            // a client takes them and waits for the final one (RFC 9110 §15.2).
+            while (!perr && head_size != 0 &&
+                   parse_response(std::string_view(bytes.data(), head_size), hs_->response, perr, config_->limits) != 0 &&
+                   is_interim_status(hs_->response.status)) {
+                bytes.erase(0, head_size);
+                hs_->scanner.reset();
+                head_size = hs_->scanner.scan(bytes, perr, config_->limits);
+            }
+            if (perr == errc::bad_http_request) perr = make_error_code(errc::bad_http_response); // the scanner's word
         }
         if (perr) {
             if constexpr (R == role::server) return reject(perr, http_status_for(static_cast<errc>(perr.value())), {});

@@ -568,8 +568,14 @@ inline std::size_t parse_request(std::string_view buf, http_request& out, std::e
     return detail::finish_head(s, pos, buf.size(), limits, ec);
 }
 
-/// Parses a response head; same contract as parse_request. A missing reason phrase
-/// ("HTTP/1.1 101\r\n") is tolerated.
+/// A 1xx status other than 101 (Switching Protocols): an interim answer that a final
+/// one follows on the same connection (RFC 9110 §15.2), e.g. 100 Continue or 103 Early
+/// Hints. A client takes it and reads on.
+constexpr bool is_interim_status(int status) noexcept { return status >= 100 && status < 200 && status != 101; }
+
+/// Parses a response head; same contract as parse_request, except that a malformed
+/// head is errc::bad_http_response. A missing reason phrase ("HTTP/1.1 101\r\n") is
+/// tolerated.
 inline std::size_t parse_response(std::string_view buf, http_response& out, std::error_code& ec,
                                   const http_limits& limits = {}) {
     ec.clear();
@@ -589,7 +595,9 @@ inline std::size_t parse_response(std::string_view buf, http_response& out, std:
     }
     if (s == detail::head_state::complete) s = detail::parse_crlf(window, pos, ec);
     if (s == detail::head_state::complete) s = detail::parse_fields(window, pos, out.fields, limits, ec);
-    return detail::finish_head(s, pos, buf.size(), limits, ec);
+    const std::size_t n = detail::finish_head(s, pos, buf.size(), limits, ec);
+    if (ec == errc::bad_http_request) ec = errc::bad_http_response; // what the client reports: the server's fault
+    return n;
 }
 
 } // namespace duplex
