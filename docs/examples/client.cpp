@@ -72,6 +72,19 @@ int main() {
     checks += socks.connect(url, through_proxy) == duplex::errc::bad_proxy_url;
     // [proxy]
 
+    // [reconnect]
+    duplex::client_options keep_trying;
+    keep_trying.reconnect.enabled = true;                      // off by default
+    keep_trying.reconnect.initial_delay = std::chrono::seconds(1);
+    keep_trying.reconnect.max_delay = std::chrono::seconds(30);
+    keep_trying.reconnect.max_attempts = 0;                    // 0: keep trying
+    duplex::client resilient(io);
+    resilient.on_reconnecting([](unsigned attempt, std::chrono::milliseconds delay) {
+        std::printf("reconnect attempt %u in %lld ms\n", attempt, static_cast<long long>(delay.count()));
+    });
+    // resilient.connect(url, keep_trying) would now keep a connection up by itself.
+    // [reconnect]
+
     io.run_for(std::chrono::seconds(5));
     return checks == 5 ? 0 : 1;
 }

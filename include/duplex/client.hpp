@@ -10,6 +10,9 @@
 //   ws.connect("ws://127.0.0.1:9001/");      // wss:// too when built with DUPLEX_HAS_TLS
 //   io.run();
 //
+// Through an HTTP proxy: client_options::proxy. Reconnecting by itself, with backoff:
+// client_options::reconnect (each automatic attempt reports as a connect() does).
+//
 // Events, like a browser's: on_open once the handshake succeeded; on_message per
 // message; on_error when the connection fails (then on_close follows); on_close
 // exactly once per connect() that returned success, with the peer's close code,
@@ -57,6 +60,38 @@
 
 namespace duplex {
 
+/// Reconnecting by itself after a connection ends (off by default), as a web page
+/// reopens its WebSocket: exponential backoff with jitter.
+struct reconnect_options {
+    /// On: a connection that ends without this client's close() (or destructor) is
+    /// followed, after a wait, by a new connect() to the same URL with the same options.
+    bool enabled = false;
+    /// The wait before the first new attempt; it doubles with each attempt that does
+    /// not open, up to max_delay, and starts over once a connection opens. Each wait is
+    /// drawn between half of that and all of it, so that the clients of a restarted
+    /// server do not all come back in the same moment. At least 1 ms.
+    std::chrono::milliseconds initial_delay{1000};
+    /// The longest wait (at least initial_delay).
+    std::chrono::milliseconds max_delay{30000};
+    /// Attempts in a row that do not open before the client gives up (its last
+    /// on_close is then the last event); 0: no limit.
+    unsigned max_attempts = 0;
+};
+
+namespace detail {
+/// The wait before reconnect attempt `attempt` (1, 2, ...): initial_delay doubled
+/// attempt - 1 times, at most max_delay, then scaled into [half, all] by `random`.
+inline std::chrono::milliseconds reconnect_delay(const reconnect_options& r, unsigned attempt, std::uint32_t random) noexcept {
+    const std::int64_t initial = std::max<std::int64_t>(1, r.initial_delay.count());
+    const std::int64_t most = std::max<std::int64_t>(initial, r.max_delay.count());
+    std::int64_t d = initial;
+    for (unsigned i = 1; i < attempt && d < most; ++i) d *= 2;
+    d = std::min(d, most);
+    const std::int64_t half = d / 2;
+    return std::chrono::milliseconds(d - half + static_cast<std::int64_t>(random % static_cast<std::uint64_t>(half + 1)));
+}
+} // namespace detail
+
 /// What connect() uses besides the URL.
 struct client_options {
     /// Limits, heartbeat and timeouts of the connection (see options.hpp).
@@ -87,6 +122,8 @@ struct client_options {
     std::string proxy;
     /// More fields for the CONNECT request, e.g. a Proxy-Authorization of another scheme.
     header_list proxy_headers;
+    /// Automatic reconnect with backoff (off by default); see reconnect_options.
+    reconnect_options reconnect;
 #if DUPLEX_HAS_TLS
     /// wss:// only: check the server's certificate (default) or not.
     tls_verify verify = tls_verify::peer;
@@ -116,6 +153,7 @@ public:
         std::shared_ptr<attempt> a = current();
         if (!a) return;
         a->owner.store(nullptr);
+        a->reconnect_pending = false;
         asio::post(a->strand, [a] { a->abandon(); });
     }
 
@@ -135,6 +173,13 @@ public:
     client& on_error(std::function<void(std::error_code)> f) { on_error_ = std::move(f); return *this; }
     /// A pong arrived (e.g. answering ping()).
     client& on_pong(std::function<void(std::string_view)> f) { on_pong_ = std::move(f); return *this; }
+    /// With client_options::reconnect: reconnect attempt `attempt` (1, 2, ... since the
+    /// last open connection) starts after `delay`. Called right after on_close; close()
+    /// from here (or any time during the wait) stops reconnecting.
+    client& on_reconnecting(std::function<void(unsigned attempt, std::chrono::milliseconds delay)> f) {
+        on_reconnecting_ = std::move(f);
+        return *this;
+    }
 
     // ---- connecting ---------------------------------------------------------------
 
@@ -147,40 +192,9 @@ public:
     /// from on_error (operation_in_progress: reconnect from on_close). Everything later
     /// is reported through on_error / on_close.
     std::error_code connect(std::string_view address, client_options options = {}) {
-        duplex::url u;
-        if (auto ec = parse_url(address, u)) return ec;
-#if !DUPLEX_HAS_TLS
-        if (u.secure) return make_error_code(errc::tls_unavailable);
-#endif
-        // Until on_close has come (even from inside on_error, CLOSED already): on_close
-        // comes once per successful connect(), so the next attempt starts from it.
-        if (auto a = current(); a && (a->state() != duplex::ready_state::closed || !a->close_reported))
-            return std::make_error_code(std::errc::operation_in_progress);
-        client_request_options request;
-        request.host = u.host_header();
-        request.target = u.target;
-        request.subprotocols = options.subprotocols;
-        request.origin = options.origin;
-        request.headers = options.headers;
-        std::string probe;
-        if (!write_client_request(probe, request, "dGhlIHNhbXBsZSBub25jZQ=="))
-            return std::make_error_code(std::errc::invalid_argument);
-        proxy_url proxy;
-        if (!options.proxy.empty()) {
-            if (auto ec = parse_proxy_url(options.proxy, proxy)) return ec;
-            if (!write_connect_request(probe, u.host, u.port, proxy.username, proxy.password, &options.proxy_headers))
-                return std::make_error_code(std::errc::invalid_argument);
-        }
-
-        auto a = std::make_shared<attempt>(strand_, this, std::move(u), std::move(options), std::move(request),
-                                           std::move(proxy));
-        if (auto old = current()) old->owner.store(nullptr); // a closed connection: forget it
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            current_ = a;
-        }
-        asio::post(a->strand, [a] { a->start(); });
-        return {};
+        const std::error_code ec = start(address, std::move(options));
+        if (!ec) reconnects_ = 0; // a new series of automatic attempts
+        return ec;
     }
     /// Throwing overload: duplex::error / std::system_error for what connect() returns.
     void connect_or_throw(std::string_view address, client_options options = {}) {
@@ -226,6 +240,11 @@ public:
         if (code != close_code::no_status && !is_valid_close_code(code)) return make_error_code(errc::bad_close_code);
         auto a = current();
         if (!a) return make_error_code(errc::closed);
+        a->user_closed = true; // no automatic reconnect after this connection
+        if (a->reconnect_pending.exchange(false)) { // waiting to reconnect: stop it
+            asio::post(a->strand, [a] { a->timer.cancel(); });
+            return {};
+        }
         if (auto c = a->get()) return c->close(code, reason);
         if (a->state() == duplex::ready_state::closed) return make_error_code(errc::closed);
         asio::post(a->strand, [a, code, reason = std::string(reason)] { a->cancel(code, reason); });
@@ -254,6 +273,47 @@ public:
     }
 
 private:
+    // connect() without resetting the count of automatic attempts (they call it too).
+    std::error_code start(std::string_view address, client_options options) {
+        duplex::url u;
+        if (auto ec = parse_url(address, u)) return ec;
+#if !DUPLEX_HAS_TLS
+        if (u.secure) return make_error_code(errc::tls_unavailable);
+#endif
+        // Until on_close has come (even from inside on_error, CLOSED already): on_close
+        // comes once per successful connect(), so the next attempt starts from it.
+        if (auto a = current(); a && (a->state() != duplex::ready_state::closed || !a->close_reported))
+            return std::make_error_code(std::errc::operation_in_progress);
+        client_request_options request;
+        request.host = u.host_header();
+        request.target = u.target;
+        request.subprotocols = options.subprotocols;
+        request.origin = options.origin;
+        request.headers = options.headers;
+        std::string probe;
+        if (!write_client_request(probe, request, "dGhlIHNhbXBsZSBub25jZQ=="))
+            return std::make_error_code(std::errc::invalid_argument);
+        proxy_url proxy;
+        if (!options.proxy.empty()) {
+            if (auto ec = parse_proxy_url(options.proxy, proxy)) return ec;
+            if (!write_connect_request(probe, u.host, u.port, proxy.username, proxy.password, &options.proxy_headers))
+                return std::make_error_code(std::errc::invalid_argument);
+        }
+
+        auto a = std::make_shared<attempt>(strand_, this, std::move(u), std::move(options), std::move(request),
+                                           std::move(proxy));
+        if (auto old = current()) { // a closed connection: forget it, and a reconnect it waited for
+            old->owner.store(nullptr);
+            if (old->reconnect_pending.exchange(false)) asio::post(old->strand, [old] { old->timer.cancel(); });
+        }
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            current_ = a;
+        }
+        asio::post(a->strand, [a] { a->start(); });
+        return {};
+    }
+
     // One connect(): resolve, TCP connect, then a basic_connection does TLS and the
     // handshake. Everything here runs on `strand`; handlers reach the client through
     // `owner`, which the client's destructor clears.
@@ -277,6 +337,8 @@ private:
         std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
         bool failed = false;          // ended before a connection existed
         std::atomic<bool> close_reported{false}; // on_close is running or ran: connect() may start anew
+        std::atomic<bool> user_closed{false};    // close() was called: no automatic reconnect
+        std::atomic<bool> reconnect_pending{false}; // `timer` waits to reconnect
 
         mutable std::mutex mutex;
         std::shared_ptr<connection> conn;
@@ -387,7 +449,11 @@ private:
             }
             config->request = request;
             std::weak_ptr<attempt> weak = this->shared_from_this();
-            config->on_open = [weak](connection&) { emit(weak, [](client& c) { return c.on_open_; }); };
+            config->on_open = [weak](connection&) {
+                if (auto a = weak.lock())
+                    if (client* c = a->owner.load()) c->reconnects_ = 0; // opened: the backoff starts over
+                emit(weak, [](client& c) { return c.on_open_; });
+            };
             config->on_message = [weak](connection&, const message& m) {
                 // A reference to the handler, not a copy of it (no allocation per
                 // message), that keeps it alive should it replace itself or destroy
@@ -401,6 +467,7 @@ private:
             config->on_close = [weak](connection&, std::uint16_t code, std::string_view reason) {
                 if (auto a = weak.lock()) a->close_reported = true;
                 emit(weak, [](client& c) { return c.on_close_; }, code, reason);
+                if (auto a = weak.lock()) a->after_close();
             };
             std::error_code ec;
             transport_type transport = make_transport(ec);
@@ -454,6 +521,31 @@ private:
             emit(weak, [](client& c) { return c.on_error_; }, ec);
             close_reported = true;
             emit(weak, [](client& c) { return c.on_close_; }, std::uint16_t(close_code::abnormal), std::string_view("connection failed"));
+            after_close();
+        }
+
+        // After on_close: with client_options::reconnect, a new connect() after a wait,
+        // unless close() was called, connect() was called from on_close, the client is
+        // gone or has tried max_attempts times in a row.
+        void after_close() {
+            client* c = owner.load();
+            const reconnect_options& r = options.reconnect;
+            if (c == nullptr || !r.enabled || user_closed || c->current().get() != this) return;
+            if (r.max_attempts != 0 && c->reconnects_ >= r.max_attempts) return;
+            const unsigned n = ++c->reconnects_;
+            std::uint32_t random = 0;
+            mask_generator().fill(reinterpret_cast<std::uint8_t*>(&random), sizeof random);
+            const auto delay = detail::reconnect_delay(r, n, random);
+            reconnect_pending = true;
+            auto self = this->shared_from_this();
+            emit(self, [](client& cl) { return cl.on_reconnecting_; }, n, delay); // may close(), connect(), destroy
+            if (!reconnect_pending) return;
+            timer.expires_after(delay);
+            timer.async_wait([self](std::error_code ec) {
+                if (ec || !self->reconnect_pending.exchange(false) || self->user_closed) return;
+                if (client* cl = self->owner.load(); cl != nullptr && cl->current() == self)
+                    cl->start(self->target.str(), self->options); // cannot fail: the same URL and options
+            });
         }
 
         // close() from before the connection existed: ends the attempt, or closes
@@ -467,8 +559,12 @@ private:
             fail(make_error_code(errc::closed));
         }
 
-        // The client is gone: stop, reporting nothing (owner is null).
-        void abandon() { cancel(close_code::going_away, {}); }
+        // The client is gone: stop, reporting nothing (owner is null), and wait no longer.
+        void abandon() {
+            reconnect_pending = false;
+            timer.cancel();
+            cancel(close_code::going_away, {});
+        }
 
         // Calls the client's handler picked by `pick` with `args`, if the client still
         // exists. The handler is copied first, so it may replace itself.
@@ -504,6 +600,8 @@ private:
     std::function<void(std::uint16_t, std::string_view)> on_close_;
     std::function<void(std::error_code)> on_error_;
     std::function<void(std::string_view)> on_pong_;
+    std::function<void(unsigned, std::chrono::milliseconds)> on_reconnecting_;
+    unsigned reconnects_ = 0; // automatic attempts since the last open connection (on the strand)
 };
 
 } // namespace duplex

@@ -749,6 +749,158 @@ TEST_CASE("client: through an HTTP CONNECT proxy (RFC 9110 §9.3.6)", "[client][
     }
 }
 
+TEST_CASE("reconnect_delay: doubles from initial_delay up to max_delay, drawn into [half, all]", "[client][reconnect]") {
+    duplex::reconnect_options r;
+    r.initial_delay = 1000ms;
+    r.max_delay = 30000ms;
+    const std::uint32_t lowest = 0, highest = 0xffffffffu;
+    CHECK(duplex::detail::reconnect_delay(r, 1, lowest) == 500ms);
+    CHECK(duplex::detail::reconnect_delay(r, 1, highest) <= 1000ms);
+    CHECK(duplex::detail::reconnect_delay(r, 2, lowest) == 1000ms);
+    CHECK(duplex::detail::reconnect_delay(r, 5, lowest) == 8000ms);
+    CHECK(duplex::detail::reconnect_delay(r, 6, lowest) == 15000ms); // 32 s, capped at 30
+    CHECK(duplex::detail::reconnect_delay(r, 1000000, highest) <= 30000ms); // no overflow
+    CHECK(duplex::detail::reconnect_delay(r, 1000000, lowest) == 15000ms);
+    CHECK(duplex::detail::reconnect_delay(r, 3, 1000) == 2000ms + 1000ms); // 4 s: 2 s + 1000 % 2001 ms
+    r.initial_delay = 0ms; // at least 1 ms, and max_delay at least that
+    r.max_delay = 0ms;
+    CHECK(duplex::detail::reconnect_delay(r, 1, highest) >= 1ms);
+    CHECK(duplex::detail::reconnect_delay(r, 7, highest) <= 1ms);
+}
+
+TEST_CASE("client: automatic reconnect with backoff (client_options::reconnect)", "[client][reconnect]") {
+    asio::io_context io;
+    server_events se;
+    const auto make_server = [&](std::uint16_t port) {
+        auto s = std::make_unique<duplex::server>(io);
+        echo_and_record(*s, se);
+        REQUIRE_FALSE(s->listen(port));
+        return s;
+    };
+    auto server = make_server(0);
+    const std::uint16_t port = server->port();
+    duplex::client client(io);
+    events e;
+    record(client, e);
+    std::vector<std::pair<unsigned, std::chrono::milliseconds>> waits; // what on_reconnecting said
+    client.on_reconnecting([&](unsigned n, std::chrono::milliseconds d) { waits.emplace_back(n, d); });
+    duplex::client_options o;
+    o.reconnect.enabled = true;
+    o.reconnect.initial_delay = 40ms;
+    o.reconnect.max_delay = 100ms;
+    const auto open_first = [&] {
+        REQUIRE_FALSE(client.connect(ws_url(port), o));
+        REQUIRE(run_until(io, [&] { return e.opens == 1; }));
+    };
+    const auto settle = [&](std::chrono::milliseconds t) {
+        io.restart();
+        io.run_for(t);
+    };
+
+    SECTION("the server goes away: attempts after growing waits, until max_attempts") {
+        o.reconnect.max_attempts = 3;
+        open_first();
+        server->stop(); // 1001 to the client, and the port refuses from now on
+        const auto t0 = std::chrono::steady_clock::now();
+        REQUIRE(run_until(io, [&] { return e.closes == 4; })); // the connection, then 3 refused attempts
+        const auto took = std::chrono::steady_clock::now() - t0;
+        settle(300ms);
+        CHECK(e.closes == 4); // given up: no 4th attempt
+        CHECK(e.opens == 1);
+        REQUIRE(waits.size() == 3);
+        CHECK(waits[0].first == 1);
+        CHECK(waits[1].first == 2);
+        CHECK(waits[2].first == 3);
+        CHECK((waits[0].second >= 20ms && waits[0].second <= 40ms));  // 40 ms, drawn into [half, all]
+        CHECK((waits[1].second >= 40ms && waits[1].second <= 80ms));  // doubled
+        CHECK((waits[2].second >= 50ms && waits[2].second <= 100ms)); // capped at max_delay
+        CHECK(took >= waits[0].second + waits[1].second + waits[2].second); // each attempt after its wait
+        REQUIRE(e.errors.size() == 3);
+        for (const auto& ec : e.errors) CHECK(ec == asio::error::connection_refused);
+        CHECK(client.ready_state() == duplex::ready_state::closed);
+    }
+    SECTION("the server comes back on its port: the client reconnects, and the backoff starts over") {
+        open_first();
+        server->stop();
+        REQUIRE(run_until(io, [&] { return waits.size() == 2; })); // one attempt refused, the next one waits
+        server = make_server(port);
+        REQUIRE(run_until(io, [&] { return e.opens == 2; }));
+        REQUIRE_FALSE(client.send_text("back again"));
+        REQUIRE(run_until(io, [&] { return e.messages.size() == 1; }));
+        CHECK(e.messages[0] == "back again");
+        CHECK(client.url() == ws_url(port));
+        REQUIRE_FALSE(client.send_text("close please")); // the server closes with 4001
+        REQUIRE(run_until(io, [&] { return waits.size() == 3; }));
+        CHECK(e.close_code == 4001);
+        CHECK(waits[2].first == 1); // counted from 1 again after an open connection
+        REQUIRE(run_until(io, [&] { return e.opens == 3; }));
+        REQUIRE_FALSE(client.close());
+        REQUIRE(run_until(io, [&] { return e.closes == 4; }));
+        settle(150ms);
+        CHECK(waits.size() == 3);
+    }
+    SECTION("close(): before the end, no reconnect; during the wait, it stops") {
+        open_first();
+        REQUIRE_FALSE(client.close());
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        settle(150ms);
+        CHECK(waits.empty());
+        CHECK(e.opens == 1);
+
+        REQUIRE_FALSE(client.connect(ws_url(port), o));
+        REQUIRE(run_until(io, [&] { return e.opens == 2; }));
+        REQUIRE_FALSE(client.send_text("close please"));
+        REQUIRE(run_until(io, [&] { return waits.size() == 1; }));
+        CHECK(client.ready_state() == duplex::ready_state::closed);
+        CHECK_FALSE(client.close()); // stops the wait
+        CHECK(client.close() == duplex::errc::closed); // nothing left to stop
+        settle(200ms);
+        CHECK(e.opens == 2);
+        CHECK(se.opens == 2);
+    }
+    SECTION("connect() from on_close takes over; close() from on_reconnecting stops") {
+        bool again = true;
+        client.on_close([&](std::uint16_t, std::string_view) {
+            ++e.closes;
+            if (again) REQUIRE_FALSE(client.connect(ws_url(port, "/mine"), o));
+            again = false;
+        });
+        open_first();
+        REQUIRE_FALSE(client.send_text("close please"));
+        REQUIRE(run_until(io, [&] { return e.opens == 2; }));
+        CHECK(waits.empty()); // the application's own connect() came first
+        CHECK(client.url() == ws_url(port, "/mine"));
+        client.on_reconnecting([&](unsigned n, std::chrono::milliseconds d) {
+            waits.emplace_back(n, d);
+            CHECK_FALSE(client.close());
+        });
+        REQUIRE_FALSE(client.send_text("close please"));
+        REQUIRE(run_until(io, [&] { return waits.size() == 1; }));
+        settle(200ms);
+        CHECK(e.opens == 2);
+    }
+    SECTION("destroying the client during the wait: nothing more is reported, io.run() returns") {
+        o.reconnect.initial_delay = 20s; // a wait the destructor must cancel
+        o.reconnect.max_delay = 20s;
+        auto c = std::make_unique<duplex::client>(io);
+        events ce;
+        record(*c, ce);
+        c->on_reconnecting([&](unsigned n, std::chrono::milliseconds d) { waits.emplace_back(n, d); });
+        REQUIRE_FALSE(c->connect(ws_url(port), o));
+        REQUIRE(run_until(io, [&] { return ce.opens == 1; }));
+        REQUIRE_FALSE(c->send_text("close please"));
+        REQUIRE(run_until(io, [&] { return waits.size() == 1; }));
+        c.reset();
+        server->stop();
+        const auto t0 = std::chrono::steady_clock::now();
+        io.restart();
+        io.run_for(10s); // returns as soon as nothing is left to do
+        CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+        CHECK(ce.opens == 1);
+        CHECK(ce.closes == 1);
+    }
+}
+
 TEST_CASE("client: destroying the client closes with 1001 and silences its handlers", "[client]") {
     asio::io_context io;
     duplex::server server(io);
