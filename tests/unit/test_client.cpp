@@ -721,6 +721,15 @@ TEST_CASE("client: through an HTTP CONNECT proxy (RFC 9110 §9.3.6)", "[client][
         CHECK(e.errors[0] == duplex::errc::bad_http_response);
         CHECK(e.opens == 0);
     }
+    SECTION("an answer over the header size limit: errc::header_too_large") {
+        proxy.refusal = "HTTP/1.1 200 OK\r\nX-Padding: " + std::string(20000, 'a') + "\r\n\r\n";
+        REQUIRE_FALSE(client.connect(ws_url(server.port()), o));
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        REQUIRE(e.errors.size() == 1);
+        CHECK(e.errors[0] == duplex::errc::header_too_large);
+        CHECK(e.errors[0].message() == "HTTP header is larger than the limit");
+        CHECK(proxy.tunnels == 0);
+    }
     SECTION("a proxy that never answers: connect_timeout") {
         silent_listener silent(io);
         o.proxy = "127.0.0.1:" + std::to_string(silent.port()); // the scheme may be left out

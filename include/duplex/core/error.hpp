@@ -52,8 +52,8 @@ enum class errc {
 
     // Opening handshake, server side (RFC 6455 §4.2.1): answered with an HTTP status.
     bad_http_request = 100,   // 400: not parseable as an HTTP/1.1 request
-    header_too_large = 101,   // 431: request head over the size limit
-    too_many_headers = 102,   // 431: more header fields than the limit
+    header_too_large = 101,   // 431: request head over the size limit (client: the response head)
+    too_many_headers = 102,   // 431: more header fields than the limit (client: in the response)
     bad_method = 103,         // 405: the upgrade request is not a GET
     bad_http_version = 104,   // 400: not HTTP/1.1 or later
     no_host = 105,            // 400: no Host header, or more than one
@@ -132,8 +132,8 @@ inline const char* errc_message(errc e) noexcept {
     case errc::invalid_close_reason: return "close reason is not valid UTF-8";
     case errc::bad_compressed_data: return "compressed message does not inflate";
     case errc::bad_http_request: return "malformed HTTP request";
-    case errc::header_too_large: return "request header is larger than the limit";
-    case errc::too_many_headers: return "request has more header fields than the limit";
+    case errc::header_too_large: return "HTTP header is larger than the limit";
+    case errc::too_many_headers: return "HTTP header has more fields than the limit";
     case errc::bad_method: return "WebSocket upgrade must be a GET request";
     case errc::bad_http_version: return "WebSocket upgrade needs HTTP/1.1 or later";
     case errc::no_host: return "request needs exactly one Host header";
