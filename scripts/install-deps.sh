@@ -31,10 +31,10 @@ done
 # python3-websockets: interop peer (Debian's /usr/bin/python3 only).
 # chromium + nodejs/npm: browser and Node.js interop tests (npm packages below).
 # libboost-dev + libwebsocketpp-dev: comparison peer for interop tests and benchmarks.
-# tinyproxy: a real HTTP CONNECT proxy for the client's proxy test (it runs its own instance).
+# tinyproxy, microsocks: real HTTP CONNECT and SOCKS5 proxies for the client's proxy tests.
 PACKAGES=(cmake g++ make clang libclang-rt-14-dev libasio-dev libssl-dev zlib1g-dev catch2
           libbenchmark-dev openssl python3 python3-websockets nodejs npm chromium libboost-dev
-          libwebsocketpp-dev pkg-config ca-certificates tinyproxy)
+          libwebsocketpp-dev pkg-config ca-certificates tinyproxy microsocks)
 PACKAGES+=("${EXTRA[@]+"${EXTRA[@]}"}")
 
 mkdir -p "$LOG_DIR"

@@ -68,7 +68,7 @@ int main() {
     // ws.connect(url, through_proxy) then works as a direct connect() does; a proxy that
     // says no is errc::proxy_auth_required (407) or errc::proxy_refused, in on_error.
     duplex::client socks(io);
-    through_proxy.proxy = "socks5://127.0.0.1:1080"; // only HTTP proxies: refused at once
+    through_proxy.proxy = "socks4://127.0.0.1:1080"; // HTTP and SOCKS5 only: refused at once
     checks += socks.connect(url, through_proxy) == duplex::errc::bad_proxy_url;
     // [proxy]
 

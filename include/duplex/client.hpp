@@ -45,6 +45,7 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
+#include <asio/read.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
@@ -112,15 +113,18 @@ struct client_options {
     std::string origin;
     /// More request header fields, e.g. {"Authorization", "Bearer ..."}.
     header_list headers;
-    /// Reach the server through an HTTP proxy: "http://host:port", with
-    /// "http://user:password@host:port" for Basic authentication (see parse_proxy_url).
-    /// The client asks it for a tunnel (CONNECT host:port, RFC 9110 §9.3.6); the
-    /// handshake, and TLS end to end for wss://, then run through the tunnel. Empty
-    /// (default): connect directly; environment variables are not read. A refusal is
-    /// errc::proxy_refused, or errc::proxy_auth_required for 407; connect_timeout
-    /// covers the proxy's answer too.
+    /// Reach the server through a proxy: "http://host:port" (HTTP CONNECT, RFC 9110
+    /// §9.3.6) or "socks5://host:port" (SOCKS5, RFC 1928; the proxy resolves the server's
+    /// name), with "user:password@" before the host for credentials (Basic for HTTP,
+    /// RFC 1929 for SOCKS5; see parse_proxy_url). The handshake, and TLS end to end for
+    /// wss://, then run through the tunnel. Empty (default): connect directly;
+    /// environment variables are not read. A refusal is errc::proxy_refused (or what a
+    /// SOCKS5 proxy names: connection refused, host unreachable, ...),
+    /// errc::proxy_auth_required when credentials are missing or wrong;
+    /// connect_timeout covers the proxy's answers too.
     std::string proxy;
-    /// More fields for the CONNECT request, e.g. a Proxy-Authorization of another scheme.
+    /// HTTP proxies: more fields for the CONNECT request, e.g. a Proxy-Authorization of
+    /// another scheme.
     header_list proxy_headers;
     /// Automatic reconnect with backoff (off by default); see reconnect_options.
     reconnect_options reconnect;
@@ -296,8 +300,10 @@ private:
         proxy_url proxy;
         if (!options.proxy.empty()) {
             if (auto ec = parse_proxy_url(options.proxy, proxy)) return ec;
-            if (!write_connect_request(probe, u.host, u.port, proxy.username, proxy.password, &options.proxy_headers))
-                return std::make_error_code(std::errc::invalid_argument);
+            const bool valid = proxy.socks5 ? write_socks5_connect(probe, u.host, u.port) // a name up to 255 bytes
+                                            : write_connect_request(probe, u.host, u.port, proxy.username,
+                                                                    proxy.password, &options.proxy_headers);
+            if (!valid) return std::make_error_code(std::errc::invalid_argument);
         }
 
         auto a = std::make_shared<attempt>(strand_, this, std::move(u), std::move(options), std::move(request),
@@ -392,6 +398,7 @@ private:
 
         // TCP to the proxy is up: ask it for a tunnel to the server.
         void open_tunnel() {
+            if (proxy.socks5) return socks5_greet();
             write_connect_request(tunnel, target.host, target.port, proxy.username, proxy.password, &options.proxy_headers);
             asio::async_write(socket, asio::buffer(tunnel), [self = this->shared_from_this()](std::error_code ec, std::size_t) {
                 if (self->failed) return;
@@ -426,13 +433,82 @@ private:
                 scanner.reset();
                 head = scanner.scan(tunnel, ec, limits);
             }
-            if (ec == errc::bad_http_request) ec = make_error_code(errc::bad_http_response);
+            if (ec == errc::bad_http_request || ec == errc::bad_http_response) ec = make_error_code(errc::bad_proxy_response);
             if (!ec && head != 0) ec = check_connect_response(answer);
-            if (!ec && head != 0 && tunnel.size() != head) ec = make_error_code(errc::bad_http_response); // bytes before we spoke
+            if (!ec && head != 0 && tunnel.size() != head) ec = make_error_code(errc::bad_proxy_response); // bytes before we spoke
             if (ec) return fail(ec);
             if (head == 0) return read_tunnel_answer(scanner);
             std::string().swap(tunnel);
             open_connection();
+        }
+
+        // SOCKS5 (RFC 1928): the greeting, username/password if the proxy asks for it
+        // (RFC 1929), then CONNECT; each answer is read to its exact length.
+        enum class socks5_step : std::uint8_t { method, password, reply_head, reply_rest };
+        void socks5_greet() {
+            tunnel.clear();
+            write_socks5_greeting(tunnel, !proxy.username.empty());
+            socks5_send(socks5_step::method, 2);
+        }
+        void socks5_connect() {
+            tunnel.clear();
+            std::error_code ec;
+            const asio::ip::address ip = asio::ip::make_address(target.host, ec);
+            if (ec) {
+                write_socks5_connect(tunnel, target.host, target.port); // a name: the proxy resolves it
+            } else if (ip.is_v4()) {
+                const auto bytes = ip.to_v4().to_bytes();
+                write_socks5_connect(tunnel, target.host, target.port, bytes.data(), bytes.size());
+            } else {
+                const auto bytes = ip.to_v6().to_bytes();
+                write_socks5_connect(tunnel, target.host, target.port, bytes.data(), bytes.size());
+            }
+            socks5_send(socks5_step::reply_head, 5); // enough to know the reply's length
+        }
+        // Writes `tunnel`, then reads the `n` bytes of the answer into it.
+        void socks5_send(socks5_step next, std::size_t n) {
+            asio::async_write(socket, asio::buffer(tunnel), [self = this->shared_from_this(), next, n](std::error_code ec, std::size_t) {
+                if (self->failed) return;
+                if (ec) return self->fail(ec);
+                self->socks5_read(next, n);
+            });
+        }
+        void socks5_read(socks5_step step, std::size_t n) {
+            tunnel.assign(n, '\0');
+            asio::async_read(socket, asio::buffer(&tunnel[0], n), [self = this->shared_from_this(), step](std::error_code ec, std::size_t) {
+                if (self->failed) return;
+                if (ec) return self->fail(ec == asio::error::eof ? make_error_code(errc::proxy_refused) : ec);
+                self->on_socks5_answer(step);
+            });
+        }
+        void on_socks5_answer(socks5_step step) {
+            const auto* b = reinterpret_cast<const std::uint8_t*>(tunnel.data());
+            std::error_code ec;
+            switch (step) {
+            case socks5_step::method: {
+                bool send_password = false;
+                ec = check_socks5_method(b, !proxy.username.empty(), send_password);
+                if (ec) break;
+                if (!send_password) return socks5_connect();
+                tunnel.clear();
+                write_socks5_password(tunnel, proxy.username, proxy.password);
+                return socks5_send(socks5_step::password, 2);
+            }
+            case socks5_step::password:
+                ec = check_socks5_password_reply(b);
+                if (ec) break;
+                return socks5_connect();
+            case socks5_step::reply_head: {
+                const std::size_t size = socks5_reply_size(b);
+                ec = size == 0 ? make_error_code(errc::bad_proxy_response) : check_socks5_reply(b[1]);
+                if (ec) break;
+                return socks5_read(socks5_step::reply_rest, size - 5); // the address the proxy bound: unused
+            }
+            case socks5_step::reply_rest:
+                std::string().swap(tunnel);
+                return open_connection();
+            }
+            fail(ec);
         }
 
         // TCP is up (to the server, or through the proxy's tunnel): hand the socket to a

@@ -19,7 +19,8 @@
 //   - IPv6 zone identifiers ("[fe80::1%25eth0]"), percent-encoded or non-ASCII host
 //     names (convert an internationalized name to punycode first), whitespace anywhere.
 //
-// HTTP proxy URLs (parse_proxy_url, for client_options::proxy) are below parse_url.
+// Proxy URLs (parse_proxy_url, for client_options::proxy: http://, socks5://) are below
+// parse_url.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -241,26 +242,31 @@ inline url parse_url(std::string_view text) {
     return u;
 }
 
-/// An HTTP proxy that a client reaches its server through (client_options::proxy).
+/// A proxy that a client reaches its server through (client_options::proxy).
 struct proxy_url {
+    bool socks5 = false;        ///< SOCKS5 (RFC 1928), else HTTP CONNECT
     std::string host;           ///< lower-case name or address; IPv6 without brackets
     std::uint16_t port = 80;
     std::string username;       ///< decoded; Basic credentials are sent when not empty
     std::string password;       ///< decoded
 };
 
-/// Parses an HTTP proxy URL: http://[user[:password]@]host[:port][/] (default port 80;
-/// the scheme may be left out: "host:port"). The host follows the rules of parse_url;
-/// user and password are percent-decoded (write '@' as %40, ':' as %3A) and may hold
-/// no control characters, nor the user a ':' (RFC 7617 §2). Anything else (https://
-/// proxies, a path, a query) is errc::bad_proxy_url.
+/// Parses a proxy URL: http://[user[:password]@]host[:port][/] (HTTP CONNECT, default
+/// port 80; the scheme may be left out: "host:port"), or the same with socks5:// or
+/// socks5h:// (SOCKS5, default port 1080; both let the proxy resolve the server's name).
+/// The host follows the rules of parse_url; user and password are percent-decoded
+/// (write '@' as %40, ':' as %3A) and may hold no control characters, nor the user a ':'
+/// (RFC 7617 §2); for SOCKS5 both are needed, 1 to 255 bytes each (RFC 1929). Anything
+/// else (https:// proxies, socks4://, a path, a query) is errc::bad_proxy_url.
 inline std::error_code parse_proxy_url(std::string_view text, proxy_url& out) {
     const auto bad = make_error_code(errc::bad_proxy_url);
+    out.socks5 = false;
     const std::size_t colon = text.find("://");
     if (colon != std::string_view::npos) {
         std::string scheme;
         for (char c : text.substr(0, colon)) scheme += detail::url_lower(c);
-        if (scheme != "http") return bad;
+        if (scheme == "socks5" || scheme == "socks5h") out.socks5 = true;
+        else if (scheme != "http") return bad;
         text.remove_prefix(colon + 3);
     }
     if (!text.empty() && text.back() == '/') text.remove_suffix(1);
@@ -277,8 +283,11 @@ inline std::error_code parse_proxy_url(std::string_view text, proxy_url& out) {
             return bad;
         text.remove_prefix(at + 1);
     }
+    if (out.socks5 && at != std::string_view::npos &&
+        (out.password.empty() || out.username.size() > 255 || out.password.size() > 255))
+        return bad;
     if (text.find_first_of("/?#@ \t") != std::string_view::npos) return bad;
-    if (!detail::parse_host_port(text, 80, out.host, out.port)) return bad;
+    if (!detail::parse_host_port(text, out.socks5 ? 1080 : 80, out.host, out.port)) return bad;
     return {};
 }
 

@@ -160,11 +160,18 @@ private:
 // or connects to the request's host:port (an IP address), answers `established` and
 // relays bytes both ways until either side ends, keeping the first bytes that went
 // from the client to the server in `client_bytes`.
+//
+// With `socks5` it is a SOCKS5 proxy instead (RFC 1928): it wants username/password
+// (RFC 1929) when `socks_user` is set, keeps each CONNECT as "host:port" in `requests`
+// (a name as sent, an address in text form), and answers `socks_reply` (0: success).
 struct test_proxy {
     asio::ip::tcp::acceptor acceptor;
     std::string refusal;
     bool hang_up = false;
     std::string established = "HTTP/1.1 200 Connection established\r\n\r\n";
+    bool socks5 = false;
+    std::string socks_user, socks_password;
+    std::uint8_t socks_reply = 0;
     std::vector<std::string> requests;
     std::string client_bytes; // the first 4 KiB the client sent through a tunnel
     int tunnels = 0;
@@ -183,6 +190,94 @@ private:
         std::string head;
         std::array<char, 16384> from_client{}, from_server{};
         session(test_proxy& p, asio::ip::tcp::socket s) : proxy(p), down(std::move(s)), up(down.get_executor()) {}
+
+        void start() {
+            if (proxy.socks5) socks_greeting();
+            else read_head();
+        }
+
+        // Reads exactly n bytes from the client into `head`, then calls next().
+        void read_exact(std::size_t n, std::function<void()> next) {
+            head.assign(n, '\0');
+            asio::async_read(down, asio::buffer(&head[0], n), [self = shared_from_this(), next](std::error_code ec, std::size_t) {
+                if (ec) return self->end();
+                next();
+            });
+        }
+        void answer(std::string bytes, std::function<void()> next) {
+            auto out = std::make_shared<std::string>(std::move(bytes));
+            asio::async_write(down, asio::buffer(*out), [self = shared_from_this(), out, next](std::error_code ec, std::size_t) {
+                if (ec) return self->end();
+                if (next) next();
+                else self->end();
+            });
+        }
+        std::uint8_t byte(std::size_t i) const { return static_cast<std::uint8_t>(head[i]); }
+        void socks_greeting() {
+            read_exact(2, [this] {
+                read_exact(byte(1), [this] {
+                    const bool wants_password = !proxy.socks_user.empty();
+                    const char method = wants_password ? '\x02' : '\x00';
+                    if (head.find(method) == std::string::npos) return answer(std::string("\x05\xff", 2), nullptr);
+                    answer(std::string("\x05") + method, [this, wants_password] {
+                        if (wants_password) socks_password();
+                        else socks_request();
+                    });
+                });
+            });
+        }
+        void socks_password() {
+            read_exact(2, [this] {
+                read_exact(byte(1) + 1u, [this] {
+                    const std::string user = head.substr(0, head.size() - 1);
+                    read_exact(byte(head.size() - 1), [this, user] {
+                        const bool ok = user == proxy.socks_user && head == proxy.socks_password;
+                        answer(std::string(ok ? "\x01\x00" : "\x01\x01", 2), ok ? std::function<void()>([this] { socks_request(); }) : nullptr);
+                    });
+                });
+            });
+        }
+        void socks_request() {
+            read_exact(4, [this] {
+                const std::uint8_t type = byte(3);
+                const auto with_port = [this](std::string host) {
+                    const auto port = static_cast<std::uint16_t>(byte(head.size() - 2) << 8 | byte(head.size() - 1));
+                    proxy.requests.push_back(host + ":" + std::to_string(port));
+                    if (proxy.socks_reply != 0)
+                        return answer(std::string("\x05") + char(proxy.socks_reply) + std::string("\x00\x01\0\0\0\0\0\0", 8), nullptr);
+                    std::error_code ec;
+                    auto address = asio::ip::make_address(host, ec);
+                    if (ec) address = asio::ip::make_address("127.0.0.1"); // the tests' names are all local
+                    up.async_connect({address, port}, [self = shared_from_this()](std::error_code ec2) {
+                        if (ec2) return self->end();
+                        ++self->proxy.tunnels;
+                        self->answer(std::string("\x05\x00\x00\x01\x7f\x00\x00\x01\x00\x00", 10), [self] {
+                            self->pump(self->down, self->up, self->from_client, true);
+                            self->pump(self->up, self->down, self->from_server, false);
+                        });
+                    });
+                };
+                if (type == 0x01) {
+                    read_exact(6, [this, with_port] {
+                        asio::ip::address_v4::bytes_type b;
+                        for (std::size_t i = 0; i < 4; ++i) b[i] = byte(i);
+                        with_port(asio::ip::address_v4(b).to_string());
+                    });
+                } else if (type == 0x04) {
+                    read_exact(18, [this, with_port] {
+                        asio::ip::address_v6::bytes_type b;
+                        for (std::size_t i = 0; i < 16; ++i) b[i] = byte(i);
+                        with_port(asio::ip::address_v6(b).to_string());
+                    });
+                } else if (type == 0x03) {
+                    read_exact(1, [this, with_port] {
+                        read_exact(byte(0) + 2u, [this, with_port] { with_port(head.substr(0, head.size() - 2)); });
+                    });
+                } else {
+                    end();
+                }
+            });
+        }
 
         void read_head() {
             down.async_read_some(asio::buffer(from_client), [self = shared_from_this()](std::error_code ec, std::size_t n) {
@@ -241,7 +336,7 @@ private:
     void accept() {
         acceptor.async_accept([this](std::error_code ec, asio::ip::tcp::socket s) {
             if (ec) return;
-            std::make_shared<session>(*this, std::move(s))->read_head();
+            std::make_shared<session>(*this, std::move(s))->start();
             accept();
         });
     }
@@ -627,6 +722,25 @@ TEST_CASE("client: interim 1xx answers before the 101 are read past (RFC 9110 §
     }
 }
 
+// Connects to `address` with `o`, echoes a text and a 70,000-byte message through the
+// (proxied) connection, closes with 1000 (the server's close is the first it records).
+void echo_through(asio::io_context& io, duplex::client& client, events& e, server_events& se, const std::string& address,
+                  const duplex::client_options& o) {
+    REQUIRE_FALSE(client.connect(address, o));
+    REQUIRE(run_until(io, [&] { return e.opens == 1 || e.closes == 1; }));
+    INFO((e.errors.empty() ? std::string("no error") : e.errors[0].message()));
+    REQUIRE(e.opens == 1);
+    REQUIRE_FALSE(client.send_text("via proxy"));
+    REQUIRE_FALSE(client.send_binary(pattern(70000, false)));
+    REQUIRE(run_until(io, [&] { return e.messages.size() == 2; }));
+    CHECK(e.messages[0] == "via proxy");
+    CHECK(e.messages[1] == pattern(70000, false));
+    REQUIRE_FALSE(client.close());
+    REQUIRE(run_until(io, [&] { return e.closes == 1 && se.close_codes.size() == 1; }));
+    CHECK(e.close_code == 1000);
+    CHECK(e.errors.empty());
+}
+
 // RFC 9110 §9.3.6: the client asks the proxy for a tunnel with CONNECT host:port; any
 // 2xx opens it, and the WebSocket handshake then runs through it unchanged.
 TEST_CASE("client: through an HTTP CONNECT proxy (RFC 9110 §9.3.6)", "[client][proxy]") {
@@ -649,19 +763,7 @@ TEST_CASE("client: through an HTTP CONNECT proxy (RFC 9110 §9.3.6)", "[client][
 
     // Opens through the proxy, echoes a text and a 70,000-byte message, closes with 1000.
     const auto round_trip = [&] {
-        REQUIRE_FALSE(client.connect(ws_url(server.port(), "/chat"), o));
-        REQUIRE(run_until(io, [&] { return e.opens == 1 || e.closes == 1; }));
-        INFO((e.errors.empty() ? std::string("no error") : e.errors[0].message()));
-        REQUIRE(e.opens == 1);
-        REQUIRE_FALSE(client.send_text("via proxy"));
-        REQUIRE_FALSE(client.send_binary(pattern(70000, false)));
-        REQUIRE(run_until(io, [&] { return e.messages.size() == 2; }));
-        CHECK(e.messages[0] == "via proxy");
-        CHECK(e.messages[1] == pattern(70000, false));
-        REQUIRE_FALSE(client.close());
-        REQUIRE(run_until(io, [&] { return e.closes == 1 && se.close_codes.size() == 1; }));
-        CHECK(e.close_code == 1000);
-        CHECK(e.errors.empty());
+        echo_through(io, client, e, se, ws_url(server.port(), "/chat"), o);
         CHECK(proxy.tunnels == 1);
         REQUIRE(proxy.requests.size() == 1);
         CHECK(proxy.requests[0].rfind("CONNECT " + authority + " HTTP/1.1\r\n", 0) == 0);
@@ -713,13 +815,17 @@ TEST_CASE("client: through an HTTP CONNECT proxy (RFC 9110 §9.3.6)", "[client][
         proxy.hang_up = true;
         refused(duplex::errc::proxy_refused);
     }
-    SECTION("bytes behind the 200 before the client spoke: errc::bad_http_response") {
+    SECTION("bytes behind the 200 before the client spoke: errc::bad_proxy_response") {
         proxy.established = "HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 101 Switching Protocols\r\n\r\n";
         REQUIRE_FALSE(client.connect(ws_url(server.port()), o));
         REQUIRE(run_until(io, [&] { return e.closes == 1; }));
         REQUIRE(e.errors.size() == 1);
-        CHECK(e.errors[0] == duplex::errc::bad_http_response);
+        CHECK(e.errors[0] == duplex::errc::bad_proxy_response);
         CHECK(e.opens == 0);
+    }
+    SECTION("an answer that is not HTTP: errc::bad_proxy_response") {
+        proxy.refusal = "SSH-2.0-OpenSSH_9.2\r\n\r\n";
+        refused(duplex::errc::bad_proxy_response);
     }
     SECTION("an answer over the header size limit: errc::header_too_large") {
         proxy.refusal = "HTTP/1.1 200 OK\r\nX-Padding: " + std::string(20000, 'a') + "\r\n\r\n";
@@ -741,7 +847,7 @@ TEST_CASE("client: through an HTTP CONNECT proxy (RFC 9110 §9.3.6)", "[client][
         CHECK(e.errors[0] == duplex::errc::handshake_timeout);
     }
     SECTION("what cannot be a proxy is refused by connect() at once") {
-        for (const char* bad : {"https://127.0.0.1:3128", "socks5://127.0.0.1:1080", "http://127.0.0.1:3128/path",
+        for (const char* bad : {"https://127.0.0.1:3128", "socks4://127.0.0.1:1080", "http://127.0.0.1:3128/path",
                                 "http://:3128", "http://127.0.0.1:0", "http://%zz@127.0.0.1:3128", "http://@127.0.0.1"}) {
             INFO(bad);
             o.proxy = bad;
@@ -755,6 +861,82 @@ TEST_CASE("client: through an HTTP CONNECT proxy (RFC 9110 §9.3.6)", "[client][
         CHECK(e.errors.empty());
         CHECK(e.closes == 0);
         CHECK(proxy.requests.empty());
+    }
+}
+
+// RFC 1928: greeting, method, (RFC 1929 username/password), CONNECT, reply; then the
+// WebSocket handshake runs through the tunnel.
+TEST_CASE("client: through a SOCKS5 proxy (RFC 1928, RFC 1929)", "[client][proxy][socks5]") {
+    asio::io_context io;
+    duplex::server server(io);
+    server_events se;
+    echo_and_record(server, se);
+    REQUIRE_FALSE(server.listen(0));
+    const std::string port = std::to_string(server.port());
+    test_proxy proxy(io);
+    proxy.socks5 = true;
+    duplex::client client(io);
+    events e;
+    record(client, e);
+    duplex::client_options o;
+    o.proxy = "socks5://127.0.0.1:" + std::to_string(proxy.port());
+
+    SECTION("no authentication; the server's address is sent as an IPv4 address") {
+        echo_through(io, client, e, se, ws_url(server.port()), o);
+        REQUIRE(proxy.requests.size() == 1);
+        CHECK(proxy.requests[0] == "127.0.0.1:" + port);
+        CHECK(proxy.tunnels == 1);
+        CHECK(proxy.client_bytes.rfind("GET / HTTP/1.1\r\n", 0) == 0);
+    }
+    SECTION("username/password, percent-decoded; a host name goes to the proxy unresolved") {
+        proxy.socks_user = "al@ice";
+        proxy.socks_password = "s3 cret";
+        o.proxy = "socks5h://al%40ice:s3%20cret@127.0.0.1:" + std::to_string(proxy.port());
+        echo_through(io, client, e, se, "ws://localhost:" + port + "/", o);
+        REQUIRE(proxy.requests.size() == 1);
+        CHECK(proxy.requests[0] == "localhost:" + port); // the proxy resolves it (RFC 1928 §5, type 3)
+    }
+
+    const auto refused = [&](std::error_code expected) {
+        REQUIRE_FALSE(client.connect(ws_url(server.port()), o));
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        REQUIRE(e.errors.size() == 1);
+        INFO(e.errors[0].message());
+        CHECK(e.errors[0] == expected);
+        CHECK(e.close_code == 1006);
+        CHECK(e.opens == 0);
+        CHECK(se.opens == 0);
+    };
+    SECTION("credentials wanted, none given: errc::proxy_auth_required (method 0xFF)") {
+        proxy.socks_user = "u";
+        proxy.socks_password = "p";
+        refused(duplex::errc::proxy_auth_required);
+        CHECK(proxy.requests.empty());
+    }
+    SECTION("wrong password: errc::proxy_auth_required (RFC 1929 status)") {
+        proxy.socks_user = "u";
+        proxy.socks_password = "p";
+        o.proxy = "socks5://u:wrong@127.0.0.1:" + std::to_string(proxy.port());
+        refused(duplex::errc::proxy_auth_required);
+        CHECK(proxy.requests.empty());
+    }
+    SECTION("the proxy's reasons: connection refused (5) as the system error, not allowed (2) as proxy_refused") {
+        proxy.socks_reply = 0x05;
+        refused(std::make_error_code(std::errc::connection_refused));
+        REQUIRE(proxy.requests.size() == 1);
+    }
+    SECTION("not allowed by the proxy's rules: errc::proxy_refused") {
+        proxy.socks_reply = 0x02;
+        refused(duplex::errc::proxy_refused);
+    }
+    SECTION("what a SOCKS5 proxy URL cannot be") {
+        for (const char* bad : {"socks4://127.0.0.1:1080", "socks5://user@127.0.0.1:1080", "socks5://:pw@127.0.0.1"}) {
+            INFO(bad);
+            o.proxy = bad;
+            CHECK(client.connect(ws_url(server.port()), o) == duplex::errc::bad_proxy_url);
+        }
+        o.proxy = "socks5://127.0.0.1:1080";
+        CHECK(client.connect("ws://" + std::string(256, 'a') + ":1/", o) == std::errc::invalid_argument); // names up to 255 bytes
     }
 }
 

@@ -106,6 +106,6 @@ TEST_CASE("errors: fixed values, a message each, the condition of their group", 
         else if (v < 300) CHECK(ec == duplex::condition::handshake_failed);
         else CHECK_FALSE(ec == duplex::condition::protocol_violation);
     }
-    CHECK(static_cast<int>(duplex::errc::proxy_auth_required) == 211);
-    CHECK(known == 16 + 14 + 12 + 11);
+    CHECK(static_cast<int>(duplex::errc::bad_proxy_response) == 212);
+    CHECK(known == 16 + 14 + 13 + 11);
 }

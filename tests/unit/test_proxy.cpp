@@ -1,10 +1,11 @@
-// The sans-I/O parts of an HTTP CONNECT tunnel (core/proxy.hpp, RFC 9110 §9.3.6) and
-// proxy URLs (url.hpp). The client going through a proxy is in test_client.cpp.
+// The sans-I/O parts of proxy tunnels (core/proxy.hpp): HTTP CONNECT (RFC 9110 §9.3.6)
+// and SOCKS5 (RFC 1928, RFC 1929); and proxy URLs (url.hpp). The client going through a proxy is in test_client.cpp.
 #include <catch2/catch.hpp>
 
 #include <duplex/core/proxy.hpp>
 #include <duplex/url.hpp>
 
+#include <cstdint>
 #include <string>
 
 using duplex::errc;
@@ -39,13 +40,103 @@ TEST_CASE("proxy URLs: http:// with optional credentials, nothing else", "[proxy
     REQUIRE_FALSE(duplex::parse_proxy_url("http://proxy:3128", p)); // credentials of an earlier parse are gone
     CHECK(p.username.empty());
 
-    for (const char* bad : {"", "https://proxy:3128", "socks5://proxy:1080", "http://proxy:3128/path", "http://proxy:3128?q",
+    for (const char* bad : {"", "https://proxy:3128", "socks4://proxy:1080", "http://proxy:3128/path", "http://proxy:3128?q",
                             "http://proxy:3128#f", "http://:3128", "http://proxy:0", "http://proxy:65536", "http://proxy:x",
                             "http://@proxy", "http://:pw@proxy", "http://a%3Ab@proxy", "http://a%0d%0aX:1@proxy",
                             "http://a%zz@proxy", "http://a%4@proxy", "http://pro xy:1", "http://[::1:3128", "http://127.1:3128"}) {
         INFO(bad);
         CHECK(duplex::parse_proxy_url(bad, p) == errc::bad_proxy_url);
     }
+}
+
+TEST_CASE("proxy URLs: socks5:// and socks5h://, credentials of 1 to 255 bytes (RFC 1929)", "[proxy][url][socks5]") {
+    duplex::proxy_url p;
+    REQUIRE_FALSE(duplex::parse_proxy_url("socks5://127.0.0.1", p));
+    CHECK(p.socks5);
+    CHECK(p.port == 1080); // SOCKS's port
+    REQUIRE_FALSE(duplex::parse_proxy_url("SOCKS5H://u:p@proxy:9050", p));
+    CHECK(p.socks5);
+    CHECK(p.username == "u");
+    CHECK(p.password == "p");
+    REQUIRE_FALSE(duplex::parse_proxy_url("http://proxy", p)); // the kind of an earlier parse is gone
+    CHECK_FALSE(p.socks5);
+    REQUIRE_FALSE(duplex::parse_proxy_url("socks5://" + std::string(255, 'u') + ":" + std::string(255, 'p') + "@h", p));
+    const std::string long_user = "socks5://" + std::string(256, 'u') + ":p@h";
+    const std::string long_password = "socks5://u:" + std::string(256, 'p') + "@h";
+    for (const std::string& bad : {std::string("socks5://u@h"), std::string("socks5://u:@h"), long_user, long_password,
+                                   std::string("socks4a://h"), std::string("socks://h")}) {
+        INFO(bad);
+        CHECK(duplex::parse_proxy_url(bad, p) == errc::bad_proxy_url);
+    }
+}
+
+TEST_CASE("SOCKS5 messages: greeting, username/password, CONNECT, replies (RFC 1928, RFC 1929)", "[proxy][socks5]") {
+    std::string out;
+    duplex::write_socks5_greeting(out, false);
+    CHECK(out == std::string("\x05\x01\x00", 3)); // version 5, one method: no authentication
+    out.clear();
+    duplex::write_socks5_greeting(out, true);
+    CHECK(out == std::string("\x05\x02\x00\x02", 4)); // and username/password
+
+    bool send_password = true;
+    const std::uint8_t none[2] = {5, 0}, password[2] = {5, 2}, refused[2] = {5, 0xff}, socks4[2] = {4, 0}, gssapi[2] = {5, 1};
+    CHECK_FALSE(duplex::check_socks5_method(none, true, send_password));
+    CHECK_FALSE(send_password);
+    CHECK_FALSE(duplex::check_socks5_method(password, true, send_password));
+    CHECK(send_password);
+    CHECK(duplex::check_socks5_method(password, false, send_password) == errc::bad_proxy_response); // not offered
+    CHECK(duplex::check_socks5_method(refused, false, send_password) == errc::proxy_auth_required);
+    CHECK(duplex::check_socks5_method(socks4, false, send_password) == errc::bad_proxy_response);
+    CHECK(duplex::check_socks5_method(gssapi, true, send_password) == errc::bad_proxy_response);
+
+    out.clear();
+    REQUIRE(duplex::write_socks5_password(out, "al@ice", "pw"));
+    CHECK(out == std::string("\x01\x06" "al@ice" "\x02" "pw", 11));
+    out = "kept";
+    CHECK_FALSE(duplex::write_socks5_password(out, "", "pw"));
+    CHECK_FALSE(duplex::write_socks5_password(out, "u", ""));
+    CHECK_FALSE(duplex::write_socks5_password(out, std::string(256, 'u'), "pw"));
+    CHECK(out == "kept");
+    const std::uint8_t ok[2] = {1, 0}, wrong[2] = {1, 1}, bad[2] = {5, 0};
+    CHECK_FALSE(duplex::check_socks5_password_reply(ok));
+    CHECK(duplex::check_socks5_password_reply(wrong) == errc::proxy_auth_required);
+    CHECK(duplex::check_socks5_password_reply(bad) == errc::bad_proxy_response);
+
+    out.clear();
+    REQUIRE(duplex::write_socks5_connect(out, "echo.example", 443)); // a name: address type 3
+    CHECK(out == std::string("\x05\x01\x00\x03\x0c" "echo.example" "\x01\xbb", 19));
+    out.clear();
+    const std::uint8_t v4[4] = {127, 0, 0, 1};
+    REQUIRE(duplex::write_socks5_connect(out, "127.0.0.1", 9001, v4, 4)); // type 1
+    CHECK(out == std::string("\x05\x01\x00\x01\x7f\x00\x00\x01\x23\x29", 10));
+    out.clear();
+    std::uint8_t v6[16] = {};
+    v6[15] = 1;
+    REQUIRE(duplex::write_socks5_connect(out, "::1", 80, v6, 16)); // type 4
+    CHECK(out.size() == 4 + 16 + 2);
+    CHECK(out[3] == '\x04');
+    out = "kept";
+    CHECK_FALSE(duplex::write_socks5_connect(out, "", 80));
+    CHECK_FALSE(duplex::write_socks5_connect(out, std::string(256, 'a'), 80));
+    CHECK_FALSE(duplex::write_socks5_connect(out, "x", 80, v4, 5));
+    CHECK(out == "kept");
+
+    const std::uint8_t ipv4_reply[5] = {5, 0, 0, 1, 127}, ipv6_reply[5] = {5, 0, 0, 4, 0}, name_reply[5] = {5, 0, 0, 3, 9},
+                       bad_version[5] = {4, 0, 0, 1, 0}, bad_type[5] = {5, 0, 0, 2, 0}, bad_reserved[5] = {5, 0, 1, 1, 0};
+    CHECK(duplex::socks5_reply_size(ipv4_reply) == 10);
+    CHECK(duplex::socks5_reply_size(ipv6_reply) == 22);
+    CHECK(duplex::socks5_reply_size(name_reply) == 4 + 1 + 9 + 2);
+    CHECK(duplex::socks5_reply_size(bad_version) == 0);
+    CHECK(duplex::socks5_reply_size(bad_type) == 0);
+    CHECK(duplex::socks5_reply_size(bad_reserved) == 0);
+    CHECK_FALSE(duplex::check_socks5_reply(0));
+    CHECK(duplex::check_socks5_reply(1) == errc::proxy_refused);   // general failure
+    CHECK(duplex::check_socks5_reply(2) == errc::proxy_refused);   // not allowed by ruleset
+    CHECK(duplex::check_socks5_reply(3) == std::errc::network_unreachable);
+    CHECK(duplex::check_socks5_reply(4) == std::errc::host_unreachable);
+    CHECK(duplex::check_socks5_reply(5) == std::errc::connection_refused);
+    CHECK(duplex::check_socks5_reply(6) == std::errc::timed_out);
+    CHECK(duplex::check_socks5_reply(7) == errc::proxy_refused);   // command not supported
 }
 
 TEST_CASE("CONNECT request: authority-form target, Host, Basic credentials (RFC 9110 §9.3.6, RFC 7617)",

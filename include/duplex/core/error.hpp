@@ -76,9 +76,10 @@ enum class errc {
     bad_http_response = 206,  // not parseable as an HTTP/1.1 response
     bad_url = 207,            // not a ws:// or wss:// URL
     tls_unavailable = 208,    // wss:// but duplex was built without OpenSSL
-    bad_proxy_url = 209,      // client_options::proxy is not an http:// proxy URL
-    proxy_refused = 210,      // the proxy answered CONNECT with a status other than 2xx
-    proxy_auth_required = 211, // the proxy answered 407: no or wrong credentials
+    bad_proxy_url = 209,      // client_options::proxy is not an http:// or socks5:// proxy URL
+    proxy_refused = 210,      // the proxy would not open the tunnel (HTTP: a status other than 2xx)
+    proxy_auth_required = 211, // the proxy wants credentials (HTTP 407, SOCKS5): none or wrong ones
+    bad_proxy_response = 212, // the proxy's answer breaks its protocol
 
     // Connection life (RFC 6455 §7).
     closed = 300,             // the connection is closed (or closing): nothing more can be sent
@@ -154,9 +155,10 @@ inline const char* errc_message(errc e) noexcept {
     case errc::bad_http_response: return "malformed HTTP response";
     case errc::bad_url: return "URL is not a valid ws:// or wss:// URL";
     case errc::tls_unavailable: return "wss:// needs TLS, and duplex was built without OpenSSL";
-    case errc::bad_proxy_url: return "proxy is not a valid http:// proxy URL";
-    case errc::proxy_refused: return "proxy refused to open a tunnel to the server (CONNECT not answered with 2xx)";
-    case errc::proxy_auth_required: return "proxy requires authentication (407): no or wrong credentials";
+    case errc::bad_proxy_url: return "proxy is not a valid http:// or socks5:// proxy URL";
+    case errc::proxy_refused: return "proxy refused to open a tunnel to the server";
+    case errc::proxy_auth_required: return "proxy requires authentication: no or wrong credentials";
+    case errc::bad_proxy_response: return "proxy's answer is malformed";
     case errc::closed: return "connection is closed";
     case errc::not_open: return "connection is not open yet (handshake in progress)";
     case errc::send_queue_full: return "send queue is over its limit (peer reads too slowly)";
@@ -250,7 +252,7 @@ constexpr int http_status_for(errc e) noexcept {
 inline std::error_condition detail::error_category_impl::default_error_condition(int ev) const noexcept {
     const auto e = static_cast<errc>(ev);
     if (e >= errc::reserved_bits && e <= errc::bad_compressed_data) return make_error_condition(condition::protocol_violation);
-    if (e >= errc::bad_http_request && e <= errc::proxy_auth_required) return make_error_condition(condition::handshake_failed);
+    if (e >= errc::bad_http_request && e <= errc::bad_proxy_response) return make_error_condition(condition::handshake_failed);
     if (e == errc::handshake_timeout || e == errc::ping_timeout || e == errc::idle_timeout || e == errc::close_timeout)
         return make_error_condition(condition::timeout);
     if (e == errc::closed || e == errc::connection_lost || e == errc::going_away)

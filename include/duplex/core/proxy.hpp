@@ -1,7 +1,9 @@
-// An HTTP CONNECT tunnel (RFC 9110 §9.3.6), sans I/O: the request a client sends an
-// HTTP proxy to reach host:port through it, and the check of the proxy's answer. The
+// Tunnels through a proxy, sans I/O: an HTTP CONNECT tunnel (RFC 9110 §9.3.6) and a
+// SOCKS5 one (RFC 1928, with RFC 1929 username/password). The messages a client sends a
+// proxy to reach host:port through it, and the checks of the proxy's answers. The
 // WebSocket handshake (and TLS, for wss://) then runs through the tunnel as over TCP.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -60,6 +62,101 @@ inline bool write_connect_request(std::string& out, std::string_view host, std::
 inline std::error_code check_connect_response(const http_response& resp) noexcept {
     if (resp.status >= 200 && resp.status < 300) return {};
     return make_error_code(resp.status == 407 ? errc::proxy_auth_required : errc::proxy_refused);
+}
+
+// ---- SOCKS5 (RFC 1928) -------------------------------------------------------------
+
+/// Appends the greeting: version 5 and the methods offered, "no authentication" and,
+/// with `password`, "username/password" (RFC 1928 §3).
+inline void write_socks5_greeting(std::string& out, bool password) {
+    out += '\x05';
+    out += password ? '\x02' : '\x01';
+    out += '\x00';
+    if (password) out += '\x02';
+}
+
+/// The proxy's 2-byte choice of method: sets `send_password` when it asks for
+/// username/password (only if `password` was offered). errc::proxy_auth_required when it
+/// accepts none of ours (0xFF: it wants credentials), errc::bad_proxy_response for
+/// anything that is not a SOCKS5 answer to the greeting.
+inline std::error_code check_socks5_method(const std::uint8_t reply[2], bool password, bool& send_password) noexcept {
+    send_password = false;
+    if (reply[0] != 0x05) return make_error_code(errc::bad_proxy_response);
+    if (reply[1] == 0x00) return {};
+    if (reply[1] == 0x02 && password) {
+        send_password = true;
+        return {};
+    }
+    return make_error_code(reply[1] == 0xFF ? errc::proxy_auth_required : errc::bad_proxy_response);
+}
+
+/// Appends the username/password request (RFC 1929 §2). False, nothing appended, when
+/// either is empty or longer than 255 bytes.
+inline bool write_socks5_password(std::string& out, std::string_view username, std::string_view password) {
+    if (username.empty() || username.size() > 255 || password.empty() || password.size() > 255) return false;
+    out += '\x01';
+    out += static_cast<char>(username.size());
+    out.append(username.data(), username.size());
+    out += static_cast<char>(password.size());
+    out.append(password.data(), password.size());
+    return true;
+}
+
+/// The 2-byte answer to the username/password request: status 0 is success (RFC 1929
+/// §2), anything else errc::proxy_auth_required.
+inline std::error_code check_socks5_password_reply(const std::uint8_t reply[2]) noexcept {
+    if (reply[0] != 0x01) return make_error_code(errc::bad_proxy_response);
+    return reply[1] == 0x00 ? std::error_code() : make_error_code(errc::proxy_auth_required);
+}
+
+/// Appends the CONNECT request for host:port (RFC 1928 §4): with `address` (4 bytes for
+/// IPv4, 16 for IPv6, network order) that address, else `host` as a name the proxy
+/// resolves. False, nothing appended, for another address size, or an empty name or
+/// one longer than 255 bytes.
+inline bool write_socks5_connect(std::string& out, std::string_view host, std::uint16_t port,
+                                 const std::uint8_t* address = nullptr, std::size_t address_size = 0) {
+    if (address != nullptr ? (address_size != 4 && address_size != 16) : (host.empty() || host.size() > 255)) return false;
+    out += '\x05';
+    out += '\x01'; // CONNECT
+    out += '\x00';
+    if (address != nullptr) {
+        out += address_size == 4 ? '\x01' : '\x04';
+        out.append(reinterpret_cast<const char*>(address), address_size);
+    } else {
+        out += '\x03';
+        out += static_cast<char>(host.size());
+        out.append(host.data(), host.size());
+    }
+    out += static_cast<char>(port >> 8);
+    out += static_cast<char>(port & 0xFF);
+    return true;
+}
+
+/// How many bytes the proxy's CONNECT reply has in all, from its first 5 (version,
+/// reply, reserved, address type, first address byte): 0 when they are not a SOCKS5 reply.
+inline std::size_t socks5_reply_size(const std::uint8_t first[5]) noexcept {
+    if (first[0] != 0x05 || first[2] != 0x00) return 0;
+    switch (first[3]) {
+    case 0x01: return 4 + 4 + 2;
+    case 0x04: return 4 + 16 + 2;
+    case 0x03: return 4 + 1 + std::size_t(first[4]) + 2;
+    default: return 0;
+    }
+}
+
+/// The reply field of a CONNECT reply (RFC 1928 §6): 0 opens the tunnel; the proxy's
+/// own reasons come back as the system errors they name (network or host unreachable,
+/// connection refused, timed out); a refusal by its rules and anything else is
+/// errc::proxy_refused.
+inline std::error_code check_socks5_reply(std::uint8_t reply) noexcept {
+    switch (reply) {
+    case 0x00: return {};
+    case 0x03: return std::make_error_code(std::errc::network_unreachable);
+    case 0x04: return std::make_error_code(std::errc::host_unreachable);
+    case 0x05: return std::make_error_code(std::errc::connection_refused);
+    case 0x06: return std::make_error_code(std::errc::timed_out);
+    default: return make_error_code(errc::proxy_refused);
+    }
 }
 
 } // namespace duplex
