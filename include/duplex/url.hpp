@@ -247,7 +247,7 @@ struct proxy_url {
     bool socks5 = false;        ///< SOCKS5 (RFC 1928), else HTTP CONNECT
     std::string host;           ///< lower-case name or address; IPv6 without brackets
     std::uint16_t port = 80;
-    std::string username;       ///< decoded; Basic credentials are sent when not empty
+    std::string username;       ///< decoded; credentials are sent when not empty
     std::string password;       ///< decoded
 };
 

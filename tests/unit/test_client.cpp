@@ -741,6 +741,20 @@ void echo_through(asio::io_context& io, duplex::client& client, events& e, serve
     CHECK(e.errors.empty());
 }
 
+// Connects to `address` with `o`; the proxy says no: on_error with `expected` (one error),
+// then on_close(1006), and the server never saw the connection.
+void fails_through_proxy(asio::io_context& io, duplex::client& client, events& e, const server_events& se,
+                         const std::string& address, const duplex::client_options& o, std::error_code expected) {
+    REQUIRE_FALSE(client.connect(address, o));
+    REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+    REQUIRE(e.errors.size() == 1);
+    INFO(e.errors[0].message());
+    CHECK(e.errors[0] == expected);
+    CHECK(e.close_code == 1006);
+    CHECK(e.opens == 0);
+    CHECK(se.opens == 0);
+}
+
 // RFC 9110 §9.3.6: the client asks the proxy for a tunnel with CONNECT host:port; any
 // 2xx opens it, and the WebSocket handshake then runs through it unchanged.
 TEST_CASE("client: through an HTTP CONNECT proxy (RFC 9110 §9.3.6)", "[client][proxy]") {
@@ -791,15 +805,8 @@ TEST_CASE("client: through an HTTP CONNECT proxy (RFC 9110 §9.3.6)", "[client][
 
     // The proxy says no (or nothing): on_error with why, then on_close(1006).
     const auto refused = [&](std::error_code expected) {
-        REQUIRE_FALSE(client.connect(ws_url(server.port()), o));
-        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
-        REQUIRE(e.errors.size() == 1);
-        INFO(e.errors[0].message());
-        CHECK(e.errors[0] == expected);
+        fails_through_proxy(io, client, e, se, ws_url(server.port()), o, expected);
         CHECK(e.errors[0] == duplex::condition::handshake_failed);
-        CHECK(e.close_code == 1006);
-        CHECK(e.opens == 0);
-        CHECK(se.opens == 0);
         CHECK(proxy.tunnels == 0);
     };
     SECTION("407: errc::proxy_auth_required") {
@@ -898,14 +905,7 @@ TEST_CASE("client: through a SOCKS5 proxy (RFC 1928, RFC 1929)", "[client][proxy
     }
 
     const auto refused = [&](std::error_code expected) {
-        REQUIRE_FALSE(client.connect(ws_url(server.port()), o));
-        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
-        REQUIRE(e.errors.size() == 1);
-        INFO(e.errors[0].message());
-        CHECK(e.errors[0] == expected);
-        CHECK(e.close_code == 1006);
-        CHECK(e.opens == 0);
-        CHECK(se.opens == 0);
+        fails_through_proxy(io, client, e, se, ws_url(server.port()), o, expected);
     };
     SECTION("credentials wanted, none given: errc::proxy_auth_required (method 0xFF)") {
         proxy.socks_user = "u";
