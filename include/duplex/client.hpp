@@ -423,17 +423,10 @@ private:
         }
 
         void on_tunnel_answer(http_head_scanner& scanner) {
-            const http_limits limits;
             http_response answer;
             std::error_code ec;
-            std::size_t head = scanner.scan(tunnel, ec, limits);
-            while (!ec && head != 0 && parse_response(std::string_view(tunnel).substr(0, head), answer, ec, limits) != 0 &&
-                   is_interim_status(answer.status)) {
-                tunnel.erase(0, head);
-                scanner.reset();
-                head = scanner.scan(tunnel, ec, limits);
-            }
-            if (ec == errc::bad_http_request || ec == errc::bad_http_response) ec = make_error_code(errc::bad_proxy_response);
+            const std::size_t head = scan_final_response(tunnel, scanner, answer, ec);
+            if (ec == errc::bad_http_response) ec = make_error_code(errc::bad_proxy_response);
             if (!ec && head != 0) ec = check_connect_response(answer);
             if (!ec && head != 0 && tunnel.size() != head) ec = make_error_code(errc::bad_proxy_response); // bytes before we spoke
             if (ec) return fail(ec);

@@ -329,6 +329,46 @@ TEST_CASE("parse responses", "[http][rfc7230][3.1.2]") {
     }
 }
 
+// RFC 9110 §15.2: interim 1xx answers before the final one are read past.
+TEST_CASE("scan_final_response: interim answers erased, the final one parsed, byte by byte too", "[http][rfc9110]") {
+    const std::string interim = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n";
+    const std::string final_head = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+    const std::string after = std::string("\x81\x00", 2);
+    for (const std::size_t piece : {std::size_t(1), std::size_t(7), interim.size() + final_head.size() + after.size()}) {
+        INFO("pieces of " << piece);
+        const std::string all = interim + final_head + after;
+        std::string buf;
+        duplex::http_head_scanner scanner;
+        duplex::http_response resp;
+        std::error_code ec;
+        std::size_t head = 0;
+        for (std::size_t at = 0; at < all.size() && head == 0; at += piece) {
+            buf.append(all, at, piece);
+            head = duplex::scan_final_response(buf, scanner, resp, ec);
+            REQUIRE_FALSE(ec);
+        }
+        REQUIRE(head == final_head.size());
+        CHECK(resp.status == 101);
+        CHECK(resp.header("Upgrade") == "websocket");
+        CHECK(buf.substr(0, head) == final_head); // the interim answers are gone
+    }
+    std::string buf = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 1x0 Bad\r\n\r\n";
+    duplex::http_head_scanner scanner;
+    duplex::http_response resp;
+    std::error_code ec;
+    CHECK(duplex::scan_final_response(buf, scanner, resp, ec) == 0);
+    CHECK(ec == errc::bad_http_response);
+    buf = "HTTP/1.1 100 Continue\n\n"; // a bare LF: the scanner's error, as the client reports it
+    scanner.reset();
+    CHECK(duplex::scan_final_response(buf, scanner, resp, ec) == 0);
+    CHECK(ec == errc::bad_http_response);
+    buf = "HTTP/1.1 200 OK\r\n\r\n"; // a final answer that is not 101 is the caller's to judge
+    scanner.reset();
+    CHECK(duplex::scan_final_response(buf, scanner, resp, ec) == buf.size());
+    CHECK_FALSE(ec);
+    CHECK(resp.status == 200);
+}
+
 TEST_CASE("reason phrases", "[http]") {
     CHECK(duplex::http_reason_phrase(101) == "Switching Protocols");
     CHECK(duplex::http_reason_phrase(426) == "Upgrade Required");

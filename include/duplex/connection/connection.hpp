@@ -450,8 +450,9 @@ private:
         // The scanner looks at each byte once (a head dribbled in byte by byte
         // costs O(n)); the full parse runs once the head is complete.
         std::error_code perr;
-        std::size_t head_size = hs_->scanner.scan(bytes, perr, config_->limits);
+        std::size_t head_size = 0;
         if constexpr (R == role::server) {
+            head_size = hs_->scanner.scan(bytes, perr, config_->limits);
             // Refuse at once what cannot become a request line (a TLS hello on
             // ws://, binary noise) instead of waiting for the timeout.
             if (!perr && head_size == 0 && !plausible_method(bytes)) perr = make_error_code(errc::bad_http_request);
@@ -467,16 +468,9 @@ private:
                 head_size = parse_request(head, hs_->request, perr, config_->limits);
             }
         } else {
-            // Interim answers (100 Continue, 103 Early Hints) may come before the 101:
-            // a client takes them and waits for the final one (RFC 9110 §15.2).
-            while (!perr && head_size != 0 &&
-                   parse_response(std::string_view(bytes.data(), head_size), hs_->response, perr, config_->limits) != 0 &&
-                   is_interim_status(hs_->response.status)) {
-                bytes.erase(0, head_size);
-                hs_->scanner.reset();
-                head_size = hs_->scanner.scan(bytes, perr, config_->limits);
-            }
-            if (perr == errc::bad_http_request) perr = make_error_code(errc::bad_http_response); // the scanner's word
+            // The final answer; interim ones (100 Continue, 103 Early Hints) before the
+            // 101 are read past.
+            head_size = scan_final_response(bytes, hs_->scanner, hs_->response, perr, config_->limits);
         }
         if (perr) {
             if constexpr (R == role::server) return reject(perr, http_status_for(static_cast<errc>(perr.value())), {});

@@ -600,4 +600,22 @@ inline std::size_t parse_response(std::string_view buf, http_response& out, std:
     return n;
 }
 
+/// For a client reading an answer into `buf` as bytes come (`scanner` has seen a prefix
+/// of it): once the final answer's head is complete, parses it into `out` and returns
+/// its size; 0 while it is incomplete or on error. Interim 1xx answers before it are
+/// parsed and erased from `buf` (RFC 9110 §15.2: a client must take them). Errors as
+/// parse_response and the scanner's, a malformed head being errc::bad_http_response.
+inline std::size_t scan_final_response(std::string& buf, http_head_scanner& scanner, http_response& out,
+                                       std::error_code& ec, const http_limits& limits = {}) {
+    for (;;) {
+        std::size_t head = scanner.scan(buf, ec, limits);
+        if (ec == errc::bad_http_request) ec = errc::bad_http_response; // the scanner's word: the server's fault
+        if (ec || head == 0) return 0;
+        head = parse_response(std::string_view(buf).substr(0, head), out, ec, limits);
+        if (ec || !is_interim_status(out.status)) return head;
+        buf.erase(0, head);
+        scanner.reset();
+    }
+}
+
 } // namespace duplex
