@@ -169,6 +169,7 @@ struct test_proxy {
     std::string refusal;
     bool hang_up = false;
     std::string established = "HTTP/1.1 200 Connection established\r\n\r\n";
+    bool dribble = false; // its answers one byte per write
     bool socks5 = false;
     std::string socks_user, socks_password;
     std::uint8_t socks_reply = 0;
@@ -204,10 +205,14 @@ private:
                 next();
             });
         }
+        // Writes `bytes` (one write, or one byte per write with `dribble`), then next()
+        // (null: hangs up).
         void answer(std::string bytes, std::function<void()> next) {
             auto out = std::make_shared<std::string>(std::move(bytes));
-            asio::async_write(down, asio::buffer(*out), [self = shared_from_this(), out, next](std::error_code ec, std::size_t) {
+            const std::size_t piece = proxy.dribble ? 1 : out->size();
+            asio::async_write(down, asio::buffer(out->data(), piece), [self = shared_from_this(), out, piece, next](std::error_code ec, std::size_t) {
                 if (ec) return self->end();
+                if (piece < out->size()) return self->answer(out->substr(piece), next);
                 if (next) next();
                 else self->end();
             });
@@ -310,8 +315,7 @@ private:
             up.async_connect(target, [self = shared_from_this()](std::error_code ec2) {
                 if (ec2) return self->end();
                 ++self->proxy.tunnels;
-                asio::async_write(self->down, asio::buffer(self->proxy.established), [self](std::error_code ec3, std::size_t) {
-                    if (ec3) return self->end();
+                self->answer(self->proxy.established, [self] {
                     self->pump(self->down, self->up, self->from_client, true);
                     self->pump(self->up, self->down, self->from_server, false);
                 });
@@ -802,6 +806,11 @@ TEST_CASE("client: through an HTTP CONNECT proxy (RFC 9110 §9.3.6)", "[client][
         proxy.established = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\n";
         round_trip();
     }
+    SECTION("the same answers, one byte per write") {
+        proxy.established = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\n";
+        proxy.dribble = true;
+        round_trip();
+    }
 
     // The proxy says no (or nothing): on_error with why, then on_close(1006).
     const auto refused = [&](std::error_code expected) {
@@ -902,6 +911,14 @@ TEST_CASE("client: through a SOCKS5 proxy (RFC 1928, RFC 1929)", "[client][proxy
         echo_through(io, client, e, se, "ws://localhost:" + port + "/", o);
         REQUIRE(proxy.requests.size() == 1);
         CHECK(proxy.requests[0] == "localhost:" + port); // the proxy resolves it (RFC 1928 §5, type 3)
+    }
+    SECTION("every answer of the proxy one byte per write") {
+        proxy.socks_user = "u";
+        proxy.socks_password = "p";
+        proxy.dribble = true;
+        o.proxy = "socks5://u:p@127.0.0.1:" + std::to_string(proxy.port());
+        echo_through(io, client, e, se, ws_url(server.port()), o);
+        CHECK(proxy.tunnels == 1);
     }
 
     const auto refused = [&](std::error_code expected) {
