@@ -32,9 +32,10 @@ done
 # chromium + nodejs/npm: browser and Node.js interop tests (npm packages below).
 # libboost-dev + libwebsocketpp-dev: comparison peer for interop tests and benchmarks.
 # tinyproxy, microsocks: real HTTP CONNECT and SOCKS5 proxies for the client's proxy tests.
+# haproxy: a real load balancer sending the PROXY protocol, for the server behind one.
 PACKAGES=(cmake g++ make clang libclang-rt-14-dev libasio-dev libssl-dev zlib1g-dev catch2
           libbenchmark-dev openssl python3 python3-websockets nodejs npm chromium libboost-dev
-          libwebsocketpp-dev pkg-config ca-certificates tinyproxy microsocks)
+          libwebsocketpp-dev pkg-config ca-certificates tinyproxy microsocks haproxy)
 PACKAGES+=("${EXTRA[@]+"${EXTRA[@]}"}")
 
 mkdir -p "$LOG_DIR"
@@ -86,12 +87,14 @@ if ((${#missing[@]})); then
     for p in "${missing[@]}"; do
       is_installed "$p" || fail "$p still not installed after apt-get install"
     done
-    # tinyproxy's package may start a system-wide proxy (port 8888): the tests run
-    # their own instance, so that service is stopped and disabled again.
-    if [[ " ${missing[*]} " == *" tinyproxy "* ]]; then
-      { "${SUDO[@]}" systemctl disable --now tinyproxy || "${SUDO[@]}" service tinyproxy stop; } \
-        </dev/null >>"$LOG" 2>&1 || true
-    fi
+    # tinyproxy's package may start a system-wide proxy (port 8888), haproxy's its
+    # service: the tests run their own instances, so those are stopped and disabled again.
+    for service in tinyproxy haproxy; do
+      if [[ " ${missing[*]} " == *" $service "* ]]; then
+        { "${SUDO[@]}" systemctl disable --now "$service" || "${SUDO[@]}" service "$service" stop; } \
+          </dev/null >>"$LOG" 2>&1 || true
+      fi
+    done
   fi
   if [[ "$DRY_RUN" == 1 ]]; then summary="apt: would install ${missing[*]}"
   else summary="apt: installed ${#missing[@]} (${missing[*]})"; fi

@@ -1,13 +1,15 @@
 // docs/server.md: server options and hooks: subprotocols, allowed origins, a handshake
-// check, plain HTTP on the same port, the connection limit (503). Exits 0 when every
-// request got the expected answer.
+// check, plain HTTP on the same port, the connection limit (503); a server behind a load
+// balancer (the PROXY protocol). Exits 0 when every request got the expected answer.
 #include <duplex/client.hpp>
 #include <duplex/server.hpp>
 
 #include <asio/read.hpp>
+#include <asio/read_until.hpp>
 #include <asio/write.hpp>
 
 #include <cstdio>
+#include <future>
 #include <optional>
 #include <string>
 #include <thread>
@@ -100,6 +102,32 @@ int main() {
     expect(ec == duplex::errc::bad_status, "origin not allowed: not 101 (403): " + ec.message());
     ec = refused("/elsewhere", good);
     expect(ec == duplex::errc::bad_status, "on_handshake rejected /elsewhere: not 101 (404): " + ec.message());
+
+    // [proxy_protocol]
+    duplex::server_options behind;
+    behind.proxy_protocol = true; // only the balancer can reach this port
+    duplex::server balanced(io, behind);
+    std::promise<std::string> client_address;
+    balanced.on_open([&](duplex::server::connection& c) { client_address.set_value(c.remote_address()); });
+    // [proxy_protocol]
+    if (auto e = balanced.listen(0)) return std::fprintf(stderr, "listen: %s\n", e.message().c_str()), 1;
+    {
+        // What HAProxy's `send-proxy` writes first, then the client's own bytes.
+        asio::ip::tcp::socket s(cio);
+        s.connect({asio::ip::make_address("127.0.0.1"), balanced.port()});
+        asio::write(s, asio::buffer(std::string(
+                           "PROXY TCP4 203.0.113.7 192.0.2.10 51000 443\r\n"
+                           "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")));
+        std::string response;
+        std::error_code e;
+        asio::read_until(s, asio::dynamic_buffer(response), "\r\n\r\n", e);
+        auto address = client_address.get_future();
+        const bool in_time = address.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+        expect(response.rfind("HTTP/1.1 101", 0) == 0 && in_time && address.get() == "203.0.113.7:51000",
+               "behind a balancer: remote_address() is the client it names");
+    }
+    balanced.stop();
 
     server.stop();
     work.reset();

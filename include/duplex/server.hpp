@@ -10,6 +10,7 @@
 #include "detail/tally.hpp"
 #include <cstdint>
 #include <exception>
+#include <stdexcept>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -66,6 +67,14 @@ struct server_options {
     /// every handler, not only up to on_open. Costs its bytes and a 32-byte index entry
     /// per header field, per connection.
     bool keep_request = false;
+    /// Behind a load balancer that speaks the PROXY protocol (HAProxy's `send-proxy` or
+    /// `send-proxy-v2`, AWS NLB, nginx `proxy_protocol on`, Envoy, Traefik): every
+    /// connection must start with its header, version 1 or 2, before TLS or HTTP, and
+    /// remote_address() is then the client's address it names. A connection without
+    /// a valid header is closed with no answer (errc::bad_proxy_header). Turn it on only
+    /// when nothing but the balancer can reach the port: anyone who can connect can
+    /// claim any address. Needs a transport with socket() (TCP, TLS).
+    bool proxy_protocol = false;
 };
 
 template <class Transport = tcp_transport>
@@ -85,6 +94,9 @@ public:
         config_->limits = options.limits;
         config_->keep_request = options.keep_request;
         config_->one_thread = one_thread_;
+        config_->proxy_protocol = options.proxy_protocol;
+        if constexpr (!detail::has_socket<Transport>::value)
+            if (options.proxy_protocol) throw std::invalid_argument("duplex: proxy_protocol needs a transport with socket()");
     }
 
     /// Whether connections share the io_context's executor instead of each

@@ -107,5 +107,6 @@ TEST_CASE("errors: fixed values, a message each, the condition of their group", 
         else CHECK_FALSE(ec == duplex::condition::protocol_violation);
     }
     CHECK(static_cast<int>(duplex::errc::bad_proxy_response) == 212);
-    CHECK(known == 16 + 14 + 13 + 11);
+    CHECK(static_cast<int>(duplex::errc::bad_proxy_header) == 114);
+    CHECK(known == 16 + 15 + 13 + 11);
 }

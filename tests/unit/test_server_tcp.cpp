@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <duplex/server.hpp>
+#include <duplex/transport/memory.hpp>
 #ifdef DUPLEX_HAS_TLS
 #include <duplex/transport/tls.hpp>
 #endif
@@ -1509,4 +1510,198 @@ TEST_CASE("large messages written at once to a peer that reads late arrive whole
     REQUIRE(got.size() == 4);
     for (std::uint32_t i = 0; i < 3; ++i) CHECK(got[i].data == pattern(2 * 1024 * 1024, i) + "go");
     CHECK(got[3].data == "done");
+}
+
+// ---- behind a load balancer: the PROXY protocol (server_options::proxy_protocol) ----
+
+namespace {
+
+// A server with proxy_protocol that records each opened connection's remote_address()
+// and echoes.
+template <class T>
+struct proxied_server {
+    std::mutex m;
+    std::vector<std::string> addresses; // remote_address() in on_open
+    std::vector<std::string> logs;
+    basic_running_server<T> rs; // last: its thread stops before the handlers' data goes
+    static server_options options(std::chrono::milliseconds handshake_timeout) {
+        server_options o;
+        o.proxy_protocol = true;
+        o.connection.handshake_timeout = handshake_timeout;
+        return o;
+    }
+    explicit proxied_server(std::chrono::milliseconds handshake_timeout = 5000ms) : rs(options(handshake_timeout)) {
+        rs.srv.on_open([this](auto& c) {
+            std::lock_guard<std::mutex> lock(m);
+            addresses.push_back(c.remote_address());
+        });
+        rs.srv.on_message([](auto& c, const message& msg) { c.send(msg); });
+        rs.srv.on_log([this](log_level, std::string_view s) {
+            std::lock_guard<std::mutex> lock(m);
+            logs.emplace_back(s);
+        });
+        rs.start();
+    }
+    std::vector<std::string> opened() {
+        std::lock_guard<std::mutex> lock(m);
+        return addresses;
+    }
+    // The server's counters once no connection is open and `failures` were refused.
+    server_stats settled(std::uint64_t failures) {
+        const auto end = std::chrono::steady_clock::now() + 5s;
+        server_stats s;
+        auto refused = [&] {
+            std::uint64_t n = 0;
+            for (const auto& f : s.handshake_failures) n += f.second;
+            return n;
+        };
+        do s = rs.srv.stats();
+        while ((s.open_connections != 0 || refused() < failures) && std::chrono::steady_clock::now() < end);
+        return s;
+    }
+};
+
+std::string proxy_v2_tcp6_with_tlv() {
+    std::string h("\r\n\r\n\0\r\nQUIT\n\x21\x21\x00\x2c", 16);
+    const std::uint8_t body[44] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, // 2001:db8::1
+                                   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,             // ::1
+                                   0x1F, 0x90, 0x00, 0x50,                                     // 8080 -> 80
+                                   0xEA, 0x00, 0x05, 0x01, 'v', 'p', 'c', 'e'};                // an AWS TLV
+    h.append(reinterpret_cast<const char*>(body), sizeof body);
+    return h;
+}
+
+// The upgrade through `r` (after `before`, in the same write), answered with 101.
+void check_upgrade(raw_socket& r, const std::string& before) {
+    r.send(before + upgrade + "\r\n");
+    const std::string answer = r.read_all(5000ms, "\r\n\r\n");
+    REQUIRE(answer.substr(0, 12) == "HTTP/1.1 101");
+    REQUIRE(answer.size() == answer.find("\r\n\r\n") + 4); // nothing behind it yet
+}
+// One message through an open connection comes back.
+void check_echo(raw_socket& r) {
+    r.send(masked_frame(opcode::text, "through the balancer"));
+    const auto got = read_messages(r, 1, 5000ms);
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].data == "through the balancer");
+}
+void check_upgrade_and_echo(raw_socket& r, const std::string& before) {
+    check_upgrade(r, before);
+    check_echo(r);
+}
+
+} // namespace
+
+TEST_CASE("PROXY protocol v1 and v2: remote_address() is the client the balancer names",
+          "[server][tcp][proxy_protocol]") {
+    proxied_server<over_tcp> ps;
+    const std::uint16_t port = ps.rs.srv.port();
+    {
+        raw_socket r(port); // v1, header and request in one write
+        check_upgrade_and_echo(r, "PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n");
+    }
+    {
+        raw_socket r(port); // v2 over IPv6, with a TLV
+        check_upgrade_and_echo(r, proxy_v2_tcp6_with_tlv());
+    }
+    {
+        raw_socket r(port); // v2 LOCAL (a health check): the connection's own address stands
+        check_upgrade_and_echo(r, std::string("\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00", 16));
+    }
+    {
+        raw_socket r(port); // v1 UNKNOWN: the same
+        check_upgrade_and_echo(r, "PROXY UNKNOWN\r\n");
+    }
+    const auto a = ps.opened();
+    REQUIRE(a.size() == 4);
+    CHECK(a[0] == "192.0.2.1:56324");
+    CHECK(a[1] == "[2001:db8::1]:8080");
+    CHECK(a[2].rfind("127.0.0.1:", 0) == 0);
+    CHECK(a[3].rfind("127.0.0.1:", 0) == 0);
+    CHECK(ps.settled(0).handshake_failures.empty());
+}
+
+TEST_CASE("PROXY protocol: a header in pieces is read to its end and no further",
+          "[server][tcp][proxy_protocol]") {
+    proxied_server<over_tcp> ps;
+    for (const std::string& header : {std::string("PROXY TCP6 2001:db8::7 ::1 40000 443\r\n"), proxy_v2_tcp6_with_tlv()}) {
+        raw_socket r(ps.rs.srv.port());
+        r.s.set_option(asio::ip::tcp::no_delay(true));
+        // A byte at a time, each its own segment: every peek sees a part, every part is taken.
+        for (char c : header) {
+            r.send(std::string(1, c));
+            std::this_thread::sleep_for(2ms);
+        }
+        check_upgrade_and_echo(r, "");
+    }
+    const auto a = ps.opened();
+    REQUIRE(a.size() == 2);
+    CHECK(a[0] == "[2001:db8::7]:40000");
+    CHECK(a[1] == "[2001:db8::1]:8080");
+}
+
+TEST_CASE("PROXY protocol: a connection without a valid header is closed unanswered, the others go on",
+          "[server][tcp][proxy_protocol][robustness]") {
+    proxied_server<over_tcp> ps(300ms);
+    const std::uint16_t port = ps.rs.srv.port();
+    raw_socket good(port); // opened first, used after the bad ones
+    check_upgrade(good, "PROXY TCP4 203.0.113.9 198.51.100.7 1000 443\r\n");
+    const std::vector<std::string> bad = {
+        upgrade + "\r\n",                                          // no header: a client that bypassed the balancer
+        "PROXY TCP4 192.0.2.300 198.51.100.7 1 2\r\n" + upgrade,    // an address that is none
+        std::string("\r\n\r\n\0\r\nQUIT\n\x22\x11\x00\x0c", 16),    // v2 with command 2
+        "PROXY TCP4 192.0.2.1 198.51.100.7 1 2",                   // no CRLF, then silence: handshake_timeout
+    };
+    for (const std::string& bytes : bad) {
+        INFO(bytes);
+        raw_socket r(port);
+        r.send(bytes);
+        const auto t0 = std::chrono::steady_clock::now();
+        CHECK(r.read_all(3000ms).empty()); // nothing answered, then EOF
+        CHECK(std::chrono::steady_clock::now() - t0 < 2500ms);
+    }
+    check_echo(good);
+    server_stats s = ps.settled(4);
+    CHECK(s.handshake_failures[make_error_code(errc::bad_proxy_header).message()] == 3);
+    CHECK(s.handshake_failures[make_error_code(errc::handshake_timeout).message()] == 1);
+    CHECK(ps.opened() == std::vector<std::string>{"203.0.113.9:1000"});
+    std::lock_guard<std::mutex> lock(ps.m);
+    std::size_t logged = 0;
+    for (const auto& l : ps.logs) logged += l.find("valid PROXY protocol header") != std::string::npos;
+    CHECK(logged == 3);
+}
+
+#ifdef DUPLEX_HAS_TLS
+TEST_CASE("PROXY protocol over TLS: the header comes before the TLS handshake, which starts on the next byte",
+          "[server][tls][proxy_protocol]") {
+    proxied_server<over_tls> ps;
+    asio::io_context cio;
+    client_events e;
+    auto cfg = client_config<over_tls>(e);
+    cfg->on_open = [&e](basic_client_conn<over_tls>& c) {
+        ++e.opened;
+        over_tls::check_secure(c);
+        c.send_text("secure");
+    };
+    asio::ip::tcp::socket s(cio);
+    s.connect({asio::ip::make_address("127.0.0.1"), ps.rs.srv.port()});
+    asio::write(s, asio::buffer(proxy_v2_tcp6_with_tlv())); // what HAProxy's send-proxy-v2 writes first
+    auto c = std::make_shared<basic_client_conn<over_tls>>(over_tls::client_transport(std::move(s)), cfg);
+    c->start_connect();
+    REQUIRE(run_until(cio, [&] { return e.count() == 1; }));
+    CHECK(e.messages[0] == "secure");
+    CHECK(ps.opened() == std::vector<std::string>{"[2001:db8::1]:8080"});
+    c->close();
+    run_until(cio, [&] { return e.closed == 1; });
+}
+#endif
+
+TEST_CASE("proxy_protocol needs a transport with a TCP socket under it", "[server][proxy_protocol]") {
+    asio::io_context io;
+    server_options o;
+    o.proxy_protocol = true;
+    CHECK_THROWS_AS(basic_server<memory_transport>(io, o, [](asio::ip::tcp::socket) -> memory_transport { throw 1; }),
+                    std::invalid_argument);
+    o.proxy_protocol = false;
+    CHECK_NOTHROW(basic_server<memory_transport>(io, o, [](asio::ip::tcp::socket) -> memory_transport { throw 1; }));
 }

@@ -22,10 +22,12 @@
 #include <asio/error.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/socket_base.hpp>
 #include <asio/strand.hpp>
 
 #include "../core/handshake.hpp"
 #include "../core/http.hpp"
+#include "../core/proxy_protocol.hpp"
 #include "../core/random.hpp"
 #include "../detail/buffer_list.hpp"
 #include "../detail/completion.hpp"
@@ -88,6 +90,7 @@ struct endpoint_config {
     log_hook on_log;                            ///< duplex's own messages; it never prints
     bool keep_request = false; ///< request() stays valid after on_open (costs the request's bytes)
     bool one_thread = false; ///< one thread runs every connection (no strands): sends batch their flushes
+    bool proxy_protocol = false; ///< each connection starts with a PROXY protocol header (server_options::proxy_protocol)
 
     // Client side.
     client_request_options request; ///< what the upgrade request says
@@ -372,8 +375,10 @@ public:
     connection_stats stats() const noexcept { return protocol_.stats(); }
     /// Why the opening handshake failed, if it did (then the connection never opened).
     std::error_code handshake_error() const noexcept { return opened_ ? std::error_code{} : end_; }
-    /// The peer's address, for logs.
-    std::string remote_address() const { return transport_.remote_address(); }
+    /// The peer's "address:port", for logs and per-client limits. Behind a load balancer
+    /// speaking the PROXY protocol (server_options::proxy_protocol), the client's address
+    /// as the balancer reported it; transport().remote_address() is then the balancer's.
+    std::string remote_address() const { return proxied_ ? peer_.get() : transport_.remote_address(); }
 
     /// Per-connection storage for the application.
     std::any& user_data() noexcept { return user_data_; }
@@ -394,6 +399,8 @@ public:
         if (config_->on_log) peer_.assign(transport_.remote_address()); // still known when the socket is gone
         hs_.emplace();
         start_handshake_timer();
+        if constexpr (detail::has_socket<Transport>::value)
+            if (config_->proxy_protocol) return wait_proxy_header();
         transport_.async_start(R, then<&basic_connection::on_started>());
     }
 
@@ -412,6 +419,52 @@ private:
     detail::completion then() { return detail::complete_with<Step>(this, this->shared_from_this()); }
 
     // ---- opening handshake ---------------------------------------------
+
+    // ---- PROXY protocol header (server_options::proxy_protocol) -------------
+    //
+    // It comes before TLS and HTTP, on the TCP socket. Its bytes are peeked, and only
+    // those that belong to it are then taken from the socket: all of them while it is
+    // incomplete, up to its end once complete. So TLS or HTTP starts on the next byte,
+    // whichever transport reads it. Asio's wait re-arms the socket in epoll (no edge
+    // is lost), and it uses the wait operation TCP reads compile anyway.
+
+    void wait_proxy_header() {
+        transport_.socket().async_wait(asio::socket_base::wait_read, then<&basic_connection::on_proxy_header_readable>());
+    }
+    void on_proxy_header_readable(std::error_code ec, std::size_t) {
+        if (closed_ || !hs_) return;
+        if (ec) return finish(ec);
+        auto& socket = transport_.socket();
+        std::string& bytes = hs_->head; // its first proxy_bytes are the header's so far
+        bytes.resize(proxy_protocol_max_size);
+        const std::size_t have = hs_->proxy_bytes;
+        socket.non_blocking(true, ec);
+        const std::size_t n =
+            ec ? 0 : socket.receive(asio::mutable_buffer(&bytes[have], bytes.size() - have), asio::socket_base::message_peek, ec);
+        if (ec == asio::error::would_block) return wait_proxy_header();
+        if (ec) return finish(ec);
+        proxy_protocol_header header;
+        const std::size_t size = parse_proxy_protocol({bytes.data(), have + n}, header, ec);
+        if (ec) {
+            {
+                std::lock_guard<send_mutex> lock(protocol_.mutex()); // end_ is read under it
+                end_ = ec; // the server counts it among refused handshakes
+            }
+            log(log_level::info, "connection refused: " + ec.message());
+            return finish(ec); // no answer: what came speaks neither PROXY nor HTTP to us
+        }
+        const std::size_t take = (size != 0 ? size : have + n) - have;
+        if (socket.receive(asio::mutable_buffer(&bytes[have], take), 0, ec) != take || ec)
+            return finish(ec ? ec : make_error_code(errc::internal_error));
+        hs_->proxy_bytes = have + take;
+        if (size == 0) return wait_proxy_header();
+        bytes.clear();
+        if (!header.local) {
+            peer_.assign(proxy_source_string(header));
+            proxied_ = true;
+        }
+        transport_.async_start(R, then<&basic_connection::on_started>());
+    }
 
     void on_started(std::error_code ec, std::size_t) {
         if (ec) return finish(ec);
@@ -1117,6 +1170,7 @@ private:
     bool lingering_ = false;         // half-closed, waiting for the peer to close
     bool closed_ = false;
     bool error_reported_ = false;
+    bool proxied_ = false; // peer_ is the client's address from a PROXY protocol header
     std::uint32_t read_size_ = 0; // read_buf_'s size (the pool matches sizes)
 
     // The opening handshake, only while it runs (on a server with keep_request,
@@ -1128,10 +1182,11 @@ private:
         http_response response;    // client
         std::string key;           // client: the Sec-WebSocket-Key sent
         bool extensions_offered = false; // client: whether it offered any
+        std::size_t proxy_bytes = 0;     // server: the PROXY header's bytes taken so far (in head)
     };
     detail::owned<handshake_state> hs_;
     detail::rare_string subprotocol_;
-    detail::rare_string peer_; // the remote address, kept for log messages (only with on_log)
+    detail::rare_string peer_; // the remote address, kept for log messages (only with on_log), or proxied_
     std::any user_data_;
 
     // async_wait_drained(): guarded by protocol_.mutex() (the lock on_write takes),

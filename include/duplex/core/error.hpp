@@ -65,6 +65,7 @@ enum class errc {
     unexpected_body = 111,    // 400: the upgrade request has a body
     rejected = 112,           // the application declined the request
     forbidden_origin = 113,   // 403: Origin not on the allowed list
+    bad_proxy_header = 114,   // no answer: server_options::proxy_protocol, and no valid PROXY header came first
 
     // Opening handshake, client side (RFC 6455 §4.1).
     bad_status = 200,         // server answered with a status other than 101
@@ -146,6 +147,7 @@ inline const char* errc_message(errc e) noexcept {
     case errc::unexpected_body: return "upgrade request has a body (Content-Length or Transfer-Encoding)";
     case errc::rejected: return "the application rejected the WebSocket request";
     case errc::forbidden_origin: return "Origin is not allowed";
+    case errc::bad_proxy_header: return "connection did not start with a valid PROXY protocol header";
     case errc::bad_status: return "server did not answer 101 Switching Protocols";
     case errc::bad_accept: return "Sec-WebSocket-Accept does not match the key sent";
     case errc::bad_upgrade_response: return "server response lacks 'Upgrade: websocket'";

@@ -151,6 +151,8 @@ public:
     }
 
     stream_type& stream() noexcept { return stream_; }
+    /// The TCP socket under TLS, for options and queries; read or write it only before
+    /// async_start (a PROXY protocol header comes there, ahead of the TLS handshake).
     socket_type& socket() noexcept { return stream_.next_layer(); }
     std::string remote_address() const {
         std::error_code ec;

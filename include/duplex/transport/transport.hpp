@@ -32,6 +32,9 @@
 //                                            // too (but for large frames read into place);
 //                                            // once woken it reads until a read comes back
 //                                            // short (TCP on Linux: one recv per batch)
+//   asio::ip::tcp::socket& socket();        // the TCP socket under it (TCP, TLS): a server
+//                                            // with server_options::proxy_protocol reads
+//                                            // the PROXY header there, before async_start
 //   static constexpr bool reads_buffer_pairs = true;
 //                                            // async_read_some also takes a
 //                                            // std::array<asio::mutable_buffer, 2> (filled in
@@ -105,6 +108,11 @@ bool can_wait_readable(const T& t) noexcept {
     if constexpr (has_can_wait_readable<T>::value) return t.can_wait_readable();
     else return has_wait_readable<T>::value;
 }
+// socket(): the TCP socket under the transport, whatever its type (checked where used).
+template <class T, class = void>
+struct has_socket : std::false_type {};
+template <class T>
+struct has_socket<T, std::void_t<decltype(std::declval<T&>().socket())>> : std::true_type {};
 template <class T, class = void>
 struct waits_every_read : std::false_type {};
 template <class T>
