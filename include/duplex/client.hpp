@@ -126,6 +126,14 @@ struct client_options {
     header_list proxy_headers;
     /// Automatic reconnect with backoff (off by default); see reconnect_options.
     reconnect_options reconnect;
+    /// Redirects followed per connect(): answers 301, 302, 303, 307 and 308 with a
+    /// Location (RFC 6455 §4.1 lets a client follow them; see resolve_redirect for what
+    /// it may name). 0, the default, does as browsers do: a redirect fails with
+    /// errc::bad_status. Past the limit: errc::too_many_redirects; a Location that is no
+    /// usable URL, or leaves wss:// for ws://: errc::bad_redirect. Nothing is reported
+    /// for a redirect followed; url() then names where the client went. To another
+    /// host, port or scheme, Authorization and Cookie fields of `headers` are not sent.
+    unsigned max_redirects = 0;
 #if DUPLEX_HAS_TLS
     /// wss:// only: check the server's certificate (default) or not.
     tls_verify verify = tls_verify::peer;
@@ -284,22 +292,13 @@ private:
         if (auto a = current(); a && (a->state() != duplex::ready_state::closed || !a->close_reported))
             return std::make_error_code(std::errc::operation_in_progress);
         client_request_options request;
-        request.host = u.host_header();
-        request.target = u.target;
         request.subprotocols = options.subprotocols;
         request.origin = options.origin;
         request.headers = options.headers;
-        std::string probe;
-        if (!write_client_request(probe, request, "dGhlIHNhbXBsZSBub25jZQ=="))
-            return std::make_error_code(std::errc::invalid_argument);
         proxy_url proxy;
-        if (!options.proxy.empty()) {
+        if (!options.proxy.empty())
             if (auto ec = parse_proxy_url(options.proxy, proxy)) return ec;
-            const bool valid = proxy.socks5 ? write_socks5_connect(probe, u.host, u.port) // a name up to 255 bytes
-                                            : write_connect_request(probe, u.host, u.port, proxy.username,
-                                                                    proxy.password, &options.proxy_headers);
-            if (!valid) return std::make_error_code(std::errc::invalid_argument);
-        }
+        if (auto ec = aim(request, u, options, proxy)) return ec;
 
         auto a = std::make_shared<attempt>(strand_, this, std::move(u), std::move(options), std::move(request),
                                            std::move(proxy));
@@ -315,18 +314,37 @@ private:
         return {};
     }
 
+    // Points `request` at `u`, and checks that the upgrade request (and the proxy's, if
+    // any) can be written: invalid_argument otherwise.
+    static std::error_code aim(client_request_options& request, const duplex::url& u, const client_options& options,
+                               const proxy_url& proxy) {
+        request.host = u.host_header();
+        request.target = u.target;
+        std::string probe;
+        if (!write_client_request(probe, request, "dGhlIHNhbXBsZSBub25jZQ=="))
+            return std::make_error_code(std::errc::invalid_argument);
+        if (!proxy.host.empty()) {
+            const bool valid = proxy.socks5 ? write_socks5_connect(probe, u.host, u.port) // a name up to 255 bytes
+                                            : write_connect_request(probe, u.host, u.port, proxy.username,
+                                                                    proxy.password, &options.proxy_headers);
+            if (!valid) return std::make_error_code(std::errc::invalid_argument);
+        }
+        return {};
+    }
+
     // One connect(): resolve, TCP connect, then a basic_connection does TLS and the
     // handshake. Everything here runs on `strand`; handlers reach the client through
     // `owner`, which the client's destructor clears.
     struct attempt : std::enable_shared_from_this<attempt> {
         attempt(asio::strand<asio::io_context::executor_type> s, client* c, duplex::url u, client_options o,
                 client_request_options r, proxy_url p)
-            : strand(s), owner(c), target(std::move(u)), options(std::move(o)), request(std::move(r)),
-              proxy(std::move(p)), resolver(s), timer(s), socket(s) {}
+            : strand(s), owner(c), target(std::move(u)), requested(target.str()), options(std::move(o)),
+              request(std::move(r)), proxy(std::move(p)), resolver(s), timer(s), socket(s) {}
 
         asio::strand<asio::io_context::executor_type> strand;
         std::atomic<client*> owner;
-        duplex::url target;
+        duplex::url target;    // where this attempt connects (after redirects)
+        std::string requested; // the URL given to connect(): reconnects go there again
         client_options options;
         client_request_options request;
         proxy_url proxy; // host empty: none
@@ -340,6 +358,9 @@ private:
         std::atomic<bool> close_reported{false}; // on_close is running or ran: connect() may start anew
         std::atomic<bool> user_closed{false};    // close() was called: no automatic reconnect
         std::atomic<bool> reconnect_pending{false}; // `timer` waits to reconnect
+        unsigned redirects = 0;      // followed so far (client_options::max_redirects)
+        bool redirect_pending = false; // on_close of this connection starts one to next_target
+        duplex::url next_target;
 
         mutable std::mutex mutex;
         std::shared_ptr<connection> conn;
@@ -357,7 +378,8 @@ private:
         void start() {
             if (failed) return;
             if (options.connect_timeout.count() > 0) {
-                deadline = detail::later(std::chrono::steady_clock::now(), options.connect_timeout);
+                if (deadline == std::chrono::steady_clock::time_point::max()) // redirects: the same one
+                    deadline = detail::later(std::chrono::steady_clock::now(), options.connect_timeout);
                 timer.expires_at(deadline);
                 timer.async_wait([self = this->shared_from_this()](std::error_code ec) {
                     // Expired just as TCP connected (too late to cancel): the
@@ -552,8 +574,13 @@ private:
                         if (auto f = c->on_message_) (*f)(m);
             };
             config->on_pong = [weak](connection&, std::string_view p) { emit(weak, [](client& c) { return c.on_pong_; }, p); };
-            config->on_error = [weak](connection&, std::error_code ec) { emit(weak, [](client& c) { return c.on_error_; }, ec); };
+            config->on_error = [weak](connection& c, std::error_code ec) {
+                if (auto a = weak.lock(); a && ec == errc::bad_status && a->options.max_redirects != 0)
+                    if (!(ec = a->take_redirect(c.response()))) return; // followed from on_close: no error
+                emit(weak, [](client& cl) { return cl.on_error_; }, ec);
+            };
             config->on_close = [weak](connection&, std::uint16_t code, std::string_view reason) {
+                if (auto a = weak.lock(); a && a->redirect_pending) return a->follow_redirect();
                 if (auto a = weak.lock()) a->close_reported = true;
                 emit(weak, [](client& c) { return c.on_close_; }, code, reason);
                 if (auto a = weak.lock()) a->after_close();
@@ -568,6 +595,42 @@ private:
                 conn = c;
             }
             c->start_connect();
+        }
+
+        // A refused handshake (bad_status) that is a redirect to follow: no error when
+        // it is (on_close then follows it), else why not.
+        std::error_code take_redirect(const http_response& answer) {
+            const int s = answer.status;
+            if (s != 301 && s != 302 && s != 303 && s != 307 && s != 308) return make_error_code(errc::bad_status);
+            if (redirects >= options.max_redirects) return make_error_code(errc::too_many_redirects);
+            duplex::url next;
+            if (auto ec = resolve_redirect(target, answer.header("Location"), next)) return ec;
+#if !DUPLEX_HAS_TLS
+            if (next.secure) return make_error_code(errc::tls_unavailable);
+#endif
+            const bool same_origin = next.secure == target.secure && next.host == target.host && next.port == target.port;
+            if (!same_origin) { // credentials stay with the host they were meant for
+                auto& h = request.headers;
+                h.erase(std::remove_if(h.begin(), h.end(), [](const auto& f) {
+                            return detail::iequals(f.first, "Authorization") || detail::iequals(f.first, "Cookie");
+                        }), h.end());
+            }
+            if (auto ec = aim(request, next, options, proxy)) return ec;
+            ++redirects;
+            next_target = std::move(next);
+            redirect_pending = true;
+            return {};
+        }
+        // The redirected connection has ended (on_close, on the strand): a new one to
+        // next_target, within the same connect() (CONNECTING all along).
+        void follow_redirect() {
+            redirect_pending = false;
+            target = std::move(next_target);
+            {
+                std::lock_guard<std::mutex> lock(mutex);
+                conn.reset();
+            }
+            asio::post(strand, [self = this->shared_from_this()] { self->start(); });
         }
 
         transport_type make_transport(std::error_code& ec) {
@@ -633,7 +696,7 @@ private:
             timer.async_wait([self](std::error_code ec) {
                 if (ec || !self->reconnect_pending.exchange(false) || self->user_closed) return;
                 if (client* cl = self->owner.load(); cl != nullptr && cl->current() == self)
-                    cl->start(self->target.str(), self->options); // cannot fail: the same URL and options
+                    cl->start(self->requested, self->options); // cannot fail: the same URL and options
             });
         }
 

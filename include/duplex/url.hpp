@@ -242,6 +242,37 @@ inline url parse_url(std::string_view text) {
     return u;
 }
 
+/// Where a redirect's Location (RFC 9110 §10.2.2) sends a client that connected to
+/// `from` (client_options::max_redirects). Accepted: a ws:// or wss:// URL; an http://
+/// or https:// one, taken as ws:// or wss:// (web servers write those); an absolute
+/// path ("/next?x"), on the same host. A fragment is dropped. Anything else (a relative
+/// path, "//host", another scheme, a URL parse_url refuses) is errc::bad_redirect, and
+/// so is leaving wss:// for ws://: what TLS protected would go in the clear.
+inline std::error_code resolve_redirect(const url& from, std::string_view location, url& to) {
+    const auto bad = make_error_code(errc::bad_redirect);
+    location = location.substr(0, location.find('#'));
+    std::string absolute;
+    if (!location.empty() && location.front() == '/') {
+        if (location.size() > 1 && location[1] == '/') return bad; // "//host/...": a network-path reference
+        absolute = (from.secure ? "wss://" : "ws://") + from.host_header();
+        absolute.append(location);
+    } else {
+        const std::size_t colon = location.find("://");
+        if (colon == std::string_view::npos) return bad;
+        std::string scheme;
+        for (char c : location.substr(0, colon)) scheme += detail::url_lower(c);
+        if (scheme == "http") absolute = "ws";
+        else if (scheme == "https") absolute = "wss";
+        else if (scheme == "ws" || scheme == "wss") absolute = scheme;
+        else return bad;
+        absolute.append(location.substr(colon));
+    }
+    url next;
+    if (parse_url(absolute, next) || (from.secure && !next.secure)) return bad;
+    to = std::move(next);
+    return {};
+}
+
 /// A proxy that a client reaches its server through (client_options::proxy).
 struct proxy_url {
     bool socks5 = false;        ///< SOCKS5 (RFC 1928), else HTTP CONNECT

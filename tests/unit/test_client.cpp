@@ -1109,6 +1109,137 @@ TEST_CASE("client: automatic reconnect with backoff (client_options::reconnect)"
     }
 }
 
+// RFC 6455 §4.1: "the server might redirect the client using a 3xx status code (but
+// clients are not required to follow them)". Browsers do not; with max_redirects the
+// client does, within the same connect().
+TEST_CASE("client: redirects, followed up to client_options::max_redirects (RFC 6455 §4.1)", "[client][redirect]") {
+    asio::io_context io;
+    // The server redirected to: echoes, closes on "bye", keeps what each request carried.
+    duplex::server final_server(io);
+    std::vector<std::string> final_seen; // "path|Authorization|X-Trace"
+    final_server.on_handshake([&](const duplex::http_request& req, duplex::handshake_decision&) {
+        final_seen.push_back(std::string(req.path()) + "|" + std::string(req.header("Authorization")) + "|" +
+                             std::string(req.header("X-Trace")));
+    });
+    final_server.on_message([](auto& c, const duplex::message& m) {
+        if (m.is_text() && m.text() == "bye") c.close(4001, "bye");
+        else c.send(m);
+    });
+    REQUIRE_FALSE(final_server.listen(0));
+    const std::string final_url = ws_url(final_server.port(), "/final");
+    // The first server redirects, by path (duplex's own refusals carry the Location).
+    duplex::server first(io);
+    std::vector<std::string> first_seen; // "path|Authorization"
+    first.on_handshake([&](const duplex::http_request& req, duplex::handshake_decision& d) {
+        const std::string path(req.path());
+        first_seen.push_back(path + "|" + std::string(req.header("Authorization")));
+        const auto redirect = [&d](int status, std::string location) {
+            d.reject(status);
+            d.headers.emplace_back("Location", std::move(location));
+        };
+        if (path == "/old") redirect(301, "/new"); // the same origin: Authorization goes along
+        else if (path == "/new") redirect(308, "http://127.0.0.1:" + std::to_string(final_server.port()) + "/final");
+        else if (path == "/loop") redirect(302, "/loop");
+        else if (path == "/ftp") redirect(307, "ftp://127.0.0.1/x");
+        else if (path == "/nowhere") d.reject(302); // no Location
+        else if (path == "/denied") d.reject(403);
+    });
+    REQUIRE_FALSE(first.listen(0));
+    const auto first_url = [&](const std::string& path) { return ws_url(first.port(), path); };
+
+    duplex::client client(io);
+    events e;
+    record(client, e);
+    duplex::client_options o;
+    o.headers = {{"Authorization", "Bearer s3cret"}, {"X-Trace", "t1"}};
+    // Connects to `url`, which must fail with `expected` (one on_error, then on_close 1006).
+    const auto fails = [&](const std::string& url, duplex::errc expected) {
+        e = events{};
+        REQUIRE_FALSE(client.connect(url, o));
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        REQUIRE(e.errors.size() == 1);
+        INFO(url << ": " << e.errors[0].message());
+        CHECK(e.errors[0] == expected);
+        CHECK(e.close_code == 1006);
+        CHECK(e.opens == 0);
+    };
+
+    SECTION("by default, as browsers: a redirect fails with bad_status, and the answer can be read") {
+        fails(first_url("/old"), duplex::errc::bad_status);
+        const auto c = client.connection_ptr();
+        REQUIRE(c);
+        CHECK(c->response().status == 301);
+        CHECK(c->response().header("Location") == "/new");
+        CHECK(first_seen.size() == 1);
+        CHECK(final_seen.empty());
+    }
+    SECTION("two hops, then open: nothing reported but on_open; credentials stay with their origin") {
+        o.max_redirects = 2;
+        REQUIRE_FALSE(client.connect(first_url("/old"), o));
+        CHECK(client.ready_state() == duplex::ready_state::connecting);
+        REQUIRE(run_until(io, [&] { return e.opens == 1 || e.closes == 1; }));
+        CHECK(e.errors.empty());
+        REQUIRE(e.opens == 1);
+        CHECK(client.url() == final_url);
+        CHECK(first_seen == std::vector<std::string>{"/old|Bearer s3cret", "/new|Bearer s3cret"});
+        CHECK(final_seen == std::vector<std::string>{"/final||t1"}); // another port: no Authorization
+        REQUIRE_FALSE(client.send_text("after two redirects"));
+        REQUIRE(run_until(io, [&] { return e.messages.size() == 1; }));
+        CHECK(e.messages[0] == "after two redirects");
+        REQUIRE_FALSE(client.close());
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        CHECK(e.close_code == 1000);
+        CHECK(e.errors.empty());
+    }
+    SECTION("a reconnect starts again from the URL given to connect()") {
+        o.max_redirects = 2;
+        o.reconnect.enabled = true;
+        o.reconnect.initial_delay = 20ms;
+        o.reconnect.max_attempts = 1;
+        REQUIRE_FALSE(client.connect(first_url("/old"), o));
+        REQUIRE(run_until(io, [&] { return e.opens == 1; }));
+        REQUIRE_FALSE(client.send_text("bye")); // the server closes: not our close(), so it reconnects
+        REQUIRE(run_until(io, [&] { return e.opens == 2; }));
+        CHECK(e.close_code == 4001);
+        CHECK(first_seen.size() == 4); // /old and /new, twice
+        CHECK(final_seen.size() == 2);
+        CHECK(client.url() == final_url);
+        client.close();
+        REQUIRE(run_until(io, [&] { return e.closes == 2; }));
+    }
+    SECTION("past max_redirects: errc::too_many_redirects") {
+        o.max_redirects = 3;
+        fails(first_url("/loop"), duplex::errc::too_many_redirects);
+        CHECK(first_seen.size() == 4); // the first request, then 3 redirects followed
+        o.max_redirects = 1;
+        fails(first_url("/old"), duplex::errc::too_many_redirects); // /old -> /new -> (a second one)
+        CHECK(final_seen.empty());
+    }
+    SECTION("a Location that is missing or no ws(s)/http(s) URL: errc::bad_redirect") {
+        o.max_redirects = 5;
+        fails(first_url("/ftp"), duplex::errc::bad_redirect);
+        fails(first_url("/nowhere"), duplex::errc::bad_redirect);
+    }
+    SECTION("a refusal that is not a redirect stays errc::bad_status") {
+        o.max_redirects = 5;
+        fails(first_url("/denied"), duplex::errc::bad_status);
+        CHECK(client.connection_ptr()->response().status == 403);
+    }
+    SECTION("close() while a redirect is followed: on_error(closed), on_close 1006, nothing opens") {
+        o.max_redirects = 2;
+        REQUIRE_FALSE(client.connect(first_url("/old"), o));
+        REQUIRE(run_until(io, [&] { return first_seen.size() == 2; })); // the second hop's request came
+        REQUIRE_FALSE(client.close());
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        REQUIRE(e.errors.size() == 1);
+        CHECK(e.errors[0] == duplex::errc::closed);
+        CHECK(e.opens == 0);
+        run_until(io, [] { return false; }, 100ms);
+        CHECK(final_seen.empty());
+        CHECK(e.closes == 1);
+    }
+}
+
 TEST_CASE("client: destroying the client closes with 1001 and silences its handlers", "[client]") {
     asio::io_context io;
     duplex::server server(io);

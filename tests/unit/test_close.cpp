@@ -108,5 +108,6 @@ TEST_CASE("errors: fixed values, a message each, the condition of their group", 
     }
     CHECK(static_cast<int>(duplex::errc::bad_proxy_response) == 212);
     CHECK(static_cast<int>(duplex::errc::bad_proxy_header) == 114);
-    CHECK(known == 16 + 15 + 13 + 11);
+    CHECK(static_cast<int>(duplex::errc::too_many_redirects) == 214);
+    CHECK(known == 16 + 15 + 15 + 11);
 }

@@ -623,3 +623,21 @@ TEST_CASE("client validates the server's response", "[rfc6455][4.1]") {
         CHECK(duplex::check_upgrade_response(parse_resp(out), key, none, true, &chosen) == errc::bad_extension);
     }
 }
+
+TEST_CASE("write_error_response: extra headers on a refusal (a redirect, a challenge)", "[handshake][http]") {
+    std::string out;
+    const duplex::header_list redirect{{"Location", "ws://elsewhere.example/chat"}};
+    REQUIRE(duplex::write_error_response(out, 307, {}, &redirect));
+    CHECK(out.rfind("HTTP/1.1 307 Temporary Redirect\r\n", 0) == 0);
+    CHECK(out.find("\r\nLocation: ws://elsewhere.example/chat\r\n") != std::string::npos);
+    CHECK(out.find("\r\nConnection: close\r\n") != std::string::npos);
+    duplex::http_response r;
+    std::error_code ec;
+    REQUIRE(duplex::parse_response(out, r, ec) != 0);
+    CHECK(r.header("Location") == "ws://elsewhere.example/chat");
+    // A header that would split the response is refused, and nothing is written.
+    std::string unsafe_out;
+    const duplex::header_list unsafe{{"Location", "/x\r\nSet-Cookie: a=b"}};
+    CHECK_FALSE(duplex::write_error_response(unsafe_out, 302, {}, &unsafe));
+    CHECK(unsafe_out.empty());
+}

@@ -169,3 +169,45 @@ TEST_CASE("url: rejected", "[url]") {
     CHECK_THROWS_AS(duplex::parse_url("http://x/"), duplex::error);
     CHECK(duplex::parse_url("ws://x:81/y").port == 81);
 }
+
+// RFC 6455 §4.1: "the server might redirect the client using a 3xx status code (but
+// clients are not required to follow them)"; where to is the Location (RFC 9110 §10.2.2).
+TEST_CASE("resolve_redirect: where a Location sends a client (client_options::max_redirects)", "[url][redirect]") {
+    const duplex::url from = parse_ok("ws://example.com:8080/chat?room=1");
+    const duplex::url secure = parse_ok("wss://example.com/chat");
+    const auto to = [](const duplex::url& f, const std::string& location) {
+        duplex::url u;
+        const std::error_code ec = duplex::resolve_redirect(f, location, u);
+        INFO(location << " -> " << ec.message());
+        REQUIRE_FALSE(ec);
+        return u.str();
+    };
+    CHECK(to(from, "ws://other.example/x") == "ws://other.example/x");
+    CHECK(to(from, "wss://other.example:9443/x?y") == "wss://other.example:9443/x?y");
+    CHECK(to(from, "WSS://Other.Example/x") == "wss://other.example/x");
+    CHECK(to(from, "http://other.example/x") == "ws://other.example/x");    // web servers write http(s)
+    CHECK(to(from, "https://other.example/x") == "wss://other.example/x");
+    CHECK(to(from, "/elsewhere?z=2") == "ws://example.com:8080/elsewhere?z=2"); // an absolute path: same host
+    CHECK(to(from, "/next#fragment") == "ws://example.com:8080/next");          // the fragment is dropped
+    CHECK(to(secure, "/next") == "wss://example.com/next");
+    CHECK(to(secure, "wss://a.example/") == "wss://a.example/");
+    CHECK(to(from, "ws://[::1]:9000/v6") == "ws://[::1]:9000/v6");
+
+    const auto refused = [](const duplex::url& f, const std::string& location) {
+        duplex::url u = parse_ok("ws://unchanged.example/");
+        INFO(location);
+        CHECK(duplex::resolve_redirect(f, location, u) == duplex::errc::bad_redirect);
+        CHECK(u.host == "unchanged.example"); // untouched on failure
+    };
+    refused(secure, "ws://example.com/chat");   // wss:// to ws://: TLS would be lost
+    refused(secure, "http://example.com/chat"); // the same, written as http://
+    refused(from, "");                          // no Location
+    refused(from, "next");                      // a relative path
+    refused(from, "./next");
+    refused(from, "//other.example/x");          // a network-path reference
+    refused(from, "ftp://example.com/x");
+    refused(from, "ws://user@example.com/x");   // userinfo (parse_url refuses it)
+    refused(from, "ws://exa mple.com/x");
+    refused(from, "ws://example.com:99999/x");
+    refused(from, "/a b");                      // whitespace in the path
+}

@@ -58,7 +58,9 @@ struct handshake_decision {
     int status = 403;             ///< HTTP status when rejected
     std::string body;             ///< response body when rejected
     std::string subprotocol;      ///< preselected from the server's list; may be changed
-    std::vector<std::pair<std::string, std::string>> headers; ///< extra response headers
+    /// Extra response headers: on the 101, or on the refusal (e.g. Location with
+    /// reject(302) to send the client elsewhere, WWW-Authenticate with reject(401)).
+    std::vector<std::pair<std::string, std::string>> headers;
 
     /// Refuses the upgrade with `http_status` and `response_body`.
     void reject(int http_status = 403, std::string response_body = {}) {
@@ -371,6 +373,13 @@ public:
         static const http_request none;
         return hs_ ? hs_->request : none;
     }
+    /// Client: the server's answer to the upgrade request (status, reason, headers: e.g. a
+    /// redirect's Location), from when it came until the connection opens, and for good
+    /// when it refused the upgrade (then in on_error and on_close). Empty otherwise.
+    const http_response& response() const noexcept {
+        static const http_response none;
+        return hs_ ? hs_->response : none;
+    }
     /// Messages and bytes so far (any thread).
     connection_stats stats() const noexcept { return protocol_.stats(); }
     /// Why the opening handshake failed, if it did (then the connection never opened).
@@ -557,7 +566,7 @@ private:
         handshake_decision decision;
         decision.subprotocol = std::string(select_subprotocol(req, config_->subprotocols));
         if (config_->on_handshake) config_->on_handshake(req, decision);
-        if (!decision.accepted) return reject(make_error_code(errc::rejected), decision.status, decision.body);
+        if (!decision.accepted) return reject(make_error_code(errc::rejected), decision.status, decision.body, &decision.headers);
         if (!decision.subprotocol.empty() && !offered(decision.subprotocol)) // §4.2.2: one the client offered
             return reject(make_error_code(errc::bad_subprotocol), 500, "handshake hook chose a subprotocol the client did not offer\n");
 
@@ -649,9 +658,10 @@ private:
         if (!closed_) read_frames();
     }
 
-    void reject(std::error_code ec, int status, std::string_view body) {
+    void reject(std::error_code ec, int status, std::string_view body, const header_list* headers = nullptr) {
         std::string out;
-        write_error_response(out, status, body.empty() ? std::string_view(ec.message()) : body);
+        if (!write_error_response(out, status, body.empty() ? std::string_view(ec.message()) : body, headers))
+            write_error_response(out, 500, "invalid response header\n");
         {
             std::lock_guard<send_mutex> lock(protocol_.mutex()); // end_ is read under it
             end_ = ec; // the application never sees it; the server counts it

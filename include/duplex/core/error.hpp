@@ -81,6 +81,8 @@ enum class errc {
     proxy_refused = 210,      // the proxy would not open the tunnel (HTTP: a status other than 2xx)
     proxy_auth_required = 211, // the proxy wants credentials (HTTP 407, SOCKS5): none or wrong ones
     bad_proxy_response = 212, // the proxy's answer breaks its protocol
+    bad_redirect = 213,       // a redirect to follow whose Location is unusable, or leaves wss:// for ws://
+    too_many_redirects = 214, // more redirects in a row than client_options::max_redirects
 
     // Connection life (RFC 6455 §7).
     closed = 300,             // the connection is closed (or closing): nothing more can be sent
@@ -161,6 +163,8 @@ inline const char* errc_message(errc e) noexcept {
     case errc::proxy_refused: return "proxy refused to open a tunnel to the server";
     case errc::proxy_auth_required: return "proxy requires authentication: no or wrong credentials";
     case errc::bad_proxy_response: return "proxy's answer is malformed";
+    case errc::bad_redirect: return "redirect Location is not a usable ws:// or wss:// URL (or leaves wss:// for ws://)";
+    case errc::too_many_redirects: return "too many redirects";
     case errc::closed: return "connection is closed";
     case errc::not_open: return "connection is not open yet (handshake in progress)";
     case errc::send_queue_full: return "send queue is over its limit (peer reads too slowly)";
@@ -254,7 +258,7 @@ constexpr int http_status_for(errc e) noexcept {
 inline std::error_condition detail::error_category_impl::default_error_condition(int ev) const noexcept {
     const auto e = static_cast<errc>(ev);
     if (e >= errc::reserved_bits && e <= errc::bad_compressed_data) return make_error_condition(condition::protocol_violation);
-    if (e >= errc::bad_http_request && e <= errc::bad_proxy_response) return make_error_condition(condition::handshake_failed);
+    if (e >= errc::bad_http_request && e <= errc::too_many_redirects) return make_error_condition(condition::handshake_failed);
     if (e == errc::handshake_timeout || e == errc::ping_timeout || e == errc::idle_timeout || e == errc::close_timeout)
         return make_error_condition(condition::timeout);
     if (e == errc::closed || e == errc::connection_lost || e == errc::going_away)

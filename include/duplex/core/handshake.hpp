@@ -318,8 +318,12 @@ inline bool write_http_response(std::string& out, int status, std::string_view c
 /// and `Connection: close` — the server closes after sending it. 426 also carries
 /// `Sec-WebSocket-Version: 13` (§4.2.2 /version/, §4.4) and `Upgrade: websocket` (RFC 7231
 /// §6.5.15), hence `Connection: Upgrade, close` (RFC 7230 §6.7); 405 carries
-/// `Allow: GET` (RFC 7231 §6.5.5).
-inline void write_error_response(std::string& out, int status, std::string_view body = {}) {
+/// `Allow: GET` (RFC 7231 §6.5.5). `extra_headers` follow (e.g. Location for a
+/// redirect, WWW-Authenticate for a 401); returns false and appends nothing when one
+/// of them is unsafe (see write_http_response).
+inline bool write_error_response(std::string& out, int status, std::string_view body = {},
+                                 const header_list* extra_headers = nullptr) {
+    if (!detail::are_safe_headers(extra_headers)) return false;
     if (status < 100 || status > 999) status = 500;
     std::string default_body;
     if (body.empty()) {
@@ -340,8 +344,10 @@ inline void write_error_response(std::string& out, int status, std::string_view 
         out += "Connection: close\r\n";
     }
     if (status == 405) out += "Allow: GET\r\n";
+    detail::append_headers(out, extra_headers);
     out += "\r\n";
     out.append(body.data(), body.size());
+    return true;
 }
 
 // ---------------------------------------------------------------------------
