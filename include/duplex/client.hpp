@@ -248,9 +248,15 @@ public:
     /// that may not be sent; errc::closed when already closing or closed.
     std::error_code close(std::uint16_t code = close_code::normal, std::string_view reason = {}) {
         if (code != close_code::no_status && !is_valid_close_code(code)) return make_error_code(errc::bad_close_code);
-        auto a = current();
+        std::shared_ptr<attempt> a;
+        {
+            // Under the lock that start() takes to replace the attempt: a reconnect
+            // either sees this and stops, or has made the new attempt that this closes.
+            std::lock_guard<std::mutex> lock(mutex_);
+            a = current_;
+            if (a) a->user_closed = true; // no automatic reconnect after this connection
+        }
         if (!a) return make_error_code(errc::closed);
-        a->user_closed = true; // no automatic reconnect after this connection
         if (attempt::stop_waiting(a)) return {};
         if (auto c = a->get()) return c->close(code, reason);
         if (a->state() == duplex::ready_state::closed) return make_error_code(errc::closed);
@@ -280,8 +286,10 @@ public:
     }
 
 private:
-    // connect() without resetting the count of automatic attempts (they call it too).
-    std::error_code start(std::string_view address, client_options options) {
+    // connect() without resetting the count of automatic attempts. An automatic one
+    // passes the attempt it follows (`resuming`), and starts nothing if that is no longer
+    // the current one or close() was called meanwhile, maybe from another thread.
+    std::error_code start(std::string_view address, client_options options, const void* resuming = nullptr) {
         duplex::url u;
         if (auto ec = parse_url(address, u)) return ec;
 #if !DUPLEX_HAS_TLS
@@ -302,13 +310,15 @@ private:
 
         auto a = std::make_shared<attempt>(strand_, this, std::move(u), std::move(options), std::move(request),
                                            std::move(proxy));
-        if (auto old = current()) { // a closed connection: forget it, and a reconnect it waited for
-            old->owner.store(nullptr);
-            attempt::stop_waiting(old);
-        }
+        std::shared_ptr<attempt> old;
         {
             std::lock_guard<std::mutex> lock(mutex_);
-            current_ = a;
+            if (resuming != nullptr && (current_.get() != resuming || current_->user_closed)) return {};
+            old = std::exchange(current_, a);
+        }
+        if (old) { // a closed connection: forget it, and a reconnect it waited for
+            old->owner.store(nullptr);
+            attempt::stop_waiting(old);
         }
         asio::post(a->strand, [a] { a->start(); });
         return {};
@@ -695,8 +705,8 @@ private:
             timer.expires_after(delay);
             timer.async_wait([self](std::error_code ec) {
                 if (ec || !self->reconnect_pending.exchange(false) || self->user_closed) return;
-                if (client* cl = self->owner.load(); cl != nullptr && cl->current() == self)
-                    cl->start(self->requested, self->options); // cannot fail: the same URL and options
+                if (client* cl = self->owner.load()) // cannot fail: the same URL and options
+                    cl->start(self->requested, self->options, self.get());
             });
         }
 

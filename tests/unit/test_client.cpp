@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -1238,6 +1239,48 @@ TEST_CASE("client: redirects, followed up to client_options::max_redirects (RFC 
         CHECK(final_seen.empty());
         CHECK(e.closes == 1);
     }
+}
+
+// close() may come from any thread, also just as a reconnect wait ends. Whatever the
+// timing, once it returned no new attempt may start: the server, which refuses every
+// upgrade, sees at most the one already under way. Each round closes at another moment
+// of a 1 ms backoff loop; a reconnect that slipped past close() would go on for ever.
+TEST_CASE("client: close() from another thread stops reconnecting, whenever it comes", "[client][reconnect][threads]") {
+    asio::io_context server_io;
+    duplex::server server(server_io);
+    std::atomic<int> handshakes{0};
+    server.on_handshake([&](const duplex::http_request&, duplex::handshake_decision& d) {
+        ++handshakes;
+        d.reject(503);
+    });
+    REQUIRE_FALSE(server.listen(0));
+    std::thread server_thread([&] { server_io.run_for(30s); });
+    duplex::client_options o;
+    o.reconnect.enabled = true;
+    o.reconnect.initial_delay = 1ms;
+    o.reconnect.max_delay = 1ms;
+    for (int round = 0; round < 40; ++round) {
+        INFO("round " << round);
+        asio::io_context io;
+        auto work = asio::make_work_guard(io);
+        duplex::client client(io);
+        std::atomic<int> reconnect_waits{0};
+        client.on_reconnecting([&](unsigned, std::chrono::milliseconds) { ++reconnect_waits; });
+        REQUIRE_FALSE(client.connect(ws_url(server.port()), o));
+        std::thread io_thread([&] { io.run_for(5s); });
+        const auto until = std::chrono::steady_clock::now() + 5s;
+        while (reconnect_waits < 1 + round % 4 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+        std::this_thread::sleep_for(std::chrono::microseconds(37 * round % 1000)); // somewhere in a cycle
+        client.close();
+        const int after_close = handshakes;
+        std::this_thread::sleep_for(30ms); // 30 cycles of the loop, had it gone on
+        CHECK(handshakes - after_close <= 1);
+        work.reset();
+        io.stop();
+        io_thread.join();
+    }
+    asio::post(server_io, [&] { server.stop(); });
+    server_thread.join();
 }
 
 TEST_CASE("client: destroying the client closes with 1001 and silences its handlers", "[client]") {
