@@ -385,6 +385,81 @@ TEST_CASE("backpressure: a full send queue closes with 1008 or refuses", "[proto
     }
 }
 
+// A slow reader of prices or positions wants the latest ones, not a growing backlog of
+// old ones (websocketpp#477, beast#2033): drop_oldest keeps the queue bounded by
+// leaving the oldest waiting messages unsent instead of refusing the new one.
+TEST_CASE("backpressure: drop_oldest leaves the oldest waiting messages unsent", "[protocol][backpressure]") {
+    connection_options o;
+    o.send_queue_limit = 1000;
+    o.backpressure = backpressure_policy::drop_oldest;
+    const auto msg = [](int i) { return "tick " + std::to_string(i) + std::string(194, '.'); }; // 200 bytes, 204 framed
+    pair_fixture f(o);
+
+    SECTION("waiting messages: the oldest go, control frames stay, order is kept") {
+        for (int i = 0; i < 4; ++i) REQUIRE_FALSE(f.server.send_text(msg(i))); // 816 bytes
+        REQUIRE_FALSE(f.server.ping("p1"));                                    // 820
+        for (int i = 4; i < 10; ++i) REQUIRE_FALSE(f.server.send_text(msg(i))); // each one drops one
+        CHECK(f.server.buffered_amount() <= 1000);
+        CHECK(f.server.stats().messages_out == 10);
+        CHECK(f.server.stats().messages_dropped == 6);
+        CHECK(f.server.state() == ready_state::open);
+        f.server_to_client();
+        REQUIRE(f.at_client.messages.size() == 4);
+        for (int i = 0; i < 4; ++i) CHECK(f.at_client.messages[i].second == msg(6 + i)); // the latest, in order
+        CHECK(f.at_client.pings == std::vector<std::string>{"p1"});
+        CHECK(f.at_client.errors.empty());
+    }
+    SECTION("what is being written is never dropped; what waits behind it is") {
+        REQUIRE_FALSE(f.server.send_text(msg(0)));
+        std::string first;
+        {
+            std::lock_guard<send_mutex> lock(f.server.mutex());
+            const auto& b = f.server.queue().begin_write(); // msg(0) is on its way
+            for (const auto& s : b.segments) first.append(reinterpret_cast<const char*>(b.data(s)), s.size);
+        }
+        for (int i = 1; i < 8; ++i) REQUIRE_FALSE(f.server.send_text(msg(i)));
+        CHECK(f.server.stats().messages_dropped == 4); // 204 in flight + 3 waiting fit in 1000
+        {
+            std::lock_guard<send_mutex> lock(f.server.mutex());
+            f.server.queue().end_write();
+        }
+        feed(f.client, first + drain(f.server), f.at_client);
+        REQUIRE(f.at_client.messages.size() == 4);
+        CHECK(f.at_client.messages[0].second == msg(0));
+        for (int i = 1; i < 4; ++i) CHECK(f.at_client.messages[i].second == msg(4 + i));
+    }
+    SECTION("a message bigger than the room dropping can make is refused, as with reject") {
+        const std::string a(300, 'a'), bb(300, 'b');
+        REQUIRE_FALSE(f.server.send_fragment(opcode::text, a.data(), a.size(), false)); // fragments: never dropped
+        REQUIRE_FALSE(f.server.send_fragment(opcode::text, bb.data(), bb.size(), true));
+        REQUIRE_FALSE(f.server.send_text(msg(0)));
+        CHECK(f.server.send_text(std::string(600, 'c')) == errc::send_queue_full); // 608 + 604 > 1000 even without msg(0)
+        CHECK(f.server.stats().messages_dropped == 1); // msg(0) went to make room, in vain
+        CHECK(f.server.state() == ready_state::open);
+        f.server_to_client();
+        REQUIRE(f.at_client.messages.size() == 1);
+        CHECK(f.at_client.messages[0].second == std::string(300, 'a') + std::string(300, 'b'));
+    }
+    SECTION("broadcast frames stay shared; clients' masked frames are dropped alike") {
+        auto m = prepare_message(opcode::binary, std::string(300, 'm'));
+        for (int i = 0; i < 5; ++i) REQUIRE_FALSE(f.server.send(m));
+        CHECK(f.server.stats().messages_dropped == 2);
+        {
+            std::lock_guard<send_mutex> lock(f.server.mutex());
+            const auto& b = f.server.queue().begin_write();
+            REQUIRE(b.segments.size() == 3);
+            for (const auto& s : b.segments) CHECK(b.data(s) == m->wire_data()); // not copied
+            f.server.queue().end_write();
+        }
+        for (int i = 0; i < 8; ++i) REQUIRE_FALSE(f.client.send_text(msg(i)));
+        CHECK(f.client.stats().messages_dropped == 4);
+        f.client_to_server();
+        REQUIRE(f.at_server.messages.size() == 4);
+        CHECK(f.at_server.messages[0].second == msg(4));
+        CHECK(f.at_server.errors.empty()); // still masked, whole frames
+    }
+}
+
 TEST_CASE("a prepared message is shared by servers and re-masked by clients", "[protocol][broadcast]") {
     auto m = prepare_message(opcode::text, "broadcast");
     pair_fixture f;
@@ -489,6 +564,52 @@ TEST_CASE("permessage-deflate: messages are compressed on the wire and restored"
     f.server_to_client();
     REQUIRE(f.at_client.messages.size() == 1);
     CHECK(f.at_client.messages[0].second == "back");
+}
+
+// RFC 7692 §7.2.3.3 (context takeover): the peer's inflater builds on every compressed
+// message before, so one may go unsent only when each is compressed on its own.
+TEST_CASE("backpressure: drop_oldest never drops a compressed message the peer's inflater must see",
+          "[protocol][backpressure][rfc7692]") {
+    connection_options o = deflate_pair::deflate_on();
+    o.send_queue_limit = 1000;
+    o.backpressure = backpressure_policy::drop_oldest;
+    const auto noise = [](int seed) { // does not compress: about 305 bytes on the wire
+        std::string s(300, '\0');
+        std::uint32_t x = 2463534242u + static_cast<std::uint32_t>(seed);
+        for (char& c : s) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            c = static_cast<char>(x);
+        }
+        return s;
+    };
+    const auto send = [&noise](server_protocol& server, int i) {
+        const std::string m = noise(i);
+        return server.send(opcode::binary, m.data(), m.size());
+    };
+    SECTION("with context takeover: nothing to drop, the new message is refused") {
+        deflate_pair f(o);
+        for (int i = 0; i < 3; ++i) REQUIRE_FALSE(send(f.server, i));
+        CHECK(send(f.server, 3) == errc::send_queue_full);
+        CHECK(f.server.stats().messages_dropped == 0);
+        f.server_to_client();
+        REQUIRE(f.at_client.messages.size() == 3);
+        for (int i = 0; i < 3; ++i) CHECK(f.at_client.messages[i].second == noise(i));
+        CHECK(f.at_client.errors.empty());
+    }
+    SECTION("server_no_context_takeover: each stands alone, the oldest go") {
+        pair_fixture f(o);
+        deflate_params p;
+        p.enabled = true;
+        p.server_no_context_takeover = true;
+        f.server.enable_deflate(p);
+        f.client.enable_deflate(p);
+        for (int i = 0; i < 6; ++i) REQUIRE_FALSE(send(f.server, i));
+        CHECK(f.server.stats().messages_dropped == 3);
+        f.server_to_client();
+        REQUIRE(f.at_client.messages.size() == 3);
+        for (int i = 0; i < 3; ++i) CHECK(f.at_client.messages[i].second == noise(3 + i)); // inflated fine
+        CHECK(f.at_client.errors.empty());
+    }
 }
 
 TEST_CASE("permessage-deflate: the RFC 7692 'Hello' frame", "[protocol][rfc7692][7.2.3.1]") {

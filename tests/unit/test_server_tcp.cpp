@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cctype>
 #include <cstdlib>
+#include <future>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -1704,4 +1705,45 @@ TEST_CASE("proxy_protocol needs a transport with a TCP socket under it", "[serve
                     std::invalid_argument);
     o.proxy_protocol = false;
     CHECK_NOTHROW(basic_server<memory_transport>(io, o, [](asio::ip::tcp::socket) -> memory_transport { throw 1; }));
+}
+
+// backpressure_policy::drop_oldest over TCP: a reader that stops reading for a while
+// stays connected, holds at most its queue limit, and then gets the latest messages in
+// order; every message is either received or counted as dropped.
+TEST_CASE("drop_oldest: a slow reader keeps up with the latest messages, in order", "[server][tcp][backpressure]") {
+    server_options o;
+    o.connection.send_queue_limit = 256 * 1024;
+    o.connection.backpressure = backpressure_policy::drop_oldest;
+    running_server rs(o);
+    rs.start();
+    raw_socket sleeper(rs.srv.port());
+    sleeper.send(upgrade + "\r\n");
+    REQUIRE(sleeper.read_all(5000ms, "\r\n\r\n").substr(0, 12) == "HTTP/1.1 101");
+    const auto end = std::chrono::steady_clock::now() + 5s;
+    while (rs.srv.connection_count() != 1 && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(1ms);
+
+    constexpr int ticks = 2000; // 16 KiB each, 32 MiB: far more than socket buffers and the limit
+    const auto tick = [](int i) { return std::to_string(i) + std::string(16 * 1024, '.'); };
+    std::promise<void> sent;
+    asio::post(rs.io, [&] {
+        for (int i = 0; i < ticks; ++i) rs.srv.broadcast(opcode::text, tick(i));
+        sent.set_value();
+    });
+    REQUIRE(sent.get_future().wait_for(20s) == std::future_status::ready);
+    const std::uint64_t dropped = rs.srv.stats().traffic.messages_dropped;
+    CHECK(dropped > 0);
+    CHECK(dropped < ticks);
+    const auto got = read_messages(sleeper, ticks - dropped, 20000ms);
+    REQUIRE(got.size() == ticks - dropped); // everything not dropped arrives
+    CHECK(got.back().data == tick(ticks - 1));          // the latest gets through
+    int last = -1;
+    bool ordered = true;
+    for (const auto& m : got) {
+        const int n = std::stoi(m.data);
+        ordered = ordered && n > last && m.data == tick(n);
+        last = n;
+    }
+    CHECK(ordered);
+    CHECK(rs.srv.connection_count() == 1); // still open
+    CHECK(read_messages(sleeper, 1, 200ms).empty()); // and nothing more came
 }

@@ -24,6 +24,12 @@ inline std::chrono::steady_clock::time_point later(std::chrono::steady_clock::ti
 enum class backpressure_policy : std::uint8_t {
     close,  ///< the send fails with errc::send_queue_full and the connection closes with 1008
     reject, ///< the send fails with errc::send_queue_full; the connection stays open
+    /// The send succeeds: the oldest whole messages still waiting (not being written) go
+    /// unsent until it fits, so a slow reader gets the latest ones (prices, positions,
+    /// a clock). Control frames, fragments and messages compressed with context
+    /// takeover are never dropped; when dropping cannot make room, as reject.
+    /// connection_stats::messages_dropped counts them.
+    drop_oldest,
 };
 
 /// Options every connection has, server or client.

@@ -223,6 +223,7 @@ public:
             return std::error_code{};
         };
         if (written >= header_size + size) return counted();
+        const bool none_out = written == 0; // else the rest of a frame begun on the wire: never dropped
         std::uint8_t* out = nullptr;
         try {
             out = queue_.append(header_size + size - written);
@@ -245,6 +246,7 @@ public:
             written = header_size;
         }
         std::memcpy(out, static_cast<const std::uint8_t*>(data) + (written - header_size), header_size + size - written);
+        may_drop_last(header_size + size, none_out);
         return counted();
     }
 
@@ -265,10 +267,13 @@ public:
         if (fragmenting_) return make_error_code(errc::expected_continuation);
         if constexpr (R == role::server) {
             count_out(m->payload_size(), true);
+            const std::size_t frame = m->wire_size();
             queue_.append(std::move(m));
+            may_drop_last(frame);
             if (options_->idle_timeout.count() > 0) last_msg_tx_ = clock::now();
         } else {
             write_frame_locked(m->op(), m->payload(), m->payload_size(), true); // clients mask each frame
+            may_drop_last(writer_.frame_size(m->payload_size()));
         }
         return {};
     }
@@ -434,7 +439,7 @@ public:
 
     /// Messages and payload bytes so far; callable from any thread.
     connection_stats stats() const noexcept {
-        return {messages_in_.get(), bytes_in_.get(), messages_out_.get(), bytes_out_.get()};
+        return {messages_in_.get(), bytes_in_.get(), messages_out_.get(), bytes_out_.get(), messages_dropped_.get()};
     }
 
     /// The code and reason user code sees in on_close: the peer's close frame
@@ -581,11 +586,24 @@ private:
         if (s == ready_state::connecting) return make_error_code(errc::not_open);
         if (close_sent_ || s == ready_state::closed) return make_error_code(errc::closed);
         const std::size_t queued = queue_.buffered_amount();
-        if (queued > 0 && queued + size > options_->send_queue_limit) {
+        const std::size_t limit = options_->send_queue_limit;
+        if (queued > 0 && queued + size > limit) {
+            if (options_->backpressure == backpressure_policy::drop_oldest) {
+                messages_dropped_.add(queue_.drop_oldest(queued + size - limit));
+                const std::size_t left = queue_.buffered_amount();
+                if (left == 0 || left + size <= limit) return {};
+            }
             if (options_->backpressure == backpressure_policy::close) fail_locked(errc::send_queue_full, clock::now());
             return make_error_code(errc::send_queue_full);
         }
         return {};
+    }
+
+    // With drop_oldest: the frame just queued (`size` bytes) is a whole message that
+    // may go unsent. Not for control frames, fragments, or compressed messages when the
+    // peer's inflater keeps its window (it must see every one).
+    void may_drop_last(std::size_t size, bool droppable = true) {
+        if (droppable && options_->backpressure == backpressure_policy::drop_oldest) queue_.add_droppable(size);
     }
 
     // A whole data message: compressed when permessage-deflate is on and the
@@ -596,8 +614,11 @@ private:
             std::string& compressed = deflate_->compressed;
             compressed.clear();
             if (deflate_->codec.compress(data, size, compressed)) return fail_locked(errc::internal_error, clock::now());
-            std::uint8_t* out = queue_.append(writer_.frame_size(compressed.size()));
+            const std::size_t frame = writer_.frame_size(compressed.size());
+            std::uint8_t* out = queue_.append(frame);
             writer_.write(out, op, compressed.data(), compressed.size(), true, true);
+            may_drop_last(frame, R == role::server ? deflate_->params.server_no_context_takeover
+                                                   : deflate_->params.client_no_context_takeover);
             if (options_->idle_timeout.count() > 0) last_msg_tx_ = clock::now();
             count_out(compressed.size(), true); // as on the wire, like bytes_in
             if (compressed.capacity() > 256 * 1024) std::string().swap(compressed);
@@ -605,6 +626,7 @@ private:
         }
 #endif
         write_frame_locked(op, data, size, true);
+        may_drop_last(writer_.frame_size(size));
         return {};
     }
 
@@ -677,7 +699,7 @@ private:
     detail::rare_string peer_reason_;
 
     detail::counter messages_in_, bytes_in_;   // written by the reader
-    detail::counter messages_out_, bytes_out_; // written under mutex_
+    detail::counter messages_out_, bytes_out_, messages_dropped_; // written under mutex_
 
     // Guarded by mutex_.
     send_queue queue_;

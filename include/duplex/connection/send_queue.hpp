@@ -115,18 +115,7 @@ public:
 
     /// Reserves `n` bytes at the end of the pending batch and returns where to
     /// write them. The pointer is valid until the next append.
-    std::uint8_t* append(std::size_t n) {
-        batch& b = batches().pending;
-        const std::size_t at = b.bytes.size();
-        std::uint8_t* out = b.bytes.grow(n);
-        if (!b.segments.empty() && !b.segments.back().shared &&
-            b.segments.back().offset + b.segments.back().size == at)
-            b.segments.back().size += n; // extend the last run: fewer iovecs
-        else
-            b.segments.push_back(segment{at, n, nullptr});
-        b.total += n;
-        return out;
-    }
+    std::uint8_t* append(std::size_t n) { return append_to(batches().pending, n); }
 
     void append(std::shared_ptr<const prepared_message> m) {
         const std::size_t n = m->wire_size();
@@ -161,7 +150,60 @@ public:
     /// Moves the pending batch to the writer. Call only when has_pending() && !writing().
     const batch& begin_write() noexcept {
         std::swap(batches_->pending, batches_->inflight);
+        batches_->droppable.clear(); // they were the pending batch's
         return batches_->inflight;
+    }
+
+    // ---- dropping the oldest messages (backpressure_policy::drop_oldest) ----------
+    //
+    // With that policy the protocol says which whole messages it queued may go unsent
+    // (never control frames, fragments, compressed messages the peer's inflater must
+    // see, or the rest of a frame partly written). Nothing is recorded otherwise.
+
+    /// The last `size` bytes appended are one whole message that may be dropped.
+    void add_droppable(std::size_t size) {
+        both& b = batches();
+        b.droppable.push_back(segment{b.pending.total - size, size, nullptr});
+    }
+    /// Drops droppable messages of the pending batch (never what is being written),
+    /// oldest first, until `need` bytes are free or none is left. Returns how many.
+    /// Copies what stays into a new batch (shared frames stay shared).
+    std::size_t drop_oldest(std::size_t need) {
+        if (!batches_ || batches_->droppable.empty()) return 0;
+        both& b = *batches_;
+        auto& messages = b.droppable;
+        std::size_t count = 0, freed = 0;
+        while (count < messages.size() && freed < need) freed += messages[count++].size;
+        batch kept;
+        const batch& old = b.pending;
+        std::size_t copied = 0; // old bytes [0, copied) handled
+        const auto keep = [&](std::size_t end) { // copies old [copied, end) into `kept`
+            std::size_t pos = 0;
+            for (const segment& s : old.segments) {
+                const std::size_t from = std::max(copied, pos), to = std::min(end, pos + s.size);
+                if (from < to) {
+                    if (s.shared && from == pos && to == pos + s.size) { // a whole prepared frame stays shared
+                        kept.segments.push_back(s);
+                        kept.total += s.size;
+                    } else {
+                        std::memcpy(append_to(kept, to - from), old.data(s) + (from - pos), to - from);
+                    }
+                }
+                pos += s.size;
+                if (pos >= end) break;
+            }
+            copied = end;
+        };
+        for (std::size_t i = 0; i < count; ++i) {
+            keep(messages[i].offset);
+            copied = messages[i].offset + messages[i].size; // skipped: dropped
+        }
+        keep(old.total);
+        // Every message left came after all the dropped ones: it moves down by `freed`.
+        messages.erase_front(count);
+        for (segment& m : messages) m.offset -= freed;
+        b.pending = std::move(kept); // the old batch goes with `kept`
+        return count;
     }
     /// The write of the in-flight batch finished.
     void end_write() noexcept { recycle(batches_->inflight); }
@@ -177,6 +219,7 @@ public:
         if (!batches_) return;
         recycle(batches_->pending);
         recycle(batches_->inflight);
+        batches_->droppable.clear();
     }
 
 private:
@@ -191,9 +234,24 @@ private:
     }
     static constexpr std::size_t keep_capacity = 256 * 1024; // a batch of large messages
 
+    // Appends n bytes to `b`'s buffer as append() does to the pending batch.
+    static std::uint8_t* append_to(batch& b, std::size_t n) {
+        const std::size_t at = b.bytes.size();
+        std::uint8_t* out = b.bytes.grow(n);
+        if (!b.segments.empty() && !b.segments.back().shared && b.segments.back().offset + b.segments.back().size == at)
+            b.segments.back().size += n;
+        else
+            b.segments.push_back(segment{at, n, nullptr});
+        b.total += n;
+        return out;
+    }
+
     struct both {
         batch pending;
         batch inflight;
+        // Droppable messages of the pending batch, oldest first (drop_oldest only): each
+        // a run of `size` bytes at `offset` in the batch as written (its segments in order).
+        segment_list droppable;
     };
     both& batches() {
         if (!batches_) batches_.emplace();

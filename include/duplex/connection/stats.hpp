@@ -17,12 +17,14 @@ struct connection_stats {
     std::uint64_t bytes_in = 0;  ///< payload bytes received, as on the wire (compressed if so)
     std::uint64_t messages_out = 0;
     std::uint64_t bytes_out = 0; ///< payload bytes queued for sending, as on the wire (compressed if so)
+    std::uint64_t messages_dropped = 0; ///< queued, then dropped unsent (backpressure_policy::drop_oldest)
 
     connection_stats& operator+=(const connection_stats& o) noexcept {
         messages_in += o.messages_in;
         bytes_in += o.bytes_in;
         messages_out += o.messages_out;
         bytes_out += o.bytes_out;
+        messages_dropped += o.messages_dropped;
         return *this;
     }
 };
