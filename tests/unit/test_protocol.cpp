@@ -440,6 +440,13 @@ TEST_CASE("backpressure: drop_oldest leaves the oldest waiting messages unsent",
         REQUIRE(f.at_client.messages.size() == 1);
         CHECK(f.at_client.messages[0].second == std::string(300, 'a') + std::string(300, 'b'));
     }
+    SECTION("a whole message in the middle of a fragmented one is refused before anything is dropped") {
+        for (int i = 0; i < 4; ++i) REQUIRE_FALSE(f.server.send_text(msg(i)));
+        const std::string part(100, 'p');
+        REQUIRE_FALSE(f.server.send_fragment(opcode::text, part.data(), part.size(), false));
+        CHECK(f.server.send_text(msg(4)) == errc::expected_continuation); // over the limit too
+        CHECK(f.server.stats().messages_dropped == 0);
+    }
     SECTION("broadcast frames stay shared; clients' masked frames are dropped alike") {
         auto m = prepare_message(opcode::binary, std::string(300, 'm'));
         for (int i = 0; i < 5; ++i) REQUIRE_FALSE(f.server.send(m));

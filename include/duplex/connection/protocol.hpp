@@ -189,8 +189,7 @@ public:
     /// Queues a whole text or binary message.
     std::error_code send(opcode op, const void* data, std::size_t size) {
         std::lock_guard<send_mutex> lock(mutex_);
-        if (auto ec = check_can_send(size)) return ec;
-        if (fragmenting_) return make_error_code(errc::expected_continuation);
+        if (auto ec = check_can_send(size, true)) return ec;
         return write_message_locked(op, data, size);
     }
     std::error_code send_text(std::string_view text) { return send(opcode::text, text.data(), text.size()); }
@@ -208,8 +207,7 @@ public:
     std::error_code send_through(opcode op, const void* data, std::size_t size, Write&& write) {
         static_assert(R == role::server, "clients mask each frame: it is copied anyway");
         std::lock_guard<send_mutex> lock(mutex_);
-        if (auto ec = check_can_send(size)) return ec;
-        if (fragmenting_) return make_error_code(errc::expected_continuation);
+        if (auto ec = check_can_send(size, true)) return ec;
 #if DUPLEX_HAS_DEFLATE
         if (deflate_ && deflate_->codec.should_compress(size)) return write_message_locked(op, data, size);
 #endif
@@ -263,8 +261,7 @@ public:
     /// Queues a frame encoded once for many receivers (shared, not copied, by servers).
     std::error_code send(std::shared_ptr<const prepared_message> m) {
         std::lock_guard<send_mutex> lock(mutex_);
-        if (auto ec = check_can_send(m->wire_size())) return ec;
-        if (fragmenting_) return make_error_code(errc::expected_continuation);
+        if (auto ec = check_can_send(m->wire_size(), true)) return ec;
         if constexpr (R == role::server) {
             count_out(m->payload_size(), true);
             const std::size_t frame = m->wire_size();
@@ -580,11 +577,13 @@ private:
         return {};
     }
 
-    // Callers hold mutex_.
-    std::error_code check_can_send(std::size_t size) {
+    // Callers hold mutex_. `whole`: a whole message, which may not come in the middle of
+    // a fragmented one (checked before anything is dropped to make room for it).
+    std::error_code check_can_send(std::size_t size, bool whole = false) {
         const auto s = state();
         if (s == ready_state::connecting) return make_error_code(errc::not_open);
         if (close_sent_ || s == ready_state::closed) return make_error_code(errc::closed);
+        if (whole && fragmenting_) return make_error_code(errc::expected_continuation);
         const std::size_t queued = queue_.buffered_amount();
         const std::size_t limit = options_->send_queue_limit;
         if (queued > 0 && queued + size > limit) {
