@@ -18,7 +18,11 @@ int main(int argc, char** argv) {
     const auto port = static_cast<unsigned short>(argc > 1 ? std::atoi(argv[1]) : 9002);
 
     asio::io_context io;
-    duplex::server server(io);
+    duplex::server_options options;
+    // A client that reads slowly gets the latest times, not a growing backlog of old ones.
+    options.connection.send_queue_limit = 64 * 1024;
+    options.connection.backpressure = duplex::backpressure_policy::drop_oldest;
+    duplex::server server(io, options);
     if (auto ec = server.listen(port)) {
         std::fprintf(stderr, "clock_server: cannot listen on port %u: %s\n", port, ec.message().c_str());
         return 1;
