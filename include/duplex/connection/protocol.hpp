@@ -588,7 +588,9 @@ private:
         const std::size_t limit = options_->send_queue_limit;
         if (queued > 0 && queued + size > limit) {
             if (options_->backpressure == backpressure_policy::drop_oldest) {
-                messages_dropped_.add(queue_.drop_oldest(queued + size - limit));
+                // A quarter of the limit to spare: dropping rebuilds the waiting batch
+                // (copying what stays), so it should not happen at every send.
+                messages_dropped_.add(queue_.drop_oldest(queued + size - limit + limit / 4));
                 const std::size_t left = queue_.buffered_amount();
                 if (left == 0 || left + size <= limit) return {};
             }
