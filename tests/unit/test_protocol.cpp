@@ -467,6 +467,68 @@ TEST_CASE("backpressure: drop_oldest leaves the oldest waiting messages unsent",
     }
 }
 
+// Random sends of every kind, with the writer taking batches now and then: whatever
+// goes, the peer reads whole frames, the messages it gets come in the order sent, every
+// ping arrives, and each message is either received or counted as dropped.
+TEST_CASE("backpressure: drop_oldest under random traffic keeps every frame whole and in order",
+          "[protocol][backpressure]") {
+    connection_options o;
+    o.send_queue_limit = 8 * 1024;
+    o.backpressure = backpressure_policy::drop_oldest;
+    pair_fixture f(o);
+    std::uint32_t x = 12345;
+    const auto next = [&x](std::uint32_t n) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        return x % n;
+    };
+    int sent = 0, pings = 0;
+    std::string wire;
+    for (int step = 0; step < 20000; ++step) {
+        const std::uint32_t what = next(100);
+        const std::string body = std::to_string(sent) + ":" + std::string(next(2000), 'a' + static_cast<char>(sent % 26));
+        if (what < 60) {
+            REQUIRE_FALSE(f.server.send_text(body));
+            ++sent;
+        } else if (what < 80) {
+            REQUIRE_FALSE(f.server.send(prepare_message(opcode::text, body)));
+            ++sent;
+        } else if (what < 83) {
+            REQUIRE_FALSE(f.server.ping(std::to_string(pings++)));
+        } else if (what < 90) {
+            wire += drain(f.server); // the writer takes a batch and finishes it
+        }
+        REQUIRE(f.server.buffered_amount() <= o.send_queue_limit + 2 * 1024); // a message over the limit only when alone
+    }
+    wire += drain(f.server);
+    feed(f.client, wire, f.at_client);
+    CHECK(f.at_client.errors.empty());
+    const auto dropped = f.server.stats().messages_dropped;
+    CHECK(dropped > 0);
+    CHECK(f.at_client.messages.size() + dropped == static_cast<std::size_t>(sent));
+    int last = -1;
+    bool ordered = true;
+    for (const auto& m : f.at_client.messages) {
+        const int n = std::stoi(m.second);
+        ordered = ordered && n > last;
+        last = n;
+    }
+    CHECK(ordered);
+    CHECK(f.at_client.pings.size() == static_cast<std::size_t>(pings));
+}
+
+// Many small broadcast frames waiting: one drop walks them once, not once per message.
+TEST_CASE("backpressure: drop_oldest with 100,000 small frames waiting", "[protocol][backpressure]") {
+    connection_options o;
+    o.send_queue_limit = 4 * 1024 * 1024;
+    o.backpressure = backpressure_policy::drop_oldest;
+    server_protocol s(o);
+    s.open(clock_type::now());
+    const auto m = prepare_message(opcode::binary, std::string(38, 'b')); // 40 bytes framed
+    for (int i = 0; i < 200000; ++i) REQUIRE_FALSE(s.send(m));
+    CHECK(s.buffered_amount() <= o.send_queue_limit);
+    CHECK(s.stats().messages_dropped == 200000 - s.buffered_amount() / 40);
+}
+
 TEST_CASE("a prepared message is shared by servers and re-masked by clients", "[protocol][broadcast]") {
     auto m = prepare_message(opcode::text, "broadcast");
     pair_fixture f;

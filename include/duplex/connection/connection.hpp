@@ -427,8 +427,6 @@ private:
     template <void (basic_connection::*Step)(std::error_code, std::size_t)>
     detail::completion then() { return detail::complete_with<Step>(this, this->shared_from_this()); }
 
-    // ---- opening handshake ---------------------------------------------
-
     // ---- PROXY protocol header (server_options::proxy_protocol) -------------
     //
     // It comes before TLS and HTTP, on the TCP socket. Its bytes are peeked, and only
@@ -474,6 +472,8 @@ private:
         }
         transport_.async_start(R, then<&basic_connection::on_started>());
     }
+
+    // ---- opening handshake ---------------------------------------------
 
     void on_started(std::error_code ec, std::size_t) {
         if (ec) return finish(ec);

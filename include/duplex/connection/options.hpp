@@ -26,8 +26,9 @@ enum class backpressure_policy : std::uint8_t {
     reject, ///< the send fails with errc::send_queue_full; the connection stays open
     /// The send succeeds: the oldest whole messages still waiting (not being written) go
     /// unsent until it fits with a quarter of the limit to spare (each drop copies what
-    /// stays), so a slow reader gets the latest ones (prices, positions, a clock). Control frames, fragments and messages compressed with context
-    /// takeover are never dropped; when dropping cannot make room, as reject.
+    /// stays), so a slow reader gets the latest ones (prices, positions, a clock).
+    /// Control frames, fragments and messages compressed with context takeover are
+    /// never dropped; when dropping cannot make room, as reject.
     /// connection_stats::messages_dropped counts them.
     drop_oldest,
 };

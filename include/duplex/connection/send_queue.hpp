@@ -176,10 +176,11 @@ public:
         while (count < messages.size() && freed < need) freed += messages[count++].size;
         batch kept;
         const batch& old = b.pending;
-        std::size_t copied = 0; // old bytes [0, copied) handled
+        std::size_t copied = 0;       // old bytes [0, copied) handled
+        std::size_t seg = 0, pos = 0; // the old segment that holds byte `copied`, and where it starts
         const auto keep = [&](std::size_t end) { // copies old [copied, end) into `kept`
-            std::size_t pos = 0;
-            for (const segment& s : old.segments) {
+            for (; seg < old.segments.size() && pos < end; pos += old.segments[seg++].size) {
+                const segment& s = old.segments[seg];
                 const std::size_t from = std::max(copied, pos), to = std::min(end, pos + s.size);
                 if (from < to) {
                     if (s.shared && from == pos && to == pos + s.size) { // a whole prepared frame stays shared
@@ -189,8 +190,7 @@ public:
                         std::memcpy(append_to(kept, to - from), old.data(s) + (from - pos), to - from);
                     }
                 }
-                pos += s.size;
-                if (pos >= end) break;
+                if (pos + s.size > end) break; // the segment goes on past `end`: resume here
             }
             copied = end;
         };
