@@ -28,6 +28,7 @@
 #include <system_error>
 
 #include "core/error.hpp"
+#include "core/ip_address.hpp"
 
 namespace duplex {
 
@@ -62,18 +63,8 @@ constexpr char url_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? stat
 
 /// Dotted-quad IPv4 (four decimal parts 0-255, no leading zeros).
 inline bool is_ipv4_literal(std::string_view s) noexcept {
-    int parts = 0;
-    std::size_t i = 0;
-    while (true) {
-        const std::size_t start = i;
-        unsigned v = 0;
-        while (i < s.size() && url_is_digit(s[i]) && i - start < 3) v = v * 10 + static_cast<unsigned>(s[i++] - '0');
-        if (i == start || v > 255 || (i - start > 1 && s[start] == '0')) return false;
-        ++parts;
-        if (i == s.size()) return parts == 4;
-        if (s[i] != '.' || parts == 4) return false;
-        ++i;
-    }
+    std::uint8_t bytes[4];
+    return parse_ipv4(s, bytes);
 }
 
 /// True when the last label of `host` is a number ("127.1", "0x7f.1", "2130706433"):
@@ -96,36 +87,8 @@ inline bool ends_in_number(std::string_view host) noexcept {
 /// RFC 4291 §2.2 text form: eight groups of 1-4 hex digits, at most one "::",
 /// optionally ending in a dotted-quad IPv4 address.
 inline bool is_ipv6_literal(std::string_view s) noexcept {
-    int groups = 0;
-    bool compressed = false;
-    std::size_t i = 0;
-    if (s.substr(0, 2) == "::") {
-        compressed = true;
-        i = 2;
-    } else if (!s.empty() && s[0] == ':') {
-        return false;
-    }
-    while (i < s.size()) {
-        std::size_t j = i;
-        while (j < s.size() && url_is_hex(s[j])) ++j;
-        if (j < s.size() && s[j] == '.') { // IPv4 tail: two groups' worth
-            if (!is_ipv4_literal(s.substr(i))) return false;
-            groups += 2;
-            break;
-        }
-        if (j == i || j - i > 4) return false;
-        ++groups;
-        i = j;
-        if (i == s.size()) break;
-        if (s[i] != ':') return false;
-        if (++i == s.size()) return false; // a single trailing ':'
-        if (s[i] == ':') {
-            if (compressed) return false;
-            compressed = true;
-            ++i;
-        }
-    }
-    return compressed ? groups <= 7 : groups == 8;
+    std::uint8_t bytes[16];
+    return parse_ipv6(s, bytes);
 }
 
 inline bool is_host_name_char(char c) noexcept {

@@ -109,6 +109,7 @@ TEST_CASE("PROXY v1: malformed lines are refused with errc::bad_proxy_header", "
         "PROXY TCP4 192.0.2 198.51.100.7 1 2\r\n",            // three octets
         "PROXY TCP4 192.0.2.1.5 198.51.100.7 1 2\r\n",        // five
         "PROXY TCP4 0192.0.2.1 198.51.100.7 1 2\r\n",         // four digits
+        "PROXY TCP4 192.0.2.01 198.51.100.7 1 2\r\n",         // a leading zero (libc would read octal)
         "PROXY TCP4 ::1 198.51.100.7 1 2\r\n",                // IPv6 in TCP4
         "PROXY TCP6 192.0.2.1 ::1 1 2\r\n",                   // IPv4 in TCP6
         "PROXY TCP6 1::2::3 ::1 1 2\r\n",                     // "::" twice
