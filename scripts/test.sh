@@ -230,7 +230,7 @@ if [[ "${DUPLEX_SKIP_TSAN:-0}" == 1 ]]; then
 else
   tsan_targets=(duplex_unit_tests)
   # The files whose tests run on several threads (a server thread and a client thread).
-  TSAN_UNIT_FILES="test_client;test_connection;test_server_tcp;test_read_park"
+  TSAN_UNIT_FILES="test_client;test_connection;test_server_tcp;test_read_park;test_server_unix"
   if [[ "${DUPLEX_SKIP_SOAK:-0}" != 1 ]]; then tsan_targets+=(soak); fi
   if run_logged tsan-configure "$LOG_DIR/tsan-configure.log" \
        cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" \

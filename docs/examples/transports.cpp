@@ -1,18 +1,21 @@
-// docs/transports.md: the same connection code over TCP and over the in-memory pair.
-// Exits 0 when a message made the round trip over both.
+// docs/transports.md: the same connection code over TCP, over a Unix domain socket and
+// over the in-memory pair. Exits 0 when a message made the round trip over each.
 #include <duplex/client.hpp>
 #include <duplex/connection/connection.hpp>
 #include <duplex/server.hpp>
 #include <duplex/transport/memory.hpp>
 #include <duplex/transport/tcp.hpp>
+#include <duplex/unix_server.hpp>
 
 #include <cstdio>
 #include <string>
+#include <unistd.h>
 
 // A transport is any type with get_executor, async_start, async_read_some,
 // async_write_some and close (transport/transport.hpp); is_transport_v checks it.
 static_assert(duplex::is_transport_v<duplex::tcp_transport>);
 static_assert(duplex::is_transport_v<duplex::memory_transport>);
+static_assert(duplex::is_transport_v<duplex::unix_transport>);
 
 int main() {
     asio::io_context io;
@@ -61,7 +64,34 @@ int main() {
     });
     ws.on_close([&](std::uint16_t, std::string_view) { server.stop(); });
     ws.connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/");
+
+    const std::string path = "/tmp/duplex-doc-" + std::to_string(::getpid()) + ".sock";
+    // [unix-server]
+    duplex::unix_server local(io); // basic_server<unix_transport>
+    local.on_message([](duplex::unix_server::connection& conn, const duplex::message& m) { conn.send(m); });
+    if (auto ec = local.listen(path)) // "@name": Linux's abstract namespace, no file
+        return std::fprintf(stderr, "listen %s: %s\n", path.c_str(), ec.message().c_str()), 1;
+    // [unix-server]
+
+    // [unix-client]
+    // duplex::client connects over TCP only; over a Unix socket, connect it yourself
+    // and start a client connection on it, as for the in-memory pair above.
+    using unix_client = duplex::basic_connection<duplex::role::client, duplex::unix_transport>;
+    auto unix_config = std::make_shared<unix_client::config_type>();
+    unix_config->request.host = "localhost";
+    unix_config->on_open = [](unix_client& c) { c.send_text("over a unix socket"); };
+    unix_config->on_message = [&](unix_client& c, const duplex::message& m) {
+        round_trips += m.text() == "over a unix socket";
+        c.close();
+    };
+    unix_config->on_close = [&](unix_client&, std::uint16_t, std::string_view) { local.stop(); }; // removes the file
+    asio::local::stream_protocol::socket socket(io);
+    socket.connect(asio::local::stream_protocol::endpoint(path));
+    auto uc = std::make_shared<unix_client>(duplex::unix_transport(std::move(socket)), unix_config);
+    uc->start_connect();
+    // [unix-client]
+
     io.run_for(std::chrono::seconds(5));
     std::printf("round trips: %d\n", round_trips);
-    return round_trips == 2 ? 0 : 1;
+    return round_trips == 3 ? 0 : 1;
 }

@@ -40,12 +40,23 @@ inline bool made_for_one_thread(asio::io_context& io) {
     return asio::use_service<asio::detail::scheduler>(io).concurrency_hint() == ASIO_CONCURRENCY_HINT_1;
 #endif
 }
+
+// The socket protocol a server accepts on for a transport: its protocol_type
+// (tcp_transport, unix_transport), else TCP (TLS).
+template <class Transport, class = void>
+struct accept_protocol {
+    using type = asio::ip::tcp;
+};
+template <class Transport>
+struct accept_protocol<Transport, std::void_t<typename Transport::protocol_type>> {
+    using type = typename Transport::protocol_type;
+};
 } // namespace detail
 
 /// A server's counters: what is open now, and totals over its life.
 struct server_stats {
     std::size_t open_connections = 0; ///< now, including those still in their handshake
-    std::uint64_t accepted = 0;       ///< TCP connections accepted
+    std::uint64_t accepted = 0;       ///< TCP (or Unix domain) connections accepted
     std::uint64_t refused = 0;        ///< answered 503 at max_connections
     connection_stats traffic;         ///< messages and payload bytes, open and closed connections
     std::map<std::uint16_t, std::uint64_t> closes_by_code;          ///< opened connections, by on_close code
@@ -83,8 +94,13 @@ public:
     using connection = basic_connection<role::server, Transport>;
     using connection_ptr = std::shared_ptr<connection>;
     using config_type = typename connection::config_type;
+    /// asio::ip::tcp, or asio::local::stream_protocol for a unix_server.
+    using protocol_type = typename detail::accept_protocol<Transport>::type;
+    using socket_type = typename protocol_type::socket;
+    using endpoint_type = typename protocol_type::endpoint;
+    static constexpr bool is_ip = std::is_same_v<protocol_type, asio::ip::tcp>;
     /// Wraps an accepted socket in the transport (e.g. a TLS stream).
-    using transport_factory = std::function<Transport(asio::ip::tcp::socket)>;
+    using transport_factory = std::function<Transport(socket_type)>;
 
     explicit basic_server(asio::io_context& io, server_options options = {}, transport_factory make = {})
         : io_(io), acceptor_(io), accept_pause_(io), make_transport_(std::move(make)), max_connections_(options.max_connections) {
@@ -105,7 +121,11 @@ public:
     /// run by one thread only. Saves a strand hop per completion and lets a
     /// broadcast flush every receiver right after the handler that sent it.
     bool one_thread() const noexcept { return one_thread_; }
-    ~basic_server() { std::error_code ignored; acceptor_.close(ignored); }
+    ~basic_server() {
+        self_->server = nullptr; // a stop() still posted finds no server
+        std::error_code ignored;
+        acceptor_.close(ignored);
+    }
 
     // ---- handlers: set them before listen() ---------------------------------
 
@@ -129,12 +149,21 @@ public:
 
     // ---- running ------------------------------------------------------------
 
-    /// Listens on address:port (port 0 picks a free one; see port()).
+    /// Listens on address:port (port 0 picks a free one; see port()). TCP servers only
+    /// (a unix_server listens on a path).
     std::error_code listen(std::uint16_t port, std::string_view address = "127.0.0.1") {
+        if constexpr (is_ip) {
+            std::error_code ec;
+            const auto addr = asio::ip::make_address(std::string(address), ec);
+            if (ec) return ec;
+            return listen(endpoint_type(addr, port));
+        } else {
+            return std::make_error_code(std::errc::address_family_not_supported);
+        }
+    }
+    /// Listens on an endpoint of the transport's protocol (unix_server: see its listen(path)).
+    std::error_code listen(const endpoint_type& ep) {
         std::error_code ec;
-        const auto addr = asio::ip::make_address(std::string(address), ec);
-        if (ec) return ec;
-        const asio::ip::tcp::endpoint ep(addr, port);
         acceptor_.open(ep.protocol(), ec);
         if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
         if (!ec) acceptor_.bind(ep, ec);
@@ -151,16 +180,19 @@ public:
     /// Throwing overload.
     void listen_or_throw(std::uint16_t port, std::string_view address = "127.0.0.1") { throw_if(listen(port, address)); }
 
-    /// The port listened on.
+    /// The port listened on (0 if none, or not a TCP server).
     std::uint16_t port() const {
         std::error_code ec;
-        return acceptor_.local_endpoint(ec).port();
+        if constexpr (is_ip) return local_endpoint(ec).port();
+        else return 0;
     }
+    /// The endpoint listened on (a default one, with `ec` set, when not listening).
+    endpoint_type local_endpoint(std::error_code& ec) const { return acceptor_.local_endpoint(ec); }
 
     /// Graceful stop: no new connections; every open one gets a 1001 close and
     /// is cut off if its peer does not answer within close_timeout.
     void stop(std::uint16_t code = close_code::going_away, std::string_view reason = "server shutting down") {
-        asio::post(acceptor_.get_executor(), detail::complete_with<&basic_server::stop_accepting>(this));
+        asio::post(acceptor_.get_executor(), detail::complete_with<&server_ref::stop_accepting>(self_.get(), self_));
         for (auto& c : clients_.snapshot()) c->close(code, reason);
     }
 
@@ -188,6 +220,14 @@ public:
     std::size_t broadcast(const message& m) const { return clients_.broadcast(m.op, m.data); }
 
 private:
+    // What stop() posts: the server may be destroyed before it runs.
+    struct server_ref {
+        basic_server* server;
+        void stop_accepting(std::error_code ec, std::size_t n) {
+            if (server) server->stop_accepting(ec, n);
+        }
+    };
+
     void stop_accepting(std::error_code, std::size_t) {
         std::error_code ignored;
         acceptor_.close(ignored);
@@ -207,7 +247,7 @@ private:
 
     void accept() {
         // The next connection's socket, on its own strand unless one thread runs everything.
-        accepting_ = asio::ip::tcp::socket(one_thread_ ? asio::any_io_executor(io_.get_executor())
+        accepting_ = socket_type(one_thread_ ? asio::any_io_executor(io_.get_executor())
                                                        : asio::any_io_executor(asio::make_strand(io_)));
         acceptor_.async_accept(accepting_, detail::complete_with<&basic_server::on_accept>(this));
     }
@@ -220,7 +260,7 @@ private:
             // accept's 208. Only with one thread: with more, the next accept could
             // complete while serve() runs, and serve() (the limit check, the
             // transport factory) runs one at a time.
-            asio::ip::tcp::socket socket = std::move(accepting_);
+            socket_type socket = std::move(accepting_);
             accept();
             return serve(std::move(socket));
         }
@@ -236,7 +276,7 @@ private:
         if (!ec && acceptor_.is_open()) accept();
     }
 
-    void serve(asio::ip::tcp::socket socket) {
+    void serve(socket_type socket) {
         accepted_.fetch_add(1, std::memory_order_relaxed);
         if (clients_.size() >= max_connections_) {
             refused_.fetch_add(1, std::memory_order_relaxed);
@@ -266,8 +306,8 @@ private:
     // Without a factory, a Transport made from the socket (no std::function wrapping
     // a lambda to compile for that); with none and no such constructor, the empty
     // factory throws std::bad_function_call, and the connection is dropped.
-    Transport make_transport(asio::ip::tcp::socket socket) {
-        if constexpr (std::is_constructible_v<Transport, asio::ip::tcp::socket>)
+    Transport make_transport(socket_type socket) {
+        if constexpr (std::is_constructible_v<Transport, socket_type>)
             if (!make_transport_) return Transport(std::move(socket));
         return make_transport_(std::move(socket));
     }
@@ -275,7 +315,7 @@ private:
     // 503 for connections over the limit, written straight to the socket: the
     // kernel takes a fresh socket's first hundred bytes at once, so a
     // non-blocking write does it with no operation left pending.
-    static void refuse(asio::ip::tcp::socket socket) {
+    static void refuse(socket_type socket) {
         static const std::string response = [] {
             std::string r;
             write_error_response(r, 503, "Too many connections\n");
@@ -284,14 +324,15 @@ private:
         std::error_code ignored;
         socket.non_blocking(true, ignored);
         if (!ignored) socket.write_some(asio::buffer(response), ignored);
-        socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+        socket.shutdown(socket_type::shutdown_both, ignored);
         socket.close(ignored);
     }
 
     asio::io_context& io_;
-    asio::ip::tcp::acceptor acceptor_;
+    std::shared_ptr<server_ref> self_ = std::make_shared<server_ref>(server_ref{this});
+    typename protocol_type::acceptor acceptor_;
     asio::steady_timer accept_pause_;
-    asio::ip::tcp::socket accepting_{io_};
+    socket_type accepting_{io_};
     transport_factory make_transport_;
     std::size_t max_connections_;
     bool one_thread_ = detail::made_for_one_thread(io_);

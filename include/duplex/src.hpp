@@ -16,6 +16,7 @@
 // Every header's DUPLEX_INSTANTIATE list becomes explicit instantiation definitions.
 #define DUPLEX_SOURCE 1
 #include "duplex.hpp"
+#include "unix_server.hpp"
 #if DUPLEX_HAS_TLS
 #include "transport/tls.hpp"
 #endif

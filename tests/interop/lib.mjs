@@ -188,7 +188,8 @@ export class RawClient {
   _open(port, path, headers, rawHead, firstFrame) {
     return new Promise((resolve, reject) => {
       const key = rawHead ? /Sec-WebSocket-Key: (\S+)/i.exec(rawHead)[1] : crypto.randomBytes(16).toString('base64');
-      const sock = net.connect(port, '127.0.0.1');
+      // A port on 127.0.0.1, or a string: the path of a Unix domain socket.
+      const sock = typeof port === 'string' ? net.connect(port) : net.connect(port, '127.0.0.1');
       this.sock = sock;
       this.buf = Buffer.alloc(0);
       this.ended = false;
@@ -221,7 +222,8 @@ export class RawClient {
         this._wake();
       });
       const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-      const head = rawHead ?? `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      const host = typeof port === 'string' ? 'localhost' : `127.0.0.1:${port}`;
+      const head = rawHead ?? `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
         `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`;
       sock.write(firstFrame ? Buffer.concat([Buffer.from(head, 'latin1'), firstFrame]) : head);
     });

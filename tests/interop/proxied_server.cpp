@@ -4,15 +4,17 @@
 //   proxied_server            ws:// on 127.0.0.1, a free port
 //   proxied_server CERT KEY   wss:// with that certificate chain and key (PEM)
 //
-// Prints "proxied_server listening on PORT". Echoes every message, except the text
-// "whoami", answered with remote_address() (the client the balancer names), and
-// "stats", answered with "accepted N bad-proxy-header M" (connections accepted, and
-// those refused for want of a valid PROXY header). Exits on SIGTERM/SIGINT,
+// Prints "proxied_server listening on PORT". Answers as echo_with_whoami.hpp says:
+// "whoami" gets remote_address() (the client the balancer names), "stats" the
+// connections accepted and those refused for want of a valid PROXY header; anything
+// else is echoed. Exits on SIGTERM/SIGINT,
 // and by itself after 120 s so that it never outlives a test.
 #include <duplex/server.hpp>
 #ifdef DUPLEX_HAS_TLS
 #include <duplex/transport/tls.hpp>
 #endif
+
+#include "echo_with_whoami.hpp"
 
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
@@ -22,17 +24,7 @@
 
 template <class Server>
 int serve(asio::io_context& io, Server& server) {
-    server.on_message([&server](auto& conn, const duplex::message& msg) {
-        if (msg.is_text() && msg.data == "whoami") {
-            conn.send_text(conn.remote_address());
-        } else if (msg.is_text() && msg.data == "stats") {
-            duplex::server_stats s = server.stats();
-            const auto bad = s.handshake_failures[make_error_code(duplex::errc::bad_proxy_header).message()];
-            conn.send_text("accepted " + std::to_string(s.accepted) + " bad-proxy-header " + std::to_string(bad));
-        } else {
-            conn.send(msg);
-        }
-    });
+    echo_with_whoami(server);
     if (auto ec = server.listen(0)) {
         std::fprintf(stderr, "proxied_server: cannot listen: %s\n", ec.message().c_str());
         return 1;

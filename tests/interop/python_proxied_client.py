@@ -2,7 +2,7 @@
 """Python `websockets` (Debian's python3-websockets) through HAProxy to duplex's
 proxied_server (tests/interop/proxied_server.cpp), for run_behind_haproxy.sh.
 
-    /usr/bin/python3 python_proxied_client.py V1_URL V2_URL TLS_URL DIRECT_URL STATS_URL CERT
+    /usr/bin/python3 python_proxied_client.py V1_URL V2_URL TLS_URL DIRECT_URL STATS_URL CERT UNIX_URL
 
 V1_URL, V2_URL and TLS_URL go through HAProxy (send-proxy, send-proxy-v2, and
 send-proxy-v2 in front of a wss:// server: the header comes before TLS). On each, the
@@ -12,7 +12,9 @@ and a text one must come back whole (the stream starts right after the header).
 DIRECT_URL is the ws:// server itself, without HAProxy: no header, so the connection must
 fail. STATS_URL (through HAProxy) then reports how many connections were refused for want
 of a valid header: exactly that one (HAProxy's own health checks, which send a PROXY v2
-LOCAL header, must not count). Exits 0 when every check holds; each has a timeout.
+LOCAL header, must not count). UNIX_URL goes through HAProxy (send-proxy-v2) to
+unix_echo_server on a Unix domain socket (`server ... unix@PATH`): the same checks.
+Exits 0 when every check holds; each has a timeout.
 """
 import asyncio
 import os
@@ -49,11 +51,12 @@ async def through(url, name, ctx):
 
 
 async def main():
-    v1, v2, tls, direct, stats, cert = sys.argv[1:7]
+    v1, v2, tls, direct, stats, cert, unix = sys.argv[1:8]
     ctx = ssl.create_default_context(cafile=cert)  # verifies the chain and IP 127.0.0.1
     await through(v1, "send-proxy (v1)", None)
     await through(v2, "send-proxy-v2", None)
     await through(tls, "send-proxy-v2 before TLS", ctx)
+    await through(unix, "send-proxy-v2 to a unix@ server", None)
     try:
         async with websockets.connect(direct, open_timeout=10):
             check(False, "without HAProxy (no PROXY header): the connection must fail")

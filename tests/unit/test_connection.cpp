@@ -2,6 +2,8 @@
 // in-memory transport: no sockets, bounded in time.
 #include <catch2/catch.hpp>
 
+#include "run_until.hpp"
+
 #include <duplex/connection/connection.hpp>
 #include <duplex/transport/memory.hpp>
 
@@ -28,16 +30,7 @@ const char* const upgrade_request =
     "GET /chat HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
 
-// Runs the io_context until `done` or the time limit; returns done().
-template <class Pred>
-bool run_until(asio::io_context& io, Pred done, std::chrono::milliseconds limit = 5000ms) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < end) {
-        io.restart();
-        io.run_for(5ms);
-    }
-    return done();
-}
+using duplex_test::run_until;
 
 struct events {
     bool opened = false;

@@ -7,6 +7,8 @@
 // (tls_fixture.hpp); the clients verify it.
 #include <catch2/catch.hpp>
 
+#include "run_until.hpp"
+
 #include <duplex/server.hpp>
 #include <duplex/transport/memory.hpp>
 #ifdef DUPLEX_HAS_TLS
@@ -176,15 +178,7 @@ client_group<T> connect_clients(asio::io_context& io, std::uint16_t port, int n)
     return g;
 }
 
-template <class Pred>
-bool run_until(asio::io_context& io, Pred done, std::chrono::milliseconds limit = 10000ms) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < end) {
-        io.restart();
-        io.run_for(5ms);
-    }
-    return done();
-}
+using duplex_test::run_until;
 
 // A blocking raw socket, for bytes no well-behaved client would send.
 struct raw_socket {

@@ -1,4 +1,5 @@
-// TCP read waits, parked in one epoll set per io_context.
+// Stream-socket read waits (TCP, Unix domain), parked in one epoll set per
+// io_context and socket type.
 //
 // A connection waits for its next bytes after every batch it reads. Asio would keep
 // that wait as an operation of its own per socket (144 bytes, in a 176-byte malloc
@@ -13,7 +14,7 @@
 // after a short read: any later bytes raise a new edge), where Asio makes two,
 // and no epoll_ctl; plus one epoll_wait for all the connections woken together.
 // Linux only; elsewhere, or with DUPLEX_NO_READ_PARK, or when the set cannot take
-// a descriptor, tcp_transport waits and reads the usual way.
+// a descriptor, the transport (transport/tcp.hpp) waits and reads the usual way.
 #pragma once
 #if defined(__linux__) && !defined(DUPLEX_NO_READ_PARK)
 #define DUPLEX_HAS_READ_PARK 1
@@ -42,17 +43,20 @@
 
 namespace duplex::detail {
 
-class read_park final : public asio::execution_context::service {
+// One service per socket type (asio::use_service finds each by its type): TCP
+// sockets and Unix domain sockets each have their own set.
+template <class Socket>
+class basic_read_park final : public asio::execution_context::service {
 public:
-    using key_type = read_park; // asio::use_service finds it by type
-    using socket_type = asio::ip::tcp::socket;
+    using key_type = basic_read_park;
+    using socket_type = Socket;
     /// A socket's place in the set: generation << 32 | slot. 0 is none (generations start at 1).
     using ticket = std::uint64_t;
 
-    explicit read_park(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+    explicit basic_read_park(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
 
-    static read_park& of(const socket_type::executor_type& ex) {
-        return asio::use_service<read_park>(asio::query(ex, asio::execution::context_as<asio::execution_context&>));
+    static basic_read_park& of(const typename socket_type::executor_type& ex) {
+        return asio::use_service<basic_read_park>(asio::query(ex, asio::execution::context_as<asio::execution_context&>));
     }
 
     enum class wait_result {
@@ -171,7 +175,7 @@ private:
         }
     }
 
-    bool open(const socket_type::executor_type& ex) { // mutex_ held
+    bool open(const typename socket_type::executor_type& ex) { // mutex_ held
         const int fd = ::epoll_create1(EPOLL_CLOEXEC);
         if (fd < 0) return false;
         std::error_code ec;
@@ -181,7 +185,7 @@ private:
             // wakes dispatched inline onto it ran ahead of its queue (the soak test then
             // lost healthy sessions).
             using strand_type = asio::strand<asio::io_context::executor_type>;
-            if (const auto* strand = ex.target<strand_type>()) watcher_.emplace(strand->get_inner_executor());
+            if (const auto* strand = ex.template target<strand_type>()) watcher_.emplace(strand->get_inner_executor());
             else watcher_.emplace(ex);
             watcher_->assign(fd, ec);
         } catch (const std::bad_alloc&) {
@@ -198,7 +202,7 @@ private:
 
     bool watch() noexcept { // mutex_ held
         try {
-            watcher_->async_wait(asio::posix::stream_descriptor::wait_read, complete_with<&read_park::on_ready>(this));
+            watcher_->async_wait(asio::posix::stream_descriptor::wait_read, complete_with<&basic_read_park::on_ready>(this));
         } catch (const std::bad_alloc&) {
             return false;
         }
@@ -208,7 +212,7 @@ private:
 
     struct woken {
         completion done;
-        socket_type::executor_type ex;
+        typename socket_type::executor_type ex;
     };
 
     void on_ready(std::error_code, std::size_t) {
@@ -304,7 +308,9 @@ private:
     bool shut_down_ = false;
 };
 
-// What a socket does while it is out of Asio's reactor (tcp_transport): the calls
+using read_park = basic_read_park<asio::ip::tcp::socket>;
+
+// What a socket does while it is out of Asio's reactor (transport/tcp.hpp): the calls
 // Asio would make, on the descriptor itself, with Asio's error codes.
 inline std::error_code last_socket_error() noexcept { return {errno, asio::error::get_system_category()}; }
 
@@ -351,8 +357,9 @@ std::size_t send_now(int fd, const ConstBuffers& buffers, std::error_code& ec) {
     }
 }
 
-inline asio::ip::tcp::endpoint peer_of(int fd, std::error_code& ec) {
-    asio::ip::tcp::endpoint ep;
+template <class Endpoint>
+Endpoint peer_of(int fd, std::error_code& ec) {
+    Endpoint ep;
     auto len = static_cast<socklen_t>(ep.capacity());
     if (::getpeername(fd, ep.data(), &len) != 0) {
         ec = last_socket_error();

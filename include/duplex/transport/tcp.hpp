@@ -1,10 +1,13 @@
-// Plain TCP transport (IPv4 and IPv6) on a standalone Asio socket.
+// Stream-socket transports on a standalone Asio socket: plain TCP (IPv4 and IPv6),
+// and Unix domain sockets (transport/unix.hpp names that one).
 #pragma once
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 
 #include <new>
+#include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 #include "../detail/completion.hpp"
@@ -13,34 +16,40 @@
 
 namespace duplex {
 
-class tcp_transport {
+/// A transport on a connected stream socket of `Protocol`: asio::ip::tcp
+/// (tcp_transport) or asio::local::stream_protocol (unix_transport).
+template <class Protocol>
+class basic_socket_transport {
 public:
-    using socket_type = asio::ip::tcp::socket;
-    using executor_type = socket_type::executor_type;
+    using protocol_type = Protocol;
+    using socket_type = typename Protocol::socket;
+    using executor_type = typename socket_type::executor_type;
     static constexpr bool reads_buffer_pairs = true; // async_read_some takes two buffers
 
-    explicit tcp_transport(socket_type socket) : socket_(std::move(socket)) {
-        std::error_code ignored;
-        socket_.set_option(asio::ip::tcp::no_delay(true), ignored); // frames are already batched
+    explicit basic_socket_transport(socket_type socket) : socket_(std::move(socket)) {
+        if constexpr (is_tcp) {
+            std::error_code ignored;
+            socket_.set_option(asio::ip::tcp::no_delay(true), ignored); // frames are already batched
+        }
     }
-    explicit tcp_transport(const executor_type& ex) : socket_(ex) {}
+    explicit basic_socket_transport(const executor_type& ex) : socket_(ex) {}
 #ifdef DUPLEX_HAS_READ_PARK
-    tcp_transport(tcp_transport&& other) noexcept
+    basic_socket_transport(basic_socket_transport&& other) noexcept
         : socket_(std::move(other.socket_)), park_ticket_(std::exchange(other.park_ticket_, 0)),
           released_(std::exchange(other.released_, -1)), flags_(std::exchange(other.flags_, 0)) {
-        if (park_ticket_) detail::read_park::of(socket_.get_executor()).moved(park_ticket_, socket_);
+        if (park_ticket_) park::of(socket_.get_executor()).moved(park_ticket_, socket_);
     }
-    tcp_transport& operator=(tcp_transport&& other) noexcept {
+    basic_socket_transport& operator=(basic_socket_transport&& other) noexcept {
         if (this == &other) return *this;
         close_quietly(); // this socket's wait ends aborted as it closes, as with Asio's move
         socket_ = std::move(other.socket_);
         park_ticket_ = std::exchange(other.park_ticket_, 0);
         released_ = std::exchange(other.released_, -1);
         flags_ = std::exchange(other.flags_, 0);
-        if (park_ticket_) detail::read_park::of(socket_.get_executor()).moved(park_ticket_, socket_);
+        if (park_ticket_) park::of(socket_.get_executor()).moved(park_ticket_, socket_);
         return *this;
     }
-    ~tcp_transport() { close_quietly(); }
+    ~basic_socket_transport() { close_quietly(); }
 #endif
 
     executor_type get_executor() { return socket_.get_executor(); }
@@ -91,9 +100,9 @@ public:
                 flags_ = static_cast<std::uint8_t>(flags_ & ~more_to_read);
                 return asio::post(socket_.get_executor(), std::move(done));
             }
-            using result = detail::read_park::wait_result;
-            auto& park = detail::read_park::of(socket_.get_executor());
-            switch (park.wait(park_ticket_, released_ >= 0 ? released_ : socket_.native_handle(), socket_, done)) {
+            using result = typename park::wait_result;
+            auto& set = park::of(socket_.get_executor());
+            switch (set.wait(park_ticket_, released_ >= 0 ? released_ : socket_.native_handle(), socket_, done)) {
             case result::parked:
                 if (released_ < 0 && !(flags_ & write_pending)) release();
                 return;
@@ -157,19 +166,31 @@ public:
         reacquire();
         return socket_;
     }
-    /// "address:port" of the peer, or empty once closed.
+    /// "address:port" of the peer (TCP), "unix:" and the peer's path if it has one
+    /// (Unix domain; "@" for Linux's abstract namespace), or empty once closed.
     std::string remote_address() const {
         std::error_code ec;
         const auto ep = peer(ec);
         if (ec) return {};
-        const auto a = ep.address();
-        return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+        if constexpr (is_tcp) {
+            const auto a = ep.address();
+            return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+        } else {
+            std::string path = ep.path();
+            if (!path.empty() && path[0] == '\0') path[0] = '@';
+            return "unix:" + path;
+        }
     }
 
 private:
-    asio::ip::tcp::endpoint peer(std::error_code& ec) const {
+    static constexpr bool is_tcp = std::is_same_v<Protocol, asio::ip::tcp>;
 #ifdef DUPLEX_HAS_READ_PARK
-        if (released_ >= 0) return detail::peer_of(released_, ec);
+    using park = detail::basic_read_park<socket_type>;
+#endif
+
+    typename Protocol::endpoint peer(std::error_code& ec) const {
+#ifdef DUPLEX_HAS_READ_PARK
+        if (released_ >= 0) return detail::peer_of<typename Protocol::endpoint>(released_, ec);
 #endif
         return socket_.remote_endpoint(ec);
     }
@@ -183,7 +204,7 @@ private:
         if (released_ < 0) return;
         std::error_code ec;
         try {
-            socket_.assign(flags_ & v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), released_, ec);
+            socket_.assign(protocol(), released_, ec);
         } catch (const std::bad_alloc&) {
             ec = make_error_code(std::errc::not_enough_memory);
         }
@@ -191,14 +212,20 @@ private:
         else set_non_blocking_quietly();
         released_ = -1;
     }
-    // Asio forgets the descriptor's family and non-blocking flag: the first is
-    // kept here, the second stays set on the descriptor itself.
+    // Asio forgets the descriptor's family (TCP: v4 or v6) and non-blocking flag:
+    // the first is kept here, the second stays set on the descriptor itself.
+    Protocol protocol() const noexcept {
+        if constexpr (is_tcp) return flags_ & v6 ? asio::ip::tcp::v6() : asio::ip::tcp::v4();
+        else return Protocol();
+    }
     void release() noexcept {
         std::error_code ec;
-        if (!(flags_ & family_known)) {
-            const bool is_v6 = socket_.local_endpoint(ec).protocol() == asio::ip::tcp::v6();
-            if (ec) return;
-            flags_ = static_cast<std::uint8_t>(flags_ | family_known | (is_v6 ? v6 : 0));
+        if constexpr (is_tcp) {
+            if (!(flags_ & family_known)) {
+                const bool is_v6 = socket_.local_endpoint(ec).protocol() == asio::ip::tcp::v6();
+                if (ec) return;
+                flags_ = static_cast<std::uint8_t>(flags_ | family_known | (is_v6 ? v6 : 0));
+            }
         }
         if (!set_non_blocking(ec)) return;
         const int fd = socket_.release(ec);
@@ -224,7 +251,7 @@ private:
 #ifdef DUPLEX_HAS_READ_PARK
         if (!park_ticket_) return;
         detail::completion done;
-        if (!detail::read_park::of(socket_.get_executor()).leave(std::exchange(park_ticket_, 0), done)) return;
+        if (!park::of(socket_.get_executor()).leave(std::exchange(park_ticket_, 0), done)) return;
         try {
             socket_.async_wait(socket_type::wait_read, std::move(done)); // closed already: bad_descriptor
         } catch (const std::bad_alloc&) { // no memory for the operation: the wait ends unreported
@@ -248,13 +275,16 @@ private:
     socket_type socket_;
 #ifdef DUPLEX_HAS_READ_PARK
     enum : std::uint8_t { write_pending = 1, family_known = 2, v6 = 4, more_to_read = 8 };
-    detail::read_park::ticket park_ticket_ = 0; // the socket's place in read_park's epoll set, if any
+    typename park::ticket park_ticket_ = 0; // the socket's place in read_park's epoll set, if any
     int released_ = -1;      // the descriptor, while Asio's reactor has let go of it
     std::uint8_t flags_ = 0; // write_pending: an async_write_some may be in flight (the
                              // socket stays with Asio); v6: the family to come back as;
                              // more_to_read: the last read filled its buffers
 #endif
 };
+
+/// Plain TCP, IPv4 and IPv6.
+using tcp_transport = basic_socket_transport<asio::ip::tcp>;
 
 static_assert(is_transport_v<tcp_transport>, "tcp_transport must meet the transport contract");
 

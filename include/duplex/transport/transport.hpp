@@ -32,7 +32,7 @@
 //                                            // too (but for large frames read into place);
 //                                            // once woken it reads until a read comes back
 //                                            // short (TCP on Linux: one recv per batch)
-//   asio::ip::tcp::socket& socket();        // the TCP socket under it (TCP, TLS): a server
+//   socket_type& socket();                  // the socket under it (TCP, Unix, TLS): a server
 //                                            // with server_options::proxy_protocol reads
 //                                            // the PROXY header there, before async_start
 //   static constexpr bool reads_buffer_pairs = true;

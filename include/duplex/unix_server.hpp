@@ -1,0 +1,116 @@
+// A WebSocket server on a Unix domain socket: behind a reverse proxy on the same
+// machine, or for local IPC, with no TCP port open.
+//
+//   asio::io_context io;
+//   duplex::unix_server server(io);
+//   server.on_message([](auto& c, const duplex::message& m) { c.send(m); });
+//   server.listen("/run/app/ws.sock");
+//   io.run();
+//
+// Everything else is duplex::server's: handlers, options (proxy_protocol too,
+// for HAProxy's `send-proxy` to a `unix@` server), stats, broadcast, stop().
+#pragma once
+#include "server.hpp"
+#include "transport/unix.hpp"
+
+#if defined(ASIO_HAS_LOCAL_SOCKETS) && !defined(_WIN32)
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace duplex {
+
+namespace detail {
+// True when `path` is a socket file nobody accepts on any more (left by a process
+// that ended without removing it): a connection to it is refused at once.
+inline bool stale_unix_socket(const std::string& path) noexcept {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    path.copy(addr.sun_path, sizeof(addr.sun_path) - 1);
+    // EAGAIN: a live server whose backlog is full. Only ECONNREFUSED says nobody listens.
+    const bool refused = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0 && errno == ECONNREFUSED;
+    ::close(fd);
+    return refused;
+}
+} // namespace detail
+
+class unix_server : public basic_server<unix_transport> {
+public:
+    using basic_server::basic_server;
+
+    /// Listens on the Unix domain socket at `path`; "@name" is `name` in Linux's
+    /// abstract namespace (no file). A socket file that nobody listens on any more is
+    /// replaced; a live server's gives address_in_use, and so does any other kind of
+    /// file, which is left alone. The file is made with the process's umask: who may
+    /// connect is who may write it (chmod it, or listen in a directory of the right
+    /// mode). stop() and the destructor remove it, if it is still this server's.
+    std::error_code listen(std::string_view path) {
+        if (path.empty()) return std::make_error_code(std::errc::invalid_argument);
+        if (path.size() >= sizeof(sockaddr_un::sun_path)) return std::make_error_code(std::errc::filename_too_long);
+        std::string name(path);
+        const bool abstract = name[0] == '@';
+        if (abstract) name[0] = '\0';
+        const endpoint_type ep(name);
+        std::error_code ec = basic_server::listen(ep);
+        if (ec == asio::error::address_in_use && !abstract && detail::stale_unix_socket(name)) {
+            ::unlink(name.c_str());
+            ec = basic_server::listen(ep);
+        }
+        struct stat st {};
+        if (!ec && !abstract && ::stat(name.c_str(), &st) == 0) {
+            file_ = name;
+            file_id_ = {st.st_dev, st.st_ino};
+        }
+        return ec;
+    }
+    /// Throwing overload.
+    void listen_or_throw(std::string_view path) { throw_if(listen(path)); }
+
+    /// The path listened on ("@name" in the abstract namespace), or empty.
+    std::string path() const {
+        std::error_code ec;
+        std::string p = local_endpoint(ec).path();
+        if (!p.empty() && p[0] == '\0') p[0] = '@';
+        return p;
+    }
+
+    /// basic_server::stop(), and the socket file goes.
+    void stop(std::uint16_t code = close_code::going_away, std::string_view reason = "server shutting down") {
+        basic_server::stop(code, reason);
+        remove_file();
+    }
+    ~unix_server() { remove_file(); }
+
+private:
+    // Only the file this server made: another server may have replaced it since.
+    void remove_file() noexcept {
+        if (file_.empty()) return;
+        struct stat st {};
+        if (::stat(file_.c_str(), &st) == 0 && st.st_dev == file_id_.dev && st.st_ino == file_id_.ino) ::unlink(file_.c_str());
+        file_.clear();
+    }
+
+    std::string file_;
+    struct {
+        dev_t dev = 0;
+        ino_t ino = 0;
+    } file_id_;
+};
+
+} // namespace duplex
+
+namespace duplex {
+DUPLEX_INSTANTIATE(class basic_connection<role::server, unix_transport>)
+DUPLEX_INSTANTIATE(class hub<basic_connection<role::server, unix_transport>>)
+DUPLEX_INSTANTIATE(class basic_server<unix_transport>)
+} // namespace duplex
+#endif
