@@ -28,11 +28,16 @@ int main() {
     copts.connection.pong_timeout = 200ms;  // it answers at once: the connection stays up
     duplex::client ws(io);
     int pongs = 0;
-    ws.on_pong([&](std::string_view) { ++pongs; });
+    std::chrono::microseconds rtt{0};
+    ws.on_pong([&](std::string_view) {
+        ++pongs;
+        rtt = ws.latency(); // the round trip of the heartbeat ping this pong answers
+    });
     ws.on_close([&](std::uint16_t code, std::string_view reason) {
         // Pings and pongs are not messages: the idle timeout still fires.
-        std::printf("closed with %u (%.*s) after %d pongs\n", code, int(reason.size()), reason.data(), pongs);
-        checks += code == duplex::close_code::going_away && reason == "idle timeout" && pongs >= 2;
+        std::printf("closed with %u (%.*s) after %d pongs, latency %lld us\n", code, int(reason.size()), reason.data(),
+                    pongs, static_cast<long long>(rtt.count()));
+        checks += code == duplex::close_code::going_away && reason == "idle timeout" && pongs >= 2 && rtt.count() > 0;
     });
     ws.connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/", copts);
     // [client]

@@ -79,10 +79,10 @@ int main() {
     using unix_client = duplex::basic_connection<duplex::role::client, duplex::unix_transport>;
     auto unix_config = std::make_shared<unix_client::config_type>();
     unix_config->request.host = "localhost";
-    unix_config->on_open = [](unix_client& c) { c.send_text("over a unix socket"); };
-    unix_config->on_message = [&](unix_client& c, const duplex::message& m) {
+    unix_config->on_open = [](unix_client& conn) { conn.send_text("over a unix socket"); };
+    unix_config->on_message = [&](unix_client& conn, const duplex::message& m) {
         round_trips += m.text() == "over a unix socket";
-        c.close();
+        conn.close();
     };
     unix_config->on_close = [&](unix_client&, std::uint16_t, std::string_view) { local.stop(); }; // removes the file
     asio::local::stream_protocol::socket socket(io);

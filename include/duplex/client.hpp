@@ -241,6 +241,14 @@ public:
     /// Queues a ping (the answer goes to on_pong); errc::control_too_long past 125 bytes,
     /// errc::not_open / errc::closed as for sends.
     std::error_code ping(std::string_view payload = {}) { return with_connection([&](connection& c) { return c.ping(payload); }); }
+    /// Round-trip time of the last of our pings the server answered (connection::latency());
+    /// zero before the first, and for a new connection after a reconnect.
+    std::chrono::microseconds latency() const {
+        auto c = connection_ptr();
+        return c ? c->latency() : std::chrono::microseconds(0);
+    }
+    /// Pings now to update latency() (connection::measure_latency()).
+    std::error_code measure_latency() { return with_connection([](connection& c) { return c.measure_latency(); }); }
 
     /// Starts the closing handshake; while CONNECTING, abandons the connection
     /// (on_error, then on_close with 1006; should the handshake complete first, on_open

@@ -111,6 +111,7 @@ public:
         config_->keep_request = options.keep_request;
         config_->one_thread = one_thread_;
         config_->proxy_protocol = options.proxy_protocol;
+        config_->server = this;
         if constexpr (!detail::has_socket<Transport>::value)
             if (options.proxy_protocol) throw std::invalid_argument("duplex: proxy_protocol needs a transport with socket()");
     }
@@ -121,10 +122,15 @@ public:
     /// run by one thread only. Saves a strand hop per completion and lets a
     /// broadcast flush every receiver right after the handler that sent it.
     bool one_thread() const noexcept { return one_thread_; }
+    /// Stops accepting and closes every open connection (1001), as stop() does; they end
+    /// as the io_context runs on, without this server. Destroy it where no other thread
+    /// runs the io_context (or once stop() and io.run() are done).
     ~basic_server() {
-        self_->server = nullptr; // a stop() still posted finds no server
+        config_->server = nullptr;    // a stop() still posted finds no server,
+        config_->on_detach = nullptr; // and connections that end later do not report to it
         std::error_code ignored;
         acceptor_.close(ignored);
+        for (auto& c : clients_.snapshot()) c->close(close_code::going_away, "server shutting down");
     }
 
     // ---- handlers: set them before listen() ---------------------------------
@@ -192,7 +198,11 @@ public:
     /// Graceful stop: no new connections; every open one gets a 1001 close and
     /// is cut off if its peer does not answer within close_timeout.
     void stop(std::uint16_t code = close_code::going_away, std::string_view reason = "server shutting down") {
-        asio::post(acceptor_.get_executor(), detail::complete_with<&server_ref::stop_accepting>(self_.get(), self_));
+        // The server may be gone when this runs: it goes through the shared config,
+        // whose `server` the destructor clears.
+        asio::post(acceptor_.get_executor(), detail::completion{config_, [](void* config, std::error_code ec, std::size_t n) {
+                       if (void* s = static_cast<config_type*>(config)->server) static_cast<basic_server*>(s)->stop_accepting(ec, n);
+                   }});
         for (auto& c : clients_.snapshot()) c->close(code, reason);
     }
 
@@ -220,14 +230,6 @@ public:
     std::size_t broadcast(const message& m) const { return clients_.broadcast(m.op, m.data); }
 
 private:
-    // What stop() posts: the server may be destroyed before it runs.
-    struct server_ref {
-        basic_server* server;
-        void stop_accepting(std::error_code ec, std::size_t n) {
-            if (server) server->stop_accepting(ec, n);
-        }
-    };
-
     void stop_accepting(std::error_code, std::size_t) {
         std::error_code ignored;
         acceptor_.close(ignored);
@@ -329,7 +331,6 @@ private:
     }
 
     asio::io_context& io_;
-    std::shared_ptr<server_ref> self_ = std::make_shared<server_ref>(server_ref{this});
     typename protocol_type::acceptor acceptor_;
     asio::steady_timer accept_pause_;
     socket_type accepting_{io_};

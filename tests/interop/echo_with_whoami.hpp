@@ -1,7 +1,9 @@
 // What the interop test servers (proxied_server.cpp, unix_echo_server.cpp) answer:
-// every message echoed, except the text "whoami", answered with remote_address()
-// (the client a PROXY header names, or "unix:"), and "stats", answered with
-// "accepted N open M bad-proxy-header K" from server.stats().
+// every message echoed, except the texts
+//   "whoami"   remote_address() (the client a PROXY header names, or "unix:");
+//   "stats"    "accepted N open M bad-proxy-header K" from server.stats();
+//   "measure"  "measuring", after measure_latency() sent its ping;
+//   "latency"  latency() in microseconds.
 #pragma once
 #include <duplex/server.hpp>
 
@@ -12,6 +14,10 @@ void echo_with_whoami(Server& server) {
     server.on_message([&server](auto& conn, const duplex::message& msg) {
         if (msg.is_text() && msg.data == "whoami") {
             conn.send_text(conn.remote_address());
+        } else if (msg.is_text() && msg.data == "measure") {
+            conn.send_text(conn.measure_latency() ? "cannot measure" : "measuring");
+        } else if (msg.is_text() && msg.data == "latency") {
+            conn.send_text(std::to_string(conn.latency().count()));
         } else if (msg.is_text() && msg.data == "stats") {
             duplex::server_stats s = server.stats();
             const auto bad = s.handshake_failures[make_error_code(duplex::errc::bad_proxy_header).message()];

@@ -5,8 +5,9 @@ unix_socket_peers.mjs:
 
     /usr/bin/python3 python_unix_client.py PATH
 
-Checks a text and a 1 MiB binary message echoed whole, a ping answered, the
-server naming this connection "unix:" (remote_address()), and a clean close (1000).
+Checks a text and a 1 MiB binary message echoed whole, a ping answered, the server
+measuring the round trip of its own ping (measure_latency(), latency()), the server
+naming this connection "unix:" (remote_address()), and a clean close (1000).
 Prints one ok/FAIL line per check; exits 0 when all hold.
 """
 import asyncio
@@ -39,6 +40,14 @@ async def main(path):
         pong = await ws.ping(b"are you there")
         await asyncio.wait_for(pong, 10)
         check(True, "python: ping answered with its pong")
+        await ws.send("latency")
+        check(await asyncio.wait_for(ws.recv(), 10) == "0", "python: no latency before a ping was answered")
+        await ws.send("measure")  # the server pings; websockets answers by itself (§5.5.2)
+        check(await asyncio.wait_for(ws.recv(), 10) == "measuring", "python: the server pinged")
+        await asyncio.sleep(0.2)
+        await ws.send("latency")
+        us = int(await asyncio.wait_for(ws.recv(), 10))
+        check(0 < us < 200_000, f"python: the server measured the round trip of its ping: {us} us")
         await ws.send("whoami")
         seen = await asyncio.wait_for(ws.recv(), 10)
         check(seen == "unix:", f"python: the server names a Unix peer, got {seen!r}")

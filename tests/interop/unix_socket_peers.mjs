@@ -95,6 +95,11 @@ await checks.run('ws+unix: permessage-deflate negotiated, text and binary of eve
   ws.ping('over unix');
   assertEq((await withTimeout(pong, 5000, 'pong')).toString(), 'over unix', 'pong payload (§5.5.3)');
   assertEq(await ask(ws, 'whoami'), 'unix:', 'remote_address() of a Unix peer');
+  // The server pings (measure_latency()); ws answers by itself (§5.5.2), and latency() is its round trip.
+  assertEq(await ask(ws, 'measure'), 'measuring', 'the server pinged');
+  await sleep(200);
+  const us = Number(await ask(ws, 'latency'));
+  assert(us > 0 && us < 200000, `the server measured its ping's round trip: ${us} us`);
   ws.close(1000, 'bye');
   assertEq((await withTimeout(ws.closed, 5000, 'close')).code, 1000, 'close code');
 }, 60000);

@@ -243,7 +243,7 @@ TEST_CASE("heartbeat: pings keep a live peer, a silent one is cut with 1006", "[
         CHECK(se.close_code == close_code::abnormal);
         REQUIRE(se.errors.size() == 1);
         CHECK(se.errors[0] == errc::ping_timeout);
-        CHECK(peer.received.find(std::string("\x89\x00", 2)) != std::string::npos); // it was pinged
+        CHECK(peer.received.find(std::string("\x89\x04", 2)) != std::string::npos); // it was pinged (a 4-byte token)
     }
 }
 

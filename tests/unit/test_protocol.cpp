@@ -50,6 +50,17 @@ void feed(basic_protocol<R>& p, std::string bytes, recorder& r, clock_type::time
     p.receive(reinterpret_cast<std::uint8_t*>(bytes.data()), bytes.size(), r, now);
 }
 
+// A server's heartbeat ping sent at `t` (unmasked): its 4-byte payload is the low 32 bits of
+// the send time's steady-clock count, big-endian, so that its pong can be matched to it.
+std::string heartbeat_ping(clock_type::time_point t) {
+    const auto v = static_cast<std::uint32_t>(t.time_since_epoch().count());
+    return std::string("\x89\x04", 2) + char(v >> 24) + char(v >> 16) + char(v >> 8) + char(v);
+}
+// A client's pong frame (masked, with a zero key) of `payload`.
+std::string client_pong(std::string_view payload) {
+    return std::string("\x8a", 1) + char(0x80 | payload.size()) + std::string(4, '\0') + std::string(payload);
+}
+
 struct pair_fixture {
     connection_options options;
     server_protocol server{options};
@@ -261,16 +272,18 @@ TEST_CASE("heartbeat: a silent peer is pinged, then given up on as 1006", "[prot
     CHECK_FALSE(s.tick(t0 + 99ms).ec);
     CHECK(drain(s).empty());
     CHECK_FALSE(s.tick(t0 + 100ms).ec);
-    CHECK(drain(s) == std::string("\x89\x00", 2)); // the ping
+    const std::string ping = drain(s);
+    CHECK(ping == heartbeat_ping(t0 + 100ms));
     CHECK(s.next_deadline() == t0 + 150ms);
 
     SECTION("the peer answers: no timeout") {
         client_protocol c(o);
         c.open(t0);
         recorder rc, rs;
-        feed(c, std::string("\x89\x00", 2), rc, t0 + 110ms);
-        feed(s, drain(c), rs, t0 + 120ms); // its pong
+        feed(c, ping, rc, t0 + 110ms);
+        feed(s, drain(c), rs, t0 + 120ms); // its pong (§5.5.3: the ping's payload)
         CHECK(rs.pongs.size() == 1);
+        CHECK(s.latency() == 20ms); // sent at 100 ms, answered at 120 ms
         const auto r = s.tick(t0 + 150ms);
         CHECK_FALSE(r.ec);
         CHECK_FALSE(r.abort);
@@ -297,15 +310,16 @@ TEST_CASE("heartbeat: the next ping is due ping_interval after the answer, whate
     s.open(t0);
     c.open(t0);
     s.tick(t0 + 100ms);
-    CHECK(drain(s) == std::string("\x89\x00", 2));
+    const std::string ping = drain(s);
+    CHECK(ping == heartbeat_ping(t0 + 100ms));
     CHECK(s.next_deadline() == t0 + 100ms + 10s); // waiting for the answer
     recorder rc, rs;
-    feed(c, std::string("\x89\x00", 2), rc, t0 + 110ms);
+    feed(c, ping, rc, t0 + 110ms);
     feed(s, drain(c), rs, t0 + 120ms); // the pong
     REQUIRE(rs.pongs.size() == 1);
     CHECK(s.next_deadline() == t0 + 220ms); // not t0 + 10.1 s
     CHECK_FALSE(s.tick(t0 + 220ms).ec);
-    CHECK(drain(s) == std::string("\x89\x00", 2)); // pinged again
+    CHECK(drain(s) == heartbeat_ping(t0 + 220ms)); // pinged again
 }
 
 TEST_CASE("heartbeat: pong_timeout 0 never gives up on a silent peer, it pings it every ping_interval",
@@ -321,9 +335,68 @@ TEST_CASE("heartbeat: pong_timeout 0 never gives up on a silent peer, it pings i
         const auto r = s.tick(t0 + i * 100ms);
         CHECK_FALSE(r.ec);
         CHECK_FALSE(r.abort);
-        CHECK(drain(s) == std::string("\x89\x00", 2));
+        CHECK(drain(s) == heartbeat_ping(t0 + i * 100ms));
     }
     CHECK(s.state() == ready_state::open);
+}
+
+TEST_CASE("latency: the round trip of our last ping the peer answered, and only of that one",
+          "[protocol][heartbeat][latency][rfc6455][5.5.3]") {
+    connection_options o;
+    o.ping_interval = 100ms;
+    o.pong_timeout = 10s;
+    server_protocol s(o);
+    const auto t0 = clock_type::now();
+    s.open(t0);
+    recorder r;
+    CHECK(s.latency() == 0us); // nothing measured yet
+    s.tick(t0 + 100ms);
+    const std::string ping = drain(s);
+    REQUIRE(ping == heartbeat_ping(t0 + 100ms));
+    const std::string token = ping.substr(2);
+
+    SECTION("pongs that are not the answer measure nothing") {
+        feed(s, client_pong(""), r, t0 + 105ms);      // unsolicited, empty (§5.5.3 allows it)
+        feed(s, client_pong("abcd"), r, t0 + 106ms);  // another ping's answer
+        feed(s, client_pong(token + "x"), r, t0 + 107ms);
+        CHECK(r.pongs.size() == 3); // on_pong sees them all
+        CHECK(s.latency() == 0us);
+        feed(s, client_pong(token), r, t0 + 133ms);
+        CHECK(s.latency() == 33ms);
+        feed(s, client_pong(token), r, t0 + 190ms); // the same answer again: already counted
+        CHECK(s.latency() == 33ms);
+    }
+    SECTION("measure_latency() pings now; its answer supersedes an older ping's") {
+        REQUIRE_FALSE(s.measure_latency(t0 + 150ms));
+        const std::string probe = drain(s);
+        CHECK(probe == heartbeat_ping(t0 + 150ms));
+        feed(s, client_pong(token), r, t0 + 152ms); // the heartbeat's ping, answered late: stale
+        CHECK(s.latency() == 0us);
+        feed(s, client_pong(probe.substr(2)), r, t0 + 157ms);
+        CHECK(s.latency() == 7ms);
+    }
+    SECTION("a pong from a user's ping() measures nothing, and measure_latency() needs an open connection") {
+        REQUIRE_FALSE(s.ping("abcd"));
+        drain(s);
+        feed(s, client_pong("abcd"), r, t0 + 120ms);
+        CHECK(s.latency() == 0us);
+        REQUIRE_FALSE(s.close());
+        CHECK(s.measure_latency() == errc::closed);
+        server_protocol fresh(o);
+        CHECK(fresh.measure_latency() == errc::not_open);
+    }
+}
+
+TEST_CASE("latency between two protocols, measured by the client too", "[protocol][latency]") {
+    connection_options o;
+    o.ping_interval = 0ms; // no heartbeat: only measure_latency()
+    pair_fixture p(o);
+    REQUIRE_FALSE(p.client.measure_latency(p.t0));
+    feed(p.server, drain(p.client), p.at_server, p.t0 + 2ms); // the server answers the masked ping
+    feed(p.client, drain(p.server), p.at_client, p.t0 + 5ms);
+    CHECK(p.at_client.pongs.size() == 1);
+    CHECK(p.client.latency() == 5ms);
+    CHECK(p.server.latency() == 0us);
 }
 
 TEST_CASE("idle timeout closes with 1001", "[protocol][timeout]") {

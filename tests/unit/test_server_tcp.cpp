@@ -1075,6 +1075,28 @@ TEST_CASE("a refused Origin gets 403 and is never opened", "[server][tcp][securi
     CHECK(closes == 0);
 }
 
+TEST_CASE("a server destroyed with connections open closes them with 1001, and nothing runs into it after",
+          "[server][tcp]") {
+    // On one io_context with the clients: what the server leaves behind (its connections,
+    // a posted stop()) runs after it is gone. ASan catches a use of the dead server.
+    asio::io_context io(1);
+    client_events e;
+    std::shared_ptr<client_conn> c;
+    const bool stop_first = GENERATE(false, true);
+    INFO("stop() before the destructor: " << stop_first);
+    {
+        server srv(io);
+        srv.on_message([](auto& conn, const message& m) { conn.send(m); });
+        REQUIRE_FALSE(srv.listen(0));
+        c = connect(io, srv.port(), client_config(e));
+        REQUIRE(run_until(io, [&] { return e.opened == 1 && srv.connection_count() == 1; }));
+        if (stop_first) srv.stop(); // posted: runs once the server is gone
+    }
+    REQUIRE(run_until(io, [&] { return e.closed == 1; }));
+    CHECK(e.last_code == close_code::going_away);
+    CHECK(e.error_list().empty());
+}
+
 TEST_CASE("listen_or_throw throws duplex::error when the port is taken", "[server][tcp]") {
     asio::io_context io;
     asio::ip::tcp::acceptor holder(io, {asio::ip::make_address("127.0.0.1"), 0}); // listening

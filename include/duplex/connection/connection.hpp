@@ -89,6 +89,7 @@ struct endpoint_config {
     std::function<void(const http_request&, handshake_decision&)> on_handshake;
     std::function<void(const http_request&, http_reply&)> on_http;
     std::function<void(Connection&)> on_detach; ///< the server's bookkeeping
+    void* server = nullptr; ///< the server these connections belong to, while it exists
     log_hook on_log;                            ///< duplex's own messages; it never prints
     bool keep_request = false; ///< request() stays valid after on_open (costs the request's bytes)
     bool one_thread = false; ///< one thread runs every connection (no strands): sends batch their flushes
@@ -304,6 +305,13 @@ public:
     /// Queues a ping (the pong goes to on_pong); errc::control_too_long past 125 bytes,
     /// errc::not_open / errc::closed as for sends.
     std::error_code ping(std::string_view payload = {}) { return after_send(protocol_.ping(payload)); }
+    /// Round-trip time of the last of our pings the peer answered: the heartbeat's (after
+    /// ping_interval of silence) or measure_latency()'s; zero before the first. From any
+    /// thread; in on_pong it already counts that pong.
+    std::chrono::microseconds latency() const noexcept { return protocol_.latency(); }
+    /// Pings now to update latency(), for a connection too busy for the heartbeat to ping
+    /// (it pings only quiet ones). errc::not_open / errc::closed as for sends.
+    std::error_code measure_latency() { return after_send(protocol_.measure_latency()); }
 
     /// Starts the closing handshake; during the opening handshake, abandons it: a client
     /// gets on_error, then on_close with 1006. Called from another thread just as the

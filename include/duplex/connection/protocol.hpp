@@ -278,6 +278,22 @@ public:
     std::error_code ping(std::string_view payload = {}) { return control(opcode::ping, payload); }
     std::error_code pong(std::string_view payload = {}) { return control(opcode::pong, payload); }
 
+    /// Round-trip time of the last ping of ours that the peer answered: the heartbeat's
+    /// (sent after ping_interval of silence) or measure_latency()'s. Zero before the first.
+    std::chrono::microseconds latency() const noexcept {
+        return std::chrono::microseconds(latency_us_.load(std::memory_order_relaxed));
+    }
+    /// Sends a ping now whose pong updates latency(): for a connection too busy for the
+    /// heartbeat to ping it. Like the heartbeat's, the ping waits for its pong at most
+    /// pong_timeout (when ping_interval is on), and a newer one supersedes it.
+    std::error_code measure_latency(clock::time_point now = clock::now()) {
+        std::lock_guard<send_mutex> lock(mutex_);
+        if (state() == ready_state::connecting) return make_error_code(errc::not_open);
+        if (close_sent_ || state() == ready_state::closed) return make_error_code(errc::closed);
+        send_timed_ping_locked(now);
+        return {};
+    }
+
     /// Starts the closing handshake (§7.1.2). `code` must be sendable (§7.4);
     /// close_code::no_status sends a close frame without a code.
     std::error_code close(std::uint16_t code = close_code::normal, std::string_view reason = {},
@@ -388,8 +404,7 @@ public:
             if (ping_sent_ != clock::time_point{} && options_->pong_timeout.count() > 0) {
                 if (now >= detail::later(ping_sent_, options_->pong_timeout)) return {fail_locked(errc::ping_timeout, now), true};
             } else if (now >= detail::later(std::max(last_rx_, ping_sent_), options_->ping_interval)) {
-                write_frame_locked(opcode::ping, nullptr, 0, true);
-                ping_sent_ = now;
+                send_timed_ping_locked(now);
             }
         }
         return {};
@@ -550,7 +565,10 @@ private:
             control(opcode::pong, payload); // §5.5.2: answer with the same payload
             h.on_ping(payload);
             break;
-        case opcode::pong: h.on_pong(payload); break;
+        case opcode::pong:
+            note_pong(payload, now);
+            h.on_pong(payload);
+            break;
         case opcode::close: {
             {
                 std::lock_guard<send_mutex> lock(mutex_);
@@ -566,6 +584,32 @@ private:
         }
         default: break;
         }
+    }
+
+    // Our pings carry the low 32 bits of their send time (steady clock ticks), so a pong
+    // is matched to the last one sent: not to an older one, a user's ping, or a pong the
+    // peer sent unasked (§5.5.3). The low bits tell nothing of the clock's origin.
+    static void ping_token(clock::time_point sent, char (&out)[4]) noexcept {
+        const auto t = static_cast<std::uint32_t>(sent.time_since_epoch().count());
+        for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(t >> (24 - 8 * i));
+    }
+    void send_timed_ping_locked(clock::time_point now) {
+        char token[4];
+        ping_token(now, token);
+        write_frame_locked(opcode::ping, token, sizeof token, true);
+        ping_sent_ = now;
+    }
+    void note_pong(std::string_view payload, clock::time_point now) {
+        if (payload.size() != 4) return;
+        std::lock_guard<send_mutex> lock(mutex_);
+        if (ping_sent_ == clock::time_point{} || now < ping_sent_) return;
+        char token[4];
+        ping_token(ping_sent_, token);
+        if (std::memcmp(payload.data(), token, sizeof token) != 0) return;
+        static_assert(std::is_same<clock::period, std::nano>::value, "the clock counts nanoseconds");
+        const auto us = static_cast<std::uint64_t>((now - ping_sent_).count()) / 1000;
+        latency_us_.store(static_cast<std::uint32_t>(std::min<std::uint64_t>(us, 0xffffffffu)), std::memory_order_relaxed);
+        ping_sent_ = {}; // answered: a copy of the pong measures nothing
     }
 
     std::error_code control(opcode op, std::string_view payload) {
@@ -697,6 +741,7 @@ private:
     bool stop_reading_ = false;
     bool close_received_ = false;
     std::uint16_t peer_code_ = close_code::no_status;
+    std::atomic<std::uint32_t> latency_us_{0}; // microseconds, by the reader's note_pong; read anywhere
     detail::rare_string peer_reason_;
 
     detail::counter messages_in_, bytes_in_;   // written by the reader
