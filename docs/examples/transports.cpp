@@ -69,7 +69,7 @@ int main() {
     // [unix-server]
     duplex::unix_server local(io); // basic_server<unix_transport>
     local.on_message([](duplex::unix_server::connection& conn, const duplex::message& m) { conn.send(m); });
-    if (auto ec = local.listen(path)) // "@name": Linux's abstract namespace, no file
+    if (auto ec = local.listen(path, 0660)) // owner and group may connect; "@name": no file at all
         return std::fprintf(stderr, "listen %s: %s\n", path.c_str(), ec.message().c_str()), 1;
     // [unix-server]
 

@@ -169,19 +169,8 @@ public:
     }
     /// Listens on an endpoint of the transport's protocol (unix_server: see its listen(path)).
     std::error_code listen(const endpoint_type& ep) {
-        std::error_code ec;
-        acceptor_.open(ep.protocol(), ec);
-        if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-        if (!ec) acceptor_.bind(ep, ec);
-        if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-        if (ec) {
-            std::error_code ignored;
-            acceptor_.close(ignored);
-            return ec;
-        }
-        install_detach();
-        accept();
-        return {};
+        const std::error_code ec = bind(ep);
+        return ec ? ec : start_listening();
     }
     /// Throwing overload.
     void listen_or_throw(std::uint16_t port, std::string_view address = "127.0.0.1") { throw_if(listen(port, address)); }
@@ -228,6 +217,30 @@ public:
     /// Sends to every open connection; the frame is encoded once.
     std::size_t broadcast(opcode op, std::string_view data) const { return clients_.broadcast(op, data); }
     std::size_t broadcast(const message& m) const { return clients_.broadcast(m.op, m.data); }
+
+protected:
+    // listen() in two steps, so that a unix_server can set its socket file's mode in
+    // between, before anyone can connect. A failed step closes the acceptor.
+    std::error_code bind(const endpoint_type& ep) {
+        std::error_code ec;
+        acceptor_.open(ep.protocol(), ec);
+        if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+        if (!ec) acceptor_.bind(ep, ec);
+        if (ec) close_acceptor();
+        return ec;
+    }
+    std::error_code start_listening() {
+        std::error_code ec;
+        acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) return close_acceptor(), ec;
+        install_detach();
+        accept();
+        return {};
+    }
+    void close_acceptor() noexcept {
+        std::error_code ignored;
+        acceptor_.close(ignored);
+    }
 
 private:
     void stop_accepting(std::error_code, std::size_t) {

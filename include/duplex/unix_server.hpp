@@ -47,33 +47,45 @@ class unix_server : public basic_server<unix_transport> {
 public:
     using basic_server::basic_server;
 
+    static constexpr int umask_mode = -1; ///< listen()'s default: the file's mode as the umask makes it
+
     /// Listens on the Unix domain socket at `path`; "@name" is `name` in Linux's
     /// abstract namespace (no file). A socket file that nobody listens on any more is
     /// replaced; a live server's gives address_in_use, and so does any other kind of
-    /// file, which is left alone. The file is made with the process's umask: who may
-    /// connect is who may write it (chmod it, or listen in a directory of the right
-    /// mode). stop() and the destructor remove it, if it is still this server's.
-    std::error_code listen(std::string_view path) {
+    /// file, which is left alone. Who may connect is who may write the file: its mode is
+    /// `mode` (e.g. 0660), set before anyone can connect, or else what the process's
+    /// umask makes it. stop() and the destructor remove it, if it is still this server's.
+    std::error_code listen(std::string_view path, int mode = umask_mode) {
         if (path.empty()) return std::make_error_code(std::errc::invalid_argument);
         if (path.size() >= sizeof(sockaddr_un::sun_path)) return std::make_error_code(std::errc::filename_too_long);
         std::string name(path);
         const bool abstract = name[0] == '@';
         if (abstract) name[0] = '\0';
         const endpoint_type ep(name);
-        std::error_code ec = basic_server::listen(ep);
+        std::error_code ec = bind(ep);
         if (ec == asio::error::address_in_use && !abstract && detail::stale_unix_socket(name)) {
             ::unlink(name.c_str());
-            ec = basic_server::listen(ep);
+            ec = bind(ep);
         }
+        if (ec) return ec;
         struct stat st {};
-        if (!ec && !abstract && ::stat(name.c_str(), &st) == 0) {
+        if (!abstract && ::stat(name.c_str(), &st) == 0) {
             file_ = name;
             file_id_ = {st.st_dev, st.st_ino};
+        }
+        // Bound, not listening yet: a connection now is refused, so the mode holds
+        // from the first one on.
+        if (mode != umask_mode && !abstract && ::chmod(name.c_str(), static_cast<mode_t>(mode) & 07777) != 0)
+            ec = std::error_code(errno, std::system_category());
+        if (!ec) ec = start_listening();
+        if (ec) {
+            close_acceptor();
+            remove_file();
         }
         return ec;
     }
     /// Throwing overload.
-    void listen_or_throw(std::string_view path) { throw_if(listen(path)); }
+    void listen_or_throw(std::string_view path, int mode = umask_mode) { throw_if(listen(path, mode)); }
 
     /// The path listened on ("@name" in the abstract namespace), or empty.
     std::string path() const {

@@ -347,6 +347,26 @@ TEST_CASE("unix_server: stop() and the destructor remove the socket file, if it 
     io.run_for(10ms);
 }
 
+TEST_CASE("unix_server: listen(path, mode) sets the socket file's mode before anyone can connect", "[server][unix]") {
+    asio::io_context io(1);
+    const auto mode_of = [](const std::string& p) {
+        struct stat st {};
+        REQUIRE(::stat(p.c_str(), &st) == 0);
+        return static_cast<int>(st.st_mode & 07777);
+    };
+    for (const int mode : {0600, 0666, 0660}) { // 0666 also shows the umask (022 or 002) was overridden
+        INFO("mode " << std::oct << mode);
+        const std::string path = temp_socket_path("mode");
+        unix_server srv(io);
+        REQUIRE_FALSE(srv.listen(path, mode));
+        CHECK(mode_of(path) == mode);
+        local_socket s(io);
+        std::error_code ec;
+        s.connect(endpoint_of(path), ec);
+        CHECK_FALSE(ec); // and listening (as root here, so the mode does not refuse this test)
+    }
+}
+
 #ifdef __linux__
 TEST_CASE("unix_server in Linux's abstract namespace: no file at all", "[server][unix]") {
     const std::string name = "@duplex-test-" + std::to_string(::getpid());
