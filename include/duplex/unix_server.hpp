@@ -14,6 +14,7 @@
 #include "transport/unix.hpp"
 
 #if defined(ASIO_HAS_LOCAL_SOCKETS) && !defined(_WIN32)
+#include <cerrno>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -43,6 +44,8 @@ inline bool stale_unix_socket(const std::string& path) noexcept {
 }
 } // namespace detail
 
+/// duplex::server on a Unix domain socket: the same handlers, options, stats and
+/// broadcast, with listen(path, mode) instead of listen(port).
 class unix_server : public basic_server<unix_transport> {
 public:
     using basic_server::basic_server;
