@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <functional>
+#include <future>
 #include <fstream>
 #include <mutex>
 #include <optional>
@@ -157,9 +158,15 @@ TEST_CASE("unix_server: echo over a Unix domain socket, idle connections parked 
     running_unix_server rs;
     std::mutex m;
     std::vector<std::string> peers;
+    std::vector<std::string> credentials;
     rs.srv.on_open([&](auto& c) {
         std::lock_guard<std::mutex> lock(m);
         peers.push_back(c.remote_address());
+#if defined(SO_PEERCRED)
+        std::error_code ec;
+        const peer_credentials who = peer_credentials_of(c.transport(), ec);
+        credentials.push_back(ec ? ec.message() : std::to_string(who.pid) + " " + std::to_string(who.uid) + " " + std::to_string(who.gid));
+#endif
     });
     std::vector<std::string> server_errors;
     rs.srv.on_error([&](auto&, std::error_code ec) {
@@ -199,6 +206,12 @@ TEST_CASE("unix_server: echo over a Unix domain socket, idle connections parked 
         std::lock_guard<std::mutex> lock(m);
         REQUIRE(peers.size() == n);
         for (const auto& p : peers) CHECK(p == "unix:"); // clients bind no path
+#if defined(SO_PEERCRED)
+        // The clients are this process: SO_PEERCRED names it.
+        const std::string us = std::to_string(::getpid()) + " " + std::to_string(::getuid()) + " " + std::to_string(::getgid());
+        REQUIRE(credentials.size() == n);
+        for (const auto& who : credentials) CHECK(who == us);
+#endif
     }
     // Idle now: every server connection's read waits in the Unix sockets' epoll set.
 #ifdef DUPLEX_HAS_READ_PARK
@@ -215,6 +228,19 @@ TEST_CASE("unix_server: echo over a Unix domain socket, idle connections parked 
     CHECK(all_parked);
     CHECK(park.sockets() == n);
     CHECK(detail::read_park::of(rs.io.get_executor()).sockets() == 0); // TCP's set has none of them
+#if defined(SO_PEERCRED)
+    {
+        // Parked, the socket is out of Asio's reactor: its credentials are still there.
+        std::promise<std::string> seen;
+        asio::post(rs.io, [&] { // the connections' executor (a one-thread server)
+            auto conns = rs.srv.clients().snapshot();
+            std::error_code ec;
+            const peer_credentials who = peer_credentials_of(conns.front()->transport(), ec);
+            seen.set_value(ec ? ec.message() : std::to_string(who.pid) + " " + std::to_string(who.uid));
+        });
+        CHECK(seen.get_future().get() == std::to_string(::getpid()) + " " + std::to_string(::getuid()));
+    }
+#endif
 #endif
     // ...and wakes to echo.
     REQUIRE_FALSE(clients[7]->send_text("again"));

@@ -161,6 +161,14 @@ public:
     /// reactor (detail/read_park.hpp); socket() and asynchronous calls bring it back.
     bool released() const noexcept { return released_ >= 0; }
 #endif
+    /// The descriptor, for system calls that Asio has no name for (e.g. SO_PEERCRED);
+    /// it stays the transport's. -1 once closed.
+    int native_handle() noexcept {
+#ifdef DUPLEX_HAS_READ_PARK
+        if (released_ >= 0) return released_;
+#endif
+        return socket_.is_open() ? static_cast<int>(socket_.native_handle()) : -1;
+    }
     /// The socket, for options and queries (on get_executor() only).
     socket_type& socket() noexcept {
         reacquire();
