@@ -49,15 +49,7 @@ struct compressor { // built without zlib: nothing is ever compressed
 };
 #endif
 
-struct reader {
-    const std::uint8_t* p;
-    std::size_t n;
-    std::uint8_t byte() {
-        if (n == 0) return 0;
-        --n;
-        return *p++;
-    }
-};
+using reader = fuzz_input;
 
 // Frames as a client would send them, from the input's description. With a
 // compressor, whole text/binary messages may go compressed (RSV1).

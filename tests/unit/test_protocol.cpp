@@ -540,6 +540,27 @@ TEST_CASE("backpressure: drop_oldest leaves the oldest waiting messages unsent",
     }
 }
 
+TEST_CASE("send_queue_limit counts what the queue holds: frame headers (and a client's masking keys) too",
+          "[protocol][backpressure]") {
+    // Found by fuzz_drop_oldest: the limit was checked against payload sizes, so the
+    // queue could hold up to 14 bytes more than send_queue_limit.
+    connection_options o;
+    o.send_queue_limit = 320;
+    o.backpressure = backpressure_policy::reject;
+    pair_fixture f(o);
+    REQUIRE_FALSE(f.server.ping("0")); // 3 bytes queued
+    // A payload of 126 bytes or more has a 4-byte header (§5.2).
+    CHECK(f.server.send_text(std::string(314, 'x')) == errc::send_queue_full); // 3 + 4 + 314 = 321
+    REQUIRE_FALSE(f.server.send_text(std::string(313, 'x')));                  // 3 + 4 + 313 = 320
+    CHECK(f.server.buffered_amount() == 320);
+    REQUIRE_FALSE(f.client.ping("0")); // 7 bytes: 2 + masking key + 1
+    CHECK(f.client.send_text(std::string(306, 'x')) == errc::send_queue_full); // 7 + 4 + 4 + 306 = 321
+    // A broadcast frame is masked into the client's queue: 4 bytes more than its wire_size().
+    CHECK(f.client.send(prepare_message(opcode::text, std::string(306, 'x'))) == errc::send_queue_full);
+    REQUIRE_FALSE(f.client.send(prepare_message(opcode::text, std::string(305, 'x')))); // 7 + 4 + 4 + 305 = 320
+    CHECK(f.client.buffered_amount() == 320);
+}
+
 // Random sends of every kind, with the writer taking batches now and then: whatever
 // goes, the peer reads whole frames, the messages it gets come in the order sent, every
 // ping arrives, and each message is either received or counted as dropped.

@@ -41,8 +41,9 @@ struct connection_options {
     /// frames close with 1009 (errc::frame_too_big), refused from the header alone.
     /// 0: no per-frame limit, only max_message_size applies.
     std::size_t max_frame_size = 0;
-    /// Bytes that may wait in the send queue (like the browser's bufferedAmount)
-    /// before `backpressure` applies. A message is always accepted into an empty queue.
+    /// Bytes that may wait in the send queue, frame headers included (buffered_amount(),
+    /// like the browser's bufferedAmount), before `backpressure` applies. A message is
+    /// always accepted into an empty queue.
     std::size_t send_queue_limit = 16 * 1024 * 1024;
     backpressure_policy backpressure = backpressure_policy::close;
 

@@ -189,7 +189,7 @@ public:
     /// Queues a whole text or binary message.
     std::error_code send(opcode op, const void* data, std::size_t size) {
         std::lock_guard<send_mutex> lock(mutex_);
-        if (auto ec = check_can_send(size, true)) return ec;
+        if (auto ec = check_can_send(writer_.frame_size(size), true)) return ec;
         return write_message_locked(op, data, size);
     }
     std::error_code send_text(std::string_view text) { return send(opcode::text, text.data(), text.size()); }
@@ -207,7 +207,7 @@ public:
     std::error_code send_through(opcode op, const void* data, std::size_t size, Write&& write) {
         static_assert(R == role::server, "clients mask each frame: it is copied anyway");
         std::lock_guard<send_mutex> lock(mutex_);
-        if (auto ec = check_can_send(size, true)) return ec;
+        if (auto ec = check_can_send(writer_.frame_size(size), true)) return ec;
 #if DUPLEX_HAS_DEFLATE
         if (deflate_ && deflate_->codec.should_compress(size)) return write_message_locked(op, data, size);
 #endif
@@ -252,7 +252,7 @@ public:
     /// continuations whatever `op` says; `fin` ends the message.
     std::error_code send_fragment(opcode op, const void* data, std::size_t size, bool fin) {
         std::lock_guard<send_mutex> lock(mutex_);
-        if (auto ec = check_can_send(size)) return ec;
+        if (auto ec = check_can_send(writer_.frame_size(size))) return ec;
         write_frame_locked(fragmenting_ ? opcode::continuation : op, data, size, fin);
         fragmenting_ = !fin;
         return {};
@@ -261,7 +261,8 @@ public:
     /// Queues a frame encoded once for many receivers (shared, not copied, by servers).
     std::error_code send(std::shared_ptr<const prepared_message> m) {
         std::lock_guard<send_mutex> lock(mutex_);
-        if (auto ec = check_can_send(m->wire_size(), true)) return ec;
+        // What the queue will hold: the shared frame (server), or a masked copy (client).
+        if (auto ec = check_can_send(R == role::server ? m->wire_size() : writer_.frame_size(m->payload_size()), true)) return ec;
         if constexpr (R == role::server) {
             count_out(m->payload_size(), true);
             const std::size_t frame = m->wire_size();
@@ -621,8 +622,9 @@ private:
         return {};
     }
 
-    // Callers hold mutex_. `whole`: a whole message, which may not come in the middle of
-    // a fragmented one (checked before anything is dropped to make room for it).
+    // Callers hold mutex_. `size`: the bytes the frame will take in the queue, header
+    // included. `whole`: a whole message, which may not come in the middle of a
+    // fragmented one (checked before anything is dropped to make room for it).
     std::error_code check_can_send(std::size_t size, bool whole = false) {
         const auto s = state();
         if (s == ready_state::connecting) return make_error_code(errc::not_open);
