@@ -55,7 +55,8 @@ int main(int argc, char** argv) {
     asio::io_context io(1);                 // one thread runs it (below): no strands needed
     duplex::server_options options;
     options.subprotocols = {"chat"};        // answered when the client offers it
-    options.connection.deflate.enabled = true; // permessage-deflate, as browsers offer
+    options.connection.deflate.enabled = true; // permessage-deflate, as browsers offer,
+    options.connection.deflate.server_no_context_takeover = true; // and each broadcast compressed once
     duplex::server server(io, options);
 
     // Plain HTTP on the same port: the page itself.
@@ -68,7 +69,7 @@ int main(int argc, char** argv) {
             res.body = "not found\n";
         }
     });
-    // Every message to everyone; the frame is encoded once for all receivers.
+    // Every message to everyone; the frame is encoded (and compressed) once for all receivers.
     server.on_message([&](auto&, const duplex::message& msg) { server.broadcast(msg); });
 
     if (auto ec = server.listen(port)) {

@@ -50,7 +50,7 @@ int main() {
             if (++open < 3) return;
             members[0].ws->send_text("hi room a"); // everyone is in: talk
         });
-        m.ws->connect(base + paths[i]);
+        m.ws->connect_or_throw(base + paths[i]);
     }
 
     const auto done_when = [&](auto pred) {

@@ -56,10 +56,10 @@ int main() {
     });
     refused.on_close([&](std::uint16_t code, std::string_view reason) {
         std::printf("refused closed with %u (%.*s)\n", code, int(reason.size()), reason.data());
-        checks += code == duplex::close_code::abnormal;
+        checks += code == duplex::close_code::abnormal && reason == "HTTP 401 Unauthorized";
         closed();
     });
-    refused.connect(url); // no Authorization header
+    refused.connect_or_throw(url); // no Authorization header
     // [errors]
 
     // [proxy]

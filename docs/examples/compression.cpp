@@ -82,7 +82,7 @@ int main() {
         if (auto c = ws.connection_ptr()) wire_in = c->stats().bytes_in; // payload bytes as on the wire
         ws.close();
     });
-    ws.connect(url, copts);
+    ws.connect_or_throw(url, copts);
     // [client]
     run_until([&] { return ws.ready_state() == duplex::ready_state::closed; });
     const std::uint64_t server_wire_in = server.stats().traffic.bytes_in; // the client's message
@@ -102,7 +102,7 @@ int main() {
     std::uint16_t bomb_code = 0;
     bomb.on_open([&] { bomb.send_text(std::string(8 * 1024 * 1024, 'a')); });
     bomb.on_close([&](std::uint16_t code, std::string_view) { bomb_code = code; });
-    bomb.connect(url, copts);
+    bomb.connect_or_throw(url, copts);
     // [bomb]
     run_until([&] { return bomb_code != 0; });
     expect(bomb_code == duplex::close_code::message_too_big, "8 MiB inflated over a 2 MiB limit: " +

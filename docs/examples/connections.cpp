@@ -45,7 +45,7 @@ int main() {
         log.push_back("client close " + std::to_string(code) + " " + std::string(reason));
         server.stop();
     });
-    ws.connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/chat");
+    ws.connect_or_throw("ws://127.0.0.1:" + std::to_string(server.port()) + "/chat");
     log.push_back(std::string("client state ") + duplex::to_string(ws.ready_state())); // CONNECTING
     // [client]
 

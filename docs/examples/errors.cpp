@@ -49,7 +49,7 @@ int main() {
         close_code = code;
         server.stop();
     });
-    ws.connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/");
+    ws.connect_or_throw("ws://127.0.0.1:" + std::to_string(server.port()) + "/");
     io.run_for(std::chrono::seconds(5));
     expect(server_error == duplex::errc::message_too_big, "server: on_error(message_too_big)");
     expect(close_code == duplex::close_code::message_too_big, "client: closed with 1009");

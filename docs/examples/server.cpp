@@ -28,6 +28,7 @@ int main() {
 
     server.on_handshake([](const duplex::http_request& req, duplex::handshake_decision& d) {
         if (req.path() != "/chat") d.reject(404, "no such endpoint\n");
+        else if (req.query_param("token") != "let me in") d.reject(401, "token missing or wrong\n"); // "?token=let+me+in"
         d.headers.emplace_back("X-Server", "duplex-docs");
     });
     server.on_http([](const duplex::http_request& req, duplex::http_reply& reply) {
@@ -76,32 +77,40 @@ int main() {
     duplex::client first(cio);
     bool opened = false;
     first.on_open([&] { opened = true; });
-    first.connect(url + "/chat", good);
+    if (first.connect(url + "/chat?token=let+me+in", good)) return 1;
     run_until([&] { return opened; });
     expect(opened && first.subprotocol() == "chat.v1", "origin allowed, subprotocol chat.v1 agreed");
 
+    std::string refusal;
     const auto refused = [&](const std::string& target, const duplex::client_options& o) {
         duplex::client c(cio);
         std::error_code error;
         bool closed = false;
         c.on_error([&](std::error_code ec) { error = ec; });
-        c.on_close([&](std::uint16_t, std::string_view) { closed = true; });
-        c.connect(url + target, o);
+        c.on_close([&](std::uint16_t, std::string_view reason) {
+            closed = true;
+            refusal = reason; // "HTTP 401 Unauthorized": the status the server answered
+        });
+        if (auto ec = c.connect(url + target, o)) return ec;
         run_until([&] { return closed; });
         return error;
     };
     // The limit counts connections at once: `first` is still open.
-    std::error_code ec = refused("/chat", good);
-    expect(ec == duplex::errc::bad_status, "second connection: not 101 (503 Too many connections)");
+    std::error_code ec = refused("/chat?token=let+me+in", good);
+    expect(ec == duplex::errc::bad_status && refusal == "HTTP 503 Service Unavailable",
+           "second connection: not 101 (" + refusal + ")");
 
     first.close();
     run_until([&] { return server.connection_count() == 0; });
     duplex::client_options evil = good;
     evil.origin = "https://evil.example";
-    ec = refused("/chat", evil);
-    expect(ec == duplex::errc::bad_status, "origin not allowed: not 101 (403): " + ec.message());
+    ec = refused("/chat?token=let+me+in", evil);
+    expect(ec == duplex::errc::bad_status && refusal == "HTTP 403 Forbidden", "origin not allowed: " + refusal);
+    ec = refused("/chat?token=guess", good);
+    expect(ec == duplex::errc::bad_status && refusal == "HTTP 401 Unauthorized", "wrong token: " + refusal);
     ec = refused("/elsewhere", good);
-    expect(ec == duplex::errc::bad_status, "on_handshake rejected /elsewhere: not 101 (404): " + ec.message());
+    expect(ec == duplex::errc::bad_status && refusal == "HTTP 404 Not Found",
+           "on_handshake rejected /elsewhere: " + refusal + ": " + ec.message());
 
     // [proxy_protocol]
     duplex::server_options behind;

@@ -47,7 +47,7 @@ int main() {
             if (++*got == messages) ws.close();
         });
         ws.on_close([&](std::uint16_t, std::string_view) { ++closed; });
-        ws.connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/");
+        ws.connect_or_throw("ws://127.0.0.1:" + std::to_string(server.port()) + "/");
         client_threads.emplace_back([&io = *cios.back()] { io.run_for(std::chrono::seconds(10)); });
     }
 

@@ -39,7 +39,7 @@ int main() {
                     pongs, static_cast<long long>(rtt.count()));
         checks += code == duplex::close_code::going_away && reason == "idle timeout" && pongs >= 2 && rtt.count() > 0;
     });
-    ws.connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/", copts);
+    ws.connect_or_throw("ws://127.0.0.1:" + std::to_string(server.port()) + "/", copts);
     // [client]
 
     // A TCP client that never sends its upgrade request is cut after handshake_timeout.

@@ -47,7 +47,7 @@ int main() {
     });
     ws.on_error([](std::error_code ec) { std::printf("error: %s\n", ec.message().c_str()); });
     ws.on_close([&](std::uint16_t, std::string_view) { server.stop(); });
-    ws.connect("wss://127.0.0.1:" + std::to_string(server.port()) + "/", options);
+    ws.connect_or_throw("wss://127.0.0.1:" + std::to_string(server.port()) + "/", options);
     // [client]
 
     io.run_for(std::chrono::seconds(5));

@@ -63,7 +63,7 @@ int main() {
         ws.close();
     });
     ws.on_close([&](std::uint16_t, std::string_view) { server.stop(); });
-    ws.connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/");
+    ws.connect_or_throw("ws://127.0.0.1:" + std::to_string(server.port()) + "/");
 
     const std::string path = "/tmp/duplex-doc-" + std::to_string(::getpid()) + ".sock";
     // [unix-server]

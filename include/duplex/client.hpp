@@ -7,7 +7,7 @@
 //   ws.on_message([&](const duplex::message& m) { std::cout << m.text() << "\n"; ws.close(); });
 //   ws.on_close([](std::uint16_t code, std::string_view reason) { /* 1000 = clean */ });
 //   ws.on_error([](std::error_code ec) { std::cerr << ec.message() << "\n"; });
-//   ws.connect("ws://127.0.0.1:9001/");      // wss:// too when built with DUPLEX_HAS_TLS
+//   ws.connect_or_throw("ws://127.0.0.1:9001/"); // wss:// too when built with DUPLEX_HAS_TLS
 //   io.run();
 //
 // Through an HTTP proxy: client_options::proxy. Reconnecting by itself, with backoff:
@@ -201,7 +201,7 @@ public:
     /// still CONNECTING/OPEN/CLOSING or has not reported on_close yet, e.g. when called
     /// from on_error (operation_in_progress: reconnect from on_close). Everything later
     /// is reported through on_error / on_close.
-    std::error_code connect(std::string_view address, client_options options = {}) {
+    [[nodiscard]] std::error_code connect(std::string_view address, client_options options = {}) {
         const std::error_code ec = start(address, std::move(options));
         if (!ec) reconnects_ = 0; // a new series of automatic attempts
         return ec;

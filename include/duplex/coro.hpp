@@ -1,6 +1,7 @@
 // C++20 coroutines over duplex connections (Asio's awaitable / use_awaitable),
 // next to the callback API. Before C++20, or when Asio has no co_await support,
-// this header declares nothing (DUPLEX_HAS_COROUTINES stays undefined).
+// this header declares nothing (DUPLEX_HAS_COROUTINES stays undefined) and says so in a
+// compiler note.
 //
 // Server: one coroutine per connection.
 //
@@ -515,7 +516,12 @@ inline asio::awaitable<void> connect(client& ws, std::string url, std::error_cod
     ec = ws.connect(url, std::move(options));
     if (!ec) co_await async_wait_open(box, asio::redirect_error(asio::use_awaitable, ec));
     if (out) *out = ec;
-    else throw_if(ec);
+    else if (ec) {
+        // The status of a refused upgrade, or why a certificate was refused, before the code's message.
+        const std::string why = box->status().reason;
+        if (why.rfind("HTTP ", 0) == 0 || why.rfind("TLS: ", 0) == 0) throw error(ec, why); // "HTTP 401 Unauthorized: ..."
+        throw error(ec);
+    }
 }
 } // namespace detail
 
@@ -549,4 +555,8 @@ inline asio::awaitable<void> connect(client& ws, std::string_view url) {
 
 } // namespace duplex
 
+#elif !defined(DUPLEX_NO_COROUTINES) && defined(__GNUC__) && !defined(__clang__)
+// Said once here rather than as "asio::awaitable does not name a template" at the first use.
+// GCC only: GCC prints it as a note, Clang as a warning (which -Werror would make fatal).
+#pragma message("duplex/coro.hpp declares nothing: the coroutine API needs C++20 (-std=c++20) and an Asio with co_await (ASIO_HAS_CO_AWAIT); define DUPLEX_NO_COROUTINES to silence this")
 #endif // coroutines

@@ -3,7 +3,7 @@
 //   asio::io_context io;
 //   duplex::server server(io);
 //   server.on_message([](auto& c, const duplex::message& m) { c.send(m); });
-//   server.listen(9001);
+//   server.listen_or_throw(9001); // or: if (auto ec = server.listen(9001)) ...
 //   io.run();
 #pragma once
 #include "detail/instantiate.hpp"
@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -141,9 +142,21 @@ public:
     basic_server& on_error(std::function<void(connection&, std::error_code)> f) { config_->on_error = std::move(f); return *this; }
     basic_server& on_ping(std::function<void(connection&, std::string_view)> f) { config_->on_ping = std::move(f); return *this; }
     basic_server& on_pong(std::function<void(connection&, std::string_view)> f) { config_->on_pong = std::move(f); return *this; }
-    /// Sees every upgrade request (path, headers, Origin, cookies) and may
-    /// reject it with a status or change the chosen subprotocol.
-    basic_server& on_handshake(std::function<void(const http_request&, handshake_decision&)> f) { config_->on_handshake = std::move(f); return *this; }
+    /// Sees every upgrade request (path, query, headers, Origin, cookies) and may reject
+    /// it with a status or change the chosen subprotocol: f(request, decision), or
+    /// f(connection, request, decision) to also see who asks (remote_address()) and keep
+    /// what the check found (user_data(), e.g. the user a token names) for on_open and
+    /// later. The connection is still CONNECTING: nothing can be sent on it yet.
+    template <class F, std::enable_if_t<std::is_invocable_v<F&, connection&, const http_request&, handshake_decision&>, int> = 0>
+    basic_server& on_handshake(F f) {
+        config_->on_handshake = std::move(f);
+        return *this;
+    }
+    basic_server& on_handshake(std::function<void(const http_request&, handshake_decision&)> f) {
+        if (!f) config_->on_handshake = nullptr; // {} or nullptr: no hook
+        else config_->on_handshake = [f = std::move(f)](connection&, const http_request& req, handshake_decision& d) { f(req, d); };
+        return *this;
+    }
     /// Answers plain HTTP requests on the same port (e.g. the app's page);
     /// without it they get 426 Upgrade Required.
     basic_server& on_http(std::function<void(const http_request&, http_reply&)> f) { config_->on_http = std::move(f); return *this; }
@@ -156,8 +169,9 @@ public:
     // ---- running ------------------------------------------------------------
 
     /// Listens on address:port (port 0 picks a free one; see port()). TCP servers only
-    /// (a unix_server listens on a path).
-    std::error_code listen(std::uint16_t port, std::string_view address = "127.0.0.1") {
+    /// (a unix_server listens on a path). One listening socket per server: while it
+    /// listens, another listen() fails with asio::error::already_open and changes nothing.
+    [[nodiscard]] std::error_code listen(std::uint16_t port, std::string_view address = "127.0.0.1") {
         if constexpr (is_ip) {
             std::error_code ec;
             const auto addr = asio::ip::make_address(std::string(address), ec);
@@ -168,7 +182,7 @@ public:
         }
     }
     /// Listens on an endpoint of the transport's protocol (unix_server: see its listen(path)).
-    std::error_code listen(const endpoint_type& ep) {
+    [[nodiscard]] std::error_code listen(const endpoint_type& ep) {
         const std::error_code ec = bind(ep);
         return ec ? ec : start_listening();
     }
@@ -214,14 +228,26 @@ public:
     /// Every open connection (the `wss.clients` of Node's ws).
     const hub<connection>& clients() const noexcept { return clients_; }
     std::size_t connection_count() const { return clients_.size(); }
-    /// Sends to every open connection; the frame is encoded once.
-    std::size_t broadcast(opcode op, std::string_view data) const { return clients_.broadcast(op, data); }
-    std::size_t broadcast(const message& m) const { return clients_.broadcast(m.op, m.data); }
+    /// Sends to every open connection; the frame is encoded once (and, with
+    /// permessage-deflate and server_no_context_takeover on, compressed once).
+    std::size_t broadcast(opcode op, std::string_view data) const { return clients_.broadcast(prepare_message(op, data)); }
+    std::size_t broadcast(const message& m) const { return broadcast(m.op, m.data); }
+    /// The frame broadcast() sends, for a room of your own (`room.broadcast(frame)`):
+    /// encoded once, and compressed once when the server's connection options have
+    /// deflate enabled with server_no_context_takeover (see hub.hpp).
+    std::shared_ptr<const prepared_message> prepare_message(opcode op, std::string_view data) const {
+#if DUPLEX_HAS_DEFLATE
+        return duplex::prepare_message(op, data, config_->connection.deflate);
+#else
+        return duplex::prepare_message(op, data);
+#endif
+    }
 
 protected:
     // listen() in two steps, so that a unix_server can set its socket file's mode in
     // between, before anyone can connect. A failed step closes the acceptor.
     std::error_code bind(const endpoint_type& ep) {
+        if (acceptor_.is_open()) return asio::error::already_open; // listening already: leave it be
         std::error_code ec;
         acceptor_.open(ep.protocol(), ec);
         if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);

@@ -58,7 +58,7 @@ public:
     /// file, which is left alone. Who may connect is who may write the file: its mode is
     /// `mode` (e.g. 0660), set before anyone can connect, or else what the process's
     /// umask makes it. stop() and the destructor remove it, if it is still this server's.
-    std::error_code listen(std::string_view path, int mode = umask_mode) {
+    [[nodiscard]] std::error_code listen(std::string_view path, int mode = umask_mode) {
         if (path.empty()) return std::make_error_code(std::errc::invalid_argument);
         if (path.size() >= sizeof(sockaddr_un::sun_path)) return std::make_error_code(std::errc::filename_too_long);
         std::string name(path);

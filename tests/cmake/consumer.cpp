@@ -91,7 +91,7 @@ int main() {
         client.on_close([&](std::uint16_t, std::string_view) { server.stop(); });
         duplex::client_options co;
         co.connection.deflate.enabled = true;
-        client.connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/", co);
+        client.connect_or_throw("ws://127.0.0.1:" + std::to_string(server.port()) + "/", co);
         ws_io.run_for(std::chrono::seconds(10));
         if (echoed != "round trip") {
             std::fprintf(stderr, "echo round trip failed: got '%s'\n", echoed.c_str());

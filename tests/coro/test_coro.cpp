@@ -189,6 +189,33 @@ TEST_CASE("coro: connect() reports a refused connection") {
     });
 }
 
+TEST_CASE("coro: connect() to a server that refuses the upgrade names the status") {
+    asio::io_context io;
+    duplex::server srv(io);
+    srv.on_handshake([](const duplex::http_request& req, duplex::handshake_decision& d) {
+        if (req.query_param("token") != "secret") d.reject(401);
+    });
+    REQUIRE_FALSE(srv.listen(0));
+    duplex::client ws(io);
+    run_client(io, srv, [&]() -> asio::awaitable<void> {
+        std::string what;
+        std::error_code code;
+        try {
+            co_await duplex::connect(ws, url_of(srv) + "?token=wrong");
+        } catch (const duplex::error& e) {
+            what = e.what();
+            code = e.code();
+        }
+        CHECK(code == duplex::errc::bad_status);
+        CHECK(what.rfind("HTTP 401 Unauthorized: ", 0) == 0); // the status first, then the code's message
+        CHECK(what.find(code.message()) != std::string::npos);
+        std::error_code ec;
+        co_await duplex::connect(ws, url_of(srv) + "?token=secret", ec);
+        CHECK_FALSE(ec);
+        CHECK_FALSE(ws.close());
+    });
+}
+
 TEST_CASE("coro: receive() can be cancelled (a timeout) and works again after") {
     using namespace asio::experimental::awaitable_operators;
     asio::io_context io;

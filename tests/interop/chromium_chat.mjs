@@ -23,7 +23,8 @@ if (!chatExe || !screenshot) {
 }
 const CHROMIUM = process.env.DUPLEX_CHROMIUM || '/usr/bin/chromium';
 // RFC 7692 negotiated, unless duplex was built without zlib (CMake sets DUPLEX_EXPECT_DEFLATE=0).
-const EXTENSIONS = process.env.DUPLEX_EXPECT_DEFLATE === '0' ? '' : 'permessage-deflate';
+// chat_server adds server_no_context_takeover (RFC 7692 §7.1.1.1) to compress each broadcast once.
+const EXTENSIONS = process.env.DUPLEX_EXPECT_DEFLATE === '0' ? '' : 'permessage-deflate; server_no_context_takeover';
 const OPEN_LINE = `open (subprotocol: chat, extensions: ${EXTENSIONS || 'none'})`;
 if (!fs.existsSync(CHROMIUM)) {
   console.error(`FAIL: no browser at ${CHROMIUM}. Install Debian's Chromium with:  apt-get install chromium\n` +

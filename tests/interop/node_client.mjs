@@ -178,6 +178,37 @@ try {
     a.close(); b.close();
   });
 
+  // RFC 7692 §7.1.1.1: chat_server adds server_no_context_takeover, so ws resets its
+  // inflater per message and one compressed frame serves every receiver that negotiated
+  // permessage-deflate (§7.2.1); a receiver that did not gets the same message plain.
+  await checks.run('chat_server: a broadcast is compressed once for the deflate receivers, plain for the others', async () => {
+    const a = await open(chatUrl, ['chat'], { perMessageDeflate: true });
+    const b = await open(chatUrl, ['chat'], { perMessageDeflate: true });
+    const raw = await RawClient.connect(chat.port, { headers: { 'Sec-WebSocket-Protocol': 'chat' } });
+    try {
+      for (const ws of [a, b]) {
+        assertEq(ws.extensions, 'permessage-deflate', 'ws.extensions');
+        assertEq(ws._extensions['permessage-deflate'].params.server_no_context_takeover, true,
+          'server_no_context_takeover in the accepted parameters');
+      }
+      const text = JSON.stringify(Array.from({ length: 2000 }, (_, i) => ({ user: 'alice', n: i, text: 'hello, room' })));
+      const before = b._socket.bytesRead;
+      a.send(text);
+      for (const ws of [a, b]) assertEq((await nextMessage(ws)).data.toString(), text, 'broadcast through the inflater');
+      const wire = b._socket.bytesRead - before;
+      assert(wire < text.length / 10, `b read ${wire} bytes for a ${text.length}-byte message: not compressed`);
+      console.log(`     compressed broadcast: ${wire} bytes read by ws for a ${text.length}-byte message`);
+      const f = await raw.frame();
+      assertEq(f.rsv, 0, 'RSV bits to a client without permessage-deflate');
+      assertEq(f.payload.toString(), text, 'the plain frame');
+      for (let i = 0; i < 3; i++) b.send(`${i}: ${text}`); // a context reset per message: each decodes alone
+      for (let i = 0; i < 3; i++) assertEq((await nextMessage(a)).data.toString(), `${i}: ${text}`, `broadcast ${i} to a`);
+    } finally {
+      a.close(); b.close();
+      raw.send(OP.close, closePayload(1000));
+    }
+  });
+
   await checks.run('chat_server: offering only [superchat] gets a 101 without Sec-WebSocket-Protocol', async () => {
     // A browser opens with protocol '' here (chromium_chat checks that). ws is
     // stricter than the RFC (§4.1 only fails on a protocol that was *not*

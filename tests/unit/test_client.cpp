@@ -620,8 +620,29 @@ TEST_CASE("client: failures before the connection opens", "[client]") {
         CHECK(e.errors[0] == duplex::errc::bad_status);
         CHECK(e.errors[0] == duplex::condition::handshake_failed);
         CHECK(e.close_code == 1006);
+        // The status in on_close's reason, with the standard phrase, not the server's text.
+        CHECK(e.close_reason == "HTTP 403 Forbidden");
+        CHECK(client.connection_ptr()->response().status == 403);
         CHECK(e.opens == 0);
         CHECK(client.ready_state() == duplex::ready_state::closed);
+    }
+    SECTION("a status with no standard phrase, and a dropped handshake, in on_close's reason") {
+        duplex::server server(io);
+        server.on_handshake([](const duplex::http_request&, duplex::handshake_decision& d) { d.reject(499, "x"); });
+        REQUIRE_FALSE(server.listen(0));
+        REQUIRE_FALSE(client.connect(ws_url(server.port())));
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        CHECK(e.close_reason == "HTTP 499");
+        // A server that takes the request and closes without answering: no status to tell.
+        asio::ip::tcp::acceptor mute(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+        asio::ip::tcp::socket peer(io);
+        mute.async_accept(peer, [&](std::error_code) {
+            asio::post(io, [&] { peer.close(); });
+        });
+        REQUIRE_FALSE(client.connect(ws_url(mute.local_endpoint().port())));
+        REQUIRE(run_until(io, [&] { return e.closes == 2; }));
+        CHECK(e.close_code == 1006);
+        CHECK(e.close_reason == "handshake failed");
     }
     SECTION("close() right after connect(): errc::closed, then 1006") {
         duplex::server server(io);
@@ -1526,8 +1547,15 @@ TEST_CASE("client: wss:// against a duplex TLS server with a self-signed certifi
         CHECK(e.errors[0].category() == asio::error::get_ssl_category());
         CHECK(e.errors[0].message().find("certificate verify failed") != std::string::npos);
         CHECK(e.close_code == 1006);
+        CHECK(e.close_reason == "TLS: self-signed certificate"); // which check failed, in OpenSSL's words
         CHECK(e.opens == 0);
         CHECK(se.opens == 0);
+        // The server learns why from the client's alert (RFC 8446 §6.2).
+        REQUIRE(run_until(io, [&] { return !server.stats().handshake_failures.empty(); }));
+        const auto failures = server.stats().handshake_failures;
+        REQUIRE(failures.size() == 1);
+        INFO(failures.begin()->first);
+        CHECK(failures.begin()->first.find("alert unknown ca") != std::string::npos);
     }
     SECTION("the certificate trusted through a custom context: works, by IP and by name") {
         duplex::client_options o;
@@ -1541,6 +1569,25 @@ TEST_CASE("client: wss:// against a duplex TLS server with a self-signed certifi
         o.verify = duplex::tls_verify::insecure_no_verify;
         check_round_trip(io, wss_url("127.0.0.1", server.port()), o, se);
         CHECK(se.errors.empty());
+    }
+    SECTION("insecure_no_verify and a refused upgrade: the reason is the HTTP status, not the unchecked certificate") {
+        server.on_handshake([](const duplex::http_request&, duplex::handshake_decision& d) { d.reject(403); });
+        duplex::client client(io);
+        events e;
+        record(client, e);
+        duplex::client_options o;
+        o.verify = duplex::tls_verify::insecure_no_verify;
+        REQUIRE_FALSE(client.connect(wss_url("127.0.0.1", server.port()), o));
+        REQUIRE(run_until(io, [&] { return e.closes == 1; }));
+        CHECK(e.close_reason == "HTTP 403 Forbidden");
+        CHECK(client.connection_ptr()->transport().verify_error().empty());
+    }
+    SECTION("an address with a zone cannot be checked against a certificate: refused, not unchecked") {
+        asio::ip::tcp::socket s(io);
+        duplex::tls_transport t(std::move(s), trusting(tc.cert));
+        CHECK(t.set_client_host("fe80::1%1", duplex::tls_verify::peer));
+        CHECK_FALSE(t.set_client_host("127.0.0.1", duplex::tls_verify::peer));
+        CHECK_FALSE(t.set_client_host("localhost", duplex::tls_verify::peer));
     }
     SECTION("a TLS server survives garbage instead of a ClientHello and keeps serving") {
         asio::ip::tcp::socket raw(io);
@@ -1642,6 +1689,25 @@ TEST_CASE("client: wss:// host name verification", "[client][tls]") {
     CHECK(e.errors[0].message().find("certificate verify failed") != std::string::npos);
     CHECK(e.opens == 0);
     CHECK(e.close_code == 1006);
+    CHECK(e.close_reason == "TLS: IP address mismatch");
+    CHECK(client.connection_ptr()->transport().verify_error() == "IP address mismatch");
+    // By name: localhost is not other.example either.
+    duplex::client named(io);
+    events by_name;
+    record(named, by_name);
+    REQUIRE_FALSE(named.connect(wss_url("localhost", server.port()), o));
+    REQUIRE(run_until(io, [&] { return by_name.closes == 1; }));
+    CHECK(by_name.close_reason == "TLS: hostname mismatch");
+    // The server is told with a bad_certificate alert (asio's host_name_verification callback
+    // refused without a verify result of its own: OpenSSL then sent internal_error).
+    REQUIRE(run_until(io, [&] {
+        const auto f = server.stats().handshake_failures;
+        return !f.empty() && f.begin()->second == 2; // by address, then by name
+    }));
+    const auto failures = server.stats().handshake_failures;
+    CHECK(failures.size() == 1);
+    INFO(failures.begin()->first);
+    CHECK(failures.begin()->first.find("alert bad certificate") != std::string::npos);
 
     // The same trust with verification off connects: the failure above was the name.
     duplex::client_options insecure = o;

@@ -406,7 +406,7 @@ TEST_CASE("the upgrade request is there until on_open returns, for life only wit
     std::string in_handshake, in_open, in_message, cookie_in_open, cookie_in_message;
     std::size_t fields_in_message = 0;
     bool got_message = false;
-    scfg->on_handshake = [&](const http_request& req, handshake_decision&) { in_handshake = std::string(req.path()); };
+    scfg->on_handshake = [&](server_conn&, const http_request& req, handshake_decision&) { in_handshake = std::string(req.path()); };
     scfg->on_open = [&](server_conn& c) {
         se.opened = true;
         in_open = std::string(c.request().path());
@@ -489,7 +489,7 @@ TEST_CASE("the HTTP hook and the handshake hook see the request", "[connection][
     events se;
     auto scfg = recording_config<server_conn>(se);
     scfg->on_http = [](const http_request& req, http_reply& res) { res.body = "page for " + std::string(req.path()); };
-    scfg->on_handshake = [](const http_request& req, handshake_decision& d) {
+    scfg->on_handshake = [](server_conn&, const http_request& req, handshake_decision& d) {
         if (req.cookie("token") != "ok") d.reject(401, "no token\n");
     };
     auto server = std::make_shared<server_conn>(std::move(st), scfg);

@@ -157,6 +157,26 @@ TEST_CASE("header names and tokens are case-insensitive, OWS trimmed", "[http][r
     CHECK(req.cookie("missing").empty());
 }
 
+TEST_CASE("query_param decodes one parameter as URLSearchParams does", "[http]") {
+    duplex::http_request req;
+    std::error_code ec;
+    const std::string s = "GET /ws?room=1&token=a%2Bb+c&empty=&flag&to%6Ben=second&bad=%zz%4&last=%41%62&na%6De=decoded HTTP/1.1\r\n\r\n";
+    REQUIRE(duplex::parse_request(s, req, ec) == s.size());
+    CHECK(req.query_param("room") == "1");
+    CHECK(req.query_param("token") == "a+b c"); // %2B is '+', '+' is a space; the first "token" counts
+    CHECK(req.query_param("empty").empty());
+    CHECK(req.query_param("flag").empty());
+    CHECK(req.query_param("bad") == "%zz%4"); // a '%' without two hex digits stays
+    CHECK(req.query_param("last") == "Ab");
+    CHECK(req.query_param("name") == "decoded"); // names are compared decoded
+    CHECK(req.query_param("missing").empty());
+    CHECK(req.query_param("ROOM").empty()); // names are case-sensitive
+    CHECK(req.query_param("tok").empty());  // whole names only
+    const std::string none = "GET /ws HTTP/1.1\r\n\r\n";
+    REQUIRE(duplex::parse_request(none, req, ec) == none.size());
+    CHECK(req.query_param("room").empty());
+}
+
 TEST_CASE("path and query without a query string", "[http]") {
     duplex::http_request req;
     std::error_code ec;

@@ -6,6 +6,7 @@
 #include <duplex/hub.hpp>
 
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -727,6 +728,110 @@ TEST_CASE("permessage-deflate: messages are compressed on the wire and restored"
     f.server_to_client();
     REQUIRE(f.at_client.messages.size() == 1);
     CHECK(f.at_client.messages[0].second == "back");
+}
+
+// A broadcast compressed once: RFC 7692 §7.2.1 lets each message be compressed or not
+// (RSV1), and with server_no_context_takeover (§7.1.1.1, which a server may always add)
+// the peer's inflater starts afresh for every message, so one DEFLATE stream made apart
+// from any connection's compressor decodes on every such receiver.
+TEST_CASE("permessage-deflate: a broadcast is compressed once for every receiver that resets per message",
+          "[protocol][rfc7692][7.2.1][7.1.1.1][broadcast]") {
+    deflate_options server_side;
+    server_side.enabled = true;
+    server_side.server_no_context_takeover = true;
+    server_side.threshold = 16;
+    const std::string chat = R"({"user":"alice","text":"hello everyone, hello everyone, hello everyone"})";
+    const auto frame = prepare_message(opcode::text, chat, server_side);
+    REQUIRE(frame->compressed());
+    const prepared_message& deflated = *frame->compressed();
+    CHECK(frame->compressed_window_bits() == 15);
+    CHECK(deflated.op() == opcode::text);
+    CHECK((deflated.wire_data()[0] & 0x40) != 0); // RSV1
+    CHECK((frame->wire_data()[0] & 0x40) == 0);   // the plain one has none
+    CHECK(deflated.payload_size() < chat.size());
+
+    // A receiver as a server with these options has it: its own messages compressed,
+    // the shared frame, its own again, the shared frame again; the client reads them all.
+    const auto receiver = [&](deflate_params agreed, connection_options o) {
+        auto f = std::make_unique<pair_fixture>(o);
+        f->server.enable_deflate(agreed);
+        f->client.enable_deflate(agreed);
+        return f;
+    };
+    connection_options with;
+    with.deflate = server_side;
+    deflate_params agreed;
+    agreed.enabled = true;
+    agreed.server_no_context_takeover = true;
+    SECTION("a receiver whose compressor resets gets the compressed frame, between its own messages") {
+        auto f = receiver(agreed, with);
+        REQUIRE_FALSE(f->server.send_text(chat + " (own)"));
+        REQUIRE_FALSE(f->server.send(frame));
+        REQUIRE_FALSE(f->server.send_text(chat + " (own again)"));
+        REQUIRE_FALSE(f->server.send(frame));
+        const std::string wire = drain(f->server);
+        CHECK(wire.find(std::string(reinterpret_cast<const char*>(deflated.wire_data()), deflated.wire_size())) !=
+              std::string::npos);
+        feed(f->client, wire, f->at_client, f->t0);
+        REQUIRE(f->at_client.messages.size() == 4);
+        CHECK(f->at_client.messages[0].second == chat + " (own)");
+        CHECK(f->at_client.messages[1].second == chat);
+        CHECK(f->at_client.messages[2].second == chat + " (own again)");
+        CHECK(f->at_client.messages[3].second == chat);
+        CHECK(f->server.stats().bytes_out < 4 * chat.size()); // the wire's payload bytes
+    }
+    SECTION("a receiver that keeps its context, or has a smaller window, or no deflate: the plain frame") {
+        deflate_params keeps = agreed;
+        keeps.server_no_context_takeover = false;
+        connection_options plain_options; // deflate off: the server's compressor keeps its context
+        plain_options.deflate.enabled = true;
+        deflate_params small = agreed;
+        small.server_max_window_bits = 10;
+        for (auto* f : {receiver(keeps, plain_options).release(), receiver(small, with).release(), new pair_fixture(with)}) {
+            std::unique_ptr<pair_fixture> owner(f);
+            REQUIRE_FALSE(f->server.send_text(chat + " (own)"));
+            REQUIRE_FALSE(f->server.send(frame));
+            REQUIRE_FALSE(f->server.send_text(chat + " (own again)"));
+            const std::string wire = drain(f->server);
+            CHECK(wire.find(std::string(reinterpret_cast<const char*>(frame->wire_data()), frame->wire_size())) !=
+                  std::string::npos);
+            feed(f->client, wire, f->at_client, f->t0);
+            REQUIRE(f->at_client.messages.size() == 3);
+            CHECK(f->at_client.messages[1].second == chat);
+            CHECK(f->at_client.messages[2].second == chat + " (own again)");
+        }
+    }
+    SECTION("a client sends the plain payload, masked, as always") {
+        auto f = receiver(agreed, with);
+        REQUIRE_FALSE(f->client.send(frame));
+        const std::string wire = drain(f->client);
+        CHECK((static_cast<unsigned char>(wire[0]) & 0x40) == 0);
+        feed(f->server, wire, f->at_server, f->t0);
+        REQUIRE(f->at_server.messages.size() == 1);
+        CHECK(f->at_server.messages[0].second == chat);
+    }
+    SECTION("not compressed: under the threshold, a control frame, what would not shrink, options without the reset") {
+        CHECK_FALSE(prepare_message(opcode::text, chat.substr(0, 15), server_side)->compressed());
+        CHECK_FALSE(prepare_message(opcode::ping, chat.substr(0, 100), server_side)->compressed());
+        std::string noise(1000, '\0');
+        std::uint32_t x = 2463534242u;
+        for (auto& ch : noise) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5; // xorshift: incompressible
+            ch = static_cast<char>(x);
+        }
+        CHECK_FALSE(prepare_message(opcode::binary, noise, server_side)->compressed());
+        deflate_options keeps = server_side;
+        keeps.server_no_context_takeover = false;
+        CHECK_FALSE(prepare_message(opcode::text, chat, keeps)->compressed());
+        deflate_options off = server_side;
+        off.enabled = false;
+        CHECK_FALSE(prepare_message(opcode::text, chat, off)->compressed());
+        deflate_options small = server_side;
+        small.server_max_window_bits = 9;
+        const auto nine = prepare_message(opcode::text, chat, small);
+        REQUIRE(nine->compressed());
+        CHECK(nine->compressed_window_bits() == 9);
+    }
 }
 
 // RFC 7692 §7.2.3.3 (context takeover): the peer's inflater builds on every compressed

@@ -22,6 +22,7 @@
 #include <asio/write.hpp>
 
 #include <algorithm>
+#include <any>
 #include <atomic>
 #include <cctype>
 #include <cstdlib>
@@ -536,6 +537,68 @@ TEST_CASE("two-thread server: batched broadcasts arrive once each and in order",
         }
     }
 }
+
+#if DUPLEX_HAS_DEFLATE
+// Broadcasts from a thread of the application while connections open on the server's two
+// threads: a connection still in its handshake is in clients() already, and takes the
+// compressed copy only once permessage-deflate is settled (under ThreadSanitizer this
+// caught a read of the connection's deflate state racing with the handshake).
+TEST_CASE("compressed broadcasts from another thread while connections open, on two threads",
+          "[server][tcp][broadcast][threads][rfc7692]") {
+    server_options o;
+    o.connection.deflate.enabled = true;
+    o.connection.deflate.server_no_context_takeover = true;
+    o.connection.deflate.threshold = 0;
+    running_server rs(o, 2);
+    rs.start();
+    std::thread second([&] { rs.io.run_for(60s); });
+    std::atomic<bool> done{false};
+    std::atomic<int> broadcasts{0};
+    std::thread broadcaster([&] {
+        while (!done) {
+            rs.srv.broadcast(opcode::text, "tick tick tick tick tick tick tick tick " + std::to_string(broadcasts++));
+            std::this_thread::sleep_for(200us);
+        }
+    });
+    constexpr int n = 20;
+    asio::io_context cio;
+    client_group<> g;
+    for (int i = 0; i < n; ++i) {
+        g.ev.push_back(std::make_unique<client_events>());
+        auto cfg = client_config(*g.ev.back());
+        cfg->connection.deflate.enabled = i % 2 == 0; // half of them compress
+        g.clients.push_back(connect(cio, rs.srv.port(), cfg));
+    }
+    REQUIRE(run_until(cio, [&] { return g.all_open(); }));
+    REQUIRE(run_until(cio, [&] {
+        for (auto& e : g.ev) if (e->count() < 20) return false;
+        return true;
+    }));
+    done = true;
+    broadcaster.join();
+    for (int i = 0; i < n; ++i) {
+        INFO("client " << i);
+        CHECK(g.clients[i]->protocol().deflate_parameters().enabled == (i % 2 == 0));
+        CHECK(g.ev[i]->error_list().empty());
+        std::lock_guard<std::mutex> lock(g.ev[i]->m);
+        int last = -1;
+        for (const auto& m : g.ev[i]->messages) { // in order, each once, whole
+            REQUIRE(m.rfind("tick tick tick tick tick tick tick tick ", 0) == 0);
+            const int k = std::stoi(m.substr(40));
+            CHECK(k > last);
+            last = k;
+        }
+    }
+    for (auto& c : g.clients) c->close();
+    REQUIRE(run_until(cio, [&] {
+        for (auto& e : g.ev) if (e->closed == 0) return false;
+        return true;
+    }));
+    rs.work.reset();
+    asio::post(rs.io, [&] { rs.srv.stop(); });
+    second.join();
+}
+#endif
 
 // A timer on the server's io_context broadcasts a numbered tick: every client gets
 // them in order, none skipped or repeated once it is open.
@@ -1117,6 +1180,47 @@ TEST_CASE("listen_or_throw throws duplex::error when the port is taken", "[serve
     CHECK(srv.port() != taken);
 }
 
+TEST_CASE("on_handshake({}) and on_handshake(nullptr) remove the hook", "[server][tcp]") {
+    running_server rs;
+    int calls = 0;
+    rs.srv.on_handshake([&](const http_request&, handshake_decision& d) {
+        ++calls;
+        d.reject(403);
+    });
+    const bool clear_with_braces = GENERATE(true, false);
+    if (clear_with_braces) rs.srv.on_handshake({});
+    else rs.srv.on_handshake(nullptr);
+    rs.start();
+    asio::io_context cio;
+    client_events e;
+    auto c = connect(cio, rs.srv.port(), client_config(e));
+    REQUIRE(run_until(cio, [&] { return e.opened == 1 || e.closed == 1; }));
+    CHECK(e.opened == 1);
+    CHECK(calls == 0);
+    c->close();
+    REQUIRE(run_until(cio, [&] { return e.closed == 1; }));
+}
+
+TEST_CASE("a second listen() fails and leaves the first listening socket alone", "[server][tcp]") {
+    asio::io_context io;
+    server srv(io);
+    srv.on_message([](auto& c, const message& m) { c.send(m); });
+    REQUIRE_FALSE(srv.listen(0));
+    const std::uint16_t port = srv.port();
+    CHECK(srv.listen(0) == asio::error::already_open);
+    CHECK(srv.listen(port) == asio::error::already_open);
+    CHECK_THROWS_AS(srv.listen_or_throw(0), duplex::error);
+    CHECK(srv.port() == port); // still there, and still accepting:
+    client_events e;
+    auto c = connect(io, port, client_config(e));
+    REQUIRE(run_until(io, [&] { return e.opened == 1; }));
+    c->send_text("still here");
+    REQUIRE(run_until(io, [&] { return e.count() == 1; }));
+    CHECK(e.messages[0] == "still here");
+    c->close();
+    REQUIRE(run_until(io, [&] { return e.closed == 1; }));
+}
+
 TEST_CASE("the handshake hook may switch to another subprotocol the client offered", "[server][tcp][rfc6455][4.2.2]") {
     server_options o;
     o.subprotocols = {"v1.duplex"};
@@ -1148,6 +1252,97 @@ TEST_CASE("the handshake hook may switch to another subprotocol the client offer
     }
     c->close();
     REQUIRE(run_until(cio, [&] { return e.closed == 1; }));
+}
+
+// What python-websockets' process_request(connection, request) gives: the hook sees who
+// asks, and what it learns (here: the user a token names) stays with the connection.
+TEST_CASE("the handshake hook may take the connection: its address, user_data for on_open, a limit per address",
+          "[server][tcp][security]") {
+    std::mutex m;
+    std::map<std::string, int> open_per_address; // guarded by m
+    std::vector<std::string> seen_addresses, opened_users, closed_addresses;
+    int refused_by_limit = 0;
+    running_server rs; // after what its handlers use: its thread stops first
+    rs.srv.on_handshake([&](server::connection& c, const http_request& req, handshake_decision& d) {
+        CHECK(c.ready_state() == ready_state::connecting);
+        CHECK(c.send_text("too early") == errc::not_open); // nothing goes out before the 101
+        const std::string address = c.remote_address();
+        const std::string host = address.substr(0, address.rfind(':'));
+        std::lock_guard<std::mutex> lock(m);
+        seen_addresses.push_back(address);
+        const std::string user = req.query_param("user");
+        if (user.empty()) return d.reject(401);
+        if (open_per_address[host] >= 2) {
+            ++refused_by_limit;
+            return d.reject(429, "too many connections from your address\n");
+        }
+        c.user_data() = user;
+    });
+    rs.srv.on_open([&](server::connection& c) {
+        const std::string address = c.remote_address();
+        std::lock_guard<std::mutex> lock(m);
+        ++open_per_address[address.substr(0, address.rfind(':'))];
+        opened_users.push_back(std::any_cast<std::string>(c.user_data()));
+    });
+    rs.srv.on_close([&](server::connection& c, std::uint16_t, std::string_view) {
+        const std::string address = c.remote_address(); // still known in on_close
+        std::lock_guard<std::mutex> lock(m);
+        closed_addresses.push_back(address);
+        --open_per_address[address.substr(0, address.rfind(':'))];
+    });
+    rs.start();
+
+    asio::io_context cio;
+    const auto open_as = [&](client_events& e, const std::string& target) {
+        auto cfg = client_config(e);
+        cfg->request.target = target;
+        auto c = connect(cio, rs.srv.port(), cfg);
+        REQUIRE(run_until(cio, [&] { return e.opened == 1 || e.closed == 1; }));
+        return c;
+    };
+    client_events alice, bob, carol, anonymous;
+    auto a = open_as(alice, "/?user=alice");
+    auto b = open_as(bob, "/?user=b%C3%B6b"); // decoded: "böb"
+    auto c = open_as(carol, "/?user=carol");  // a third from 127.0.0.1: over the limit of 2
+    auto n = open_as(anonymous, "/");
+    CHECK(alice.opened == 1);
+    CHECK(bob.opened == 1);
+    CHECK(carol.opened == 0);
+    CHECK(anonymous.opened == 0);
+    CHECK(carol.error_list() == std::vector<std::string>{make_error_code(errc::bad_status).message()});
+    CHECK(c->response().status == 429);
+    CHECK(n->response().status == 401);
+    {
+        std::lock_guard<std::mutex> lock(m);
+        CHECK(opened_users == std::vector<std::string>{"alice", "b\xC3\xB6" "b"});
+        CHECK(refused_by_limit == 1);
+        REQUIRE(seen_addresses.size() == 4);
+        for (const auto& address : seen_addresses) CHECK(address.rfind("127.0.0.1:", 0) == 0);
+    }
+    // Below the limit again once one closes.
+    a->close();
+    REQUIRE(run_until(cio, [&] { return alice.closed == 1; }));
+    REQUIRE(run_until(cio, [&] {
+        std::lock_guard<std::mutex> lock(m);
+        return open_per_address["127.0.0.1"] == 1;
+    }));
+    client_events carol2;
+    auto c2 = open_as(carol2, "/?user=carol");
+    CHECK(carol2.opened == 1);
+    {
+        std::lock_guard<std::mutex> lock(m);
+        CHECK(opened_users.back() == "carol");
+    }
+    b->close();
+    c2->close();
+    REQUIRE(run_until(cio, [&] { return bob.closed == 1 && carol2.closed == 1; }));
+    REQUIRE(run_until(cio, [&] {
+        std::lock_guard<std::mutex> lock(m);
+        return closed_addresses.size() == 3;
+    }));
+    std::lock_guard<std::mutex> lock(m);
+    for (const auto& address : closed_addresses) CHECK(address.rfind("127.0.0.1:", 0) == 0);
+    CHECK(open_per_address["127.0.0.1"] == 0);
 }
 
 // §4.2.2 /subprotocol/ must be one the client listed, and a client fails the

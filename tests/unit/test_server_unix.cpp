@@ -328,6 +328,21 @@ TEST_CASE("unix_server replaces a stale socket file, never a live one or another
         REQUIRE(run_until(cio, [&] { return e.count() == 1; }));
         CHECK(e.messages[0] == "still here");
     }
+    SECTION("a second listen() on a listening server fails, its socket and file untouched") {
+        const std::string path = temp_socket_path("again");
+        const std::string other = temp_socket_path("other");
+        unix_server srv(io);
+        REQUIRE_FALSE(srv.listen(path));
+        CHECK(srv.listen(other) == asio::error::already_open);
+        CHECK(srv.listen(path) == asio::error::already_open);
+        CHECK_FALSE(exists(other));
+        CHECK(is_socket_file(path));
+        CHECK(srv.path() == path);
+        local_socket s(io);
+        std::error_code ec;
+        s.connect(endpoint_of(path), ec);
+        CHECK_FALSE(ec); // still listening (a bound socket that does not listen refuses)
+    }
     SECTION("any other file is left alone") {
         const std::string path = temp_socket_path("file");
         std::ofstream(path) << "precious";

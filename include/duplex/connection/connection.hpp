@@ -86,7 +86,7 @@ struct endpoint_config {
     http_limits limits;
     std::vector<std::string> subprotocols;    ///< in order of preference
     std::vector<std::string> allowed_origins; ///< empty: any Origin
-    std::function<void(const http_request&, handshake_decision&)> on_handshake;
+    std::function<void(Connection&, const http_request&, handshake_decision&)> on_handshake;
     std::function<void(const http_request&, http_reply&)> on_http;
     std::function<void(Connection&)> on_detach; ///< the server's bookkeeping
     void* server = nullptr; ///< the server these connections belong to, while it exists
@@ -392,7 +392,8 @@ public:
     connection_stats stats() const noexcept { return protocol_.stats(); }
     /// Why the opening handshake failed, if it did (then the connection never opened).
     std::error_code handshake_error() const noexcept { return opened_ ? std::error_code{} : end_; }
-    /// The peer's "address:port", for logs and per-client limits. Behind a load balancer
+    /// The peer's "address:port", for logs and per-client limits; in every handler,
+    /// on_close included (the socket closes after it). Behind a load balancer
     /// speaking the PROXY protocol (server_options::proxy_protocol), the client's address
     /// as the balancer reported it; transport().remote_address() is then the balancer's.
     std::string remote_address() const { return proxied_ ? peer_.get() : transport_.remote_address(); }
@@ -573,7 +574,7 @@ private:
 
         handshake_decision decision;
         decision.subprotocol = std::string(select_subprotocol(req, config_->subprotocols));
-        if (config_->on_handshake) config_->on_handshake(req, decision);
+        if (config_->on_handshake) config_->on_handshake(*this, req, decision);
         if (!decision.accepted) return reject(make_error_code(errc::rejected), decision.status, decision.body, &decision.headers);
         if (!decision.subprotocol.empty() && !offered(decision.subprotocol)) // §4.2.2: one the client offered
             return reject(make_error_code(errc::bad_subprotocol), 500, "handshake hook chose a subprotocol the client did not offer\n");
@@ -1043,10 +1044,7 @@ private:
         // finish() reports the first failure (e.g. send_queue_full rather than
         // the close_timeout that followed it); an idle timeout is a normal 1001 close.
         const tick_result r = protocol_.tick(now);
-        if (r.abort) { // the peer stopped reading or answering: don't leave its bytes in the kernel
-            if constexpr (detail::has_abort<Transport>::value) transport_.abort();
-            return finish(r.ec);
-        }
+        if (r.abort) return finish(r.ec, true); // the peer stopped reading or answering: don't leave its bytes in the kernel
         after_io();
         arm_timer();
         // Once per tick (a heartbeat interval, typically) the send buffers go back as
@@ -1120,17 +1118,32 @@ private:
         finish(ec);
     }
 
-    // Closes the transport once, then reports: on_error for an unclean end
-    // (if not reported yet) and on_close with the code, like a browser.
-    void finish(std::error_code ec) {
+    // Ends the connection once: reports on_error for an unclean end (if not reported
+    // yet) and on_close with the code, like a browser, then closes the transport (cuts
+    // it with a reset when `cut`: a peer that stopped reading). The protocol is CLOSED
+    // before the handlers run, so nothing more is sent; the socket closes after them,
+    // so that remote_address() still answers in on_close.
+    void finish(std::error_code ec, bool cut = false) {
         if (closed_) return;
         closed_ = true;
         timer_armed_ = false;
         deadline_.clear();
-        transport_.close();
+        auto self = this->shared_from_this(); // keep alive through the callbacks and the close
+        struct close_at_exit { // also when a handler throws
+            Transport& t;
+            bool cut;
+            ~close_at_exit() {
+                if constexpr (detail::has_abort<Transport>::value) {
+                    if (cut) {
+                        t.abort();
+                        return;
+                    }
+                }
+                t.close();
+            }
+        } closing{transport_, cut};
         const bool was_open = protocol_.state() != duplex::ready_state::connecting;
         std::error_code failure = protocol_.transport_closed();
-        auto self = this->shared_from_this(); // keep alive through the callbacks
         // Drain waiters get the error on_error reports (for a failed handshake, why it
         // failed), or errc::closed for a clean end; so does every async_wait_drained()
         // from now on.
@@ -1154,7 +1167,7 @@ private:
             // never saw this connection.
             if constexpr (R == role::client) {
                 report_error(ec ? ec : make_error_code(errc::connection_lost));
-                if (config_->on_close) config_->on_close(*this, close_code::abnormal, "handshake failed");
+                if (config_->on_close) config_->on_close(*this, close_code::abnormal, refusal_reason());
             }
         } else {
             if (failure && failure != errc::idle_timeout) report_error(failure);
@@ -1190,6 +1203,20 @@ private:
     bool error_reported_ = false;
     bool proxied_ = false; // peer_ is the client's address from a PROXY protocol header
     std::uint32_t read_size_ = 0; // read_buf_'s size (the pool matches sizes)
+
+    // A client's on_close reason when the handshake failed: "HTTP 401 Unauthorized" when
+    // the server answered with another status than 101 (its number and the standard
+    // phrase, never the server's own text), "TLS: hostname mismatch" (OpenSSL's words)
+    // when the server's certificate was refused, else "handshake failed".
+    std::string refusal_reason() const {
+        if constexpr (detail::has_verify_error<Transport>::value)
+            if (std::string why = transport_.verify_error(); !why.empty()) return "TLS: " + why;
+        const int status = response().status;
+        if (end_ != errc::bad_status || status == 0) return "handshake failed";
+        std::string out = "HTTP " + std::to_string(status);
+        if (const std::string_view phrase = http_reason_phrase(status); !phrase.empty()) (out += ' ').append(phrase);
+        return out;
+    }
 
     // The opening handshake, only while it runs (on a server with keep_request,
     // the request for life): open connections do not pay for its bytes.

@@ -259,8 +259,17 @@ public:
     }
 
     /// Queues a frame encoded once for many receivers (shared, not copied, by servers).
+    /// A server sends its compressed copy instead where this connection can take it.
     std::error_code send(std::shared_ptr<const prepared_message> m) {
         std::lock_guard<send_mutex> lock(mutex_);
+#if DUPLEX_HAS_DEFLATE
+        // deflate_ is set before open(), which changes the state under this lock: once
+        // the state is past CONNECTING here, deflate_ is settled.
+        if constexpr (R == role::server)
+            if (state() != ready_state::connecting && deflate_ && m->compressed() && deflate_->codec.compress_resets() &&
+                deflate_->codec.compress_window_bits() >= m->compressed_window_bits())
+                m = m->compressed();
+#endif
         // What the queue will hold: the shared frame (server), or a masked copy (client).
         if (auto ec = check_can_send(R == role::server ? m->wire_size() : writer_.frame_size(m->payload_size()), true)) return ec;
         if constexpr (R == role::server) {

@@ -29,14 +29,24 @@ public:
     /// The payload alone (a client re-frames it with its own mask).
     const std::uint8_t* payload() const noexcept { return wire_.data() + header_size_; }
     std::size_t payload_size() const noexcept { return wire_.size() - header_size_; }
+    /// The same message compressed once (permessage-deflate, RSV1 set), or null: what a
+    /// server sends instead to a receiver whose compressor starts afresh for every
+    /// message (no context takeover, so a stream made apart from its own fits in) with a
+    /// window of at least compressed_window_bits(). See prepare_message in hub.hpp.
+    const std::shared_ptr<const prepared_message>& compressed() const noexcept { return compressed_; }
+    int compressed_window_bits() const noexcept { return compressed_window_bits_; }
 
-    prepared_message(opcode op, std::vector<std::uint8_t> wire, std::size_t header_size)
-        : op_(op), header_size_(header_size), wire_(std::move(wire)) {}
+    prepared_message(opcode op, std::vector<std::uint8_t> wire, std::size_t header_size,
+                     std::shared_ptr<const prepared_message> compressed = nullptr, int compressed_window_bits = 0)
+        : op_(op), compressed_window_bits_(compressed_window_bits), header_size_(header_size), wire_(std::move(wire)),
+          compressed_(std::move(compressed)) {}
 
 private:
     opcode op_;
+    int compressed_window_bits_;
     std::size_t header_size_;
     std::vector<std::uint8_t> wire_;
+    std::shared_ptr<const prepared_message> compressed_;
 };
 
 namespace detail {

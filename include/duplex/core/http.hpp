@@ -111,6 +111,31 @@ bool find_list_element(std::string_view list, F&& f) {
     }
 }
 
+/// Decodes one part of a query as browsers' URLSearchParams does (WHATWG URL,
+/// application/x-www-form-urlencoded): "+" is a space, "%XX" the byte XX, and a "%"
+/// not followed by two hex digits stays as it is.
+inline std::string form_decode(std::string_view in) {
+    const auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        c = ascii_lower(c);
+        return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    };
+    std::string out;
+    out.reserve(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] == '%' && i + 2 < in.size()) {
+            const int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
+            if (hi >= 0 && lo >= 0) {
+                out += static_cast<char>(hi * 16 + lo);
+                i += 2;
+                continue;
+            }
+        }
+        out += in[i] == '+' ? ' ' : in[i];
+    }
+    return out;
+}
+
 } // namespace detail
 
 /// The authority ("host[:port]") of an absolute-form request target with the
@@ -258,11 +283,31 @@ public:
         return target.substr(target.find("//") + 1, 1); // "/": like every view, one into target
     }
 
-    /// The query without the '?' ("room=1" for "/chat?room=1"); empty if none.
+    /// The query without the '?', as sent ("room=1&token=a%2Bb" for
+    /// "/chat?room=1&token=a%2Bb"); empty if none. query_param() decodes one parameter.
     std::string_view query() const noexcept {
         const std::string_view t = origin_form();
         const std::size_t q = t.find('?');
         return q == std::string_view::npos ? std::string_view{} : t.substr(q + 1);
+    }
+
+    /// The value of the query parameter `name`, decoded as a browser's URLSearchParams
+    /// does ("+" is a space, "%2B" a "+"): "a+b" for query_param("token") on
+    /// "/chat?room=1&token=a%2Bb". Names are compared after decoding; the first
+    /// parameter of that name counts. Empty when there is none (or its value is empty).
+    std::string query_param(std::string_view name) const {
+        std::string_view q = query();
+        while (!q.empty()) {
+            const std::size_t amp = q.find('&');
+            const std::string_view pair = q.substr(0, amp);
+            const std::size_t eq = pair.find('=');
+            const std::string_view key = pair.substr(0, eq);
+            if (key.size() >= name.size() && detail::form_decode(key) == name)
+                return eq == std::string_view::npos ? std::string() : detail::form_decode(pair.substr(eq + 1));
+            if (amp == std::string_view::npos) break;
+            q.remove_prefix(amp + 1);
+        }
+        return {};
     }
 
     /// The target with an absolute form's "http://authority" taken off (RFC 7230

@@ -96,16 +96,41 @@ public:
         if (!host.empty() && host.back() == '.') host.pop_back();
         std::error_code ec;
         (void)asio::ip::make_address(host, ec);
-        if (ec && !SSL_set_tlsext_host_name(stream_.native_handle(), host.c_str()))
-            return {static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()};
-        ec.clear();
+        const bool is_address = !ec;
+        SSL* ssl = stream_.native_handle();
+        // OpenSSL's error, or invalid_argument when it left none (never a success code).
+        const auto ssl_error = [] {
+            const unsigned long e = ::ERR_get_error();
+            return e != 0 ? std::error_code(static_cast<int>(e), asio::error::get_ssl_category())
+                          : std::make_error_code(std::errc::invalid_argument);
+        };
+        if (!is_address && !SSL_set_tlsext_host_name(ssl, host.c_str())) return ssl_error();
         if (verify == tls_verify::peer) {
-            stream_.set_verify_mode(asio::ssl::verify_peer, ec);
-            if (!ec) stream_.set_verify_callback(asio::ssl::host_name_verification(host), ec);
-        } else {
-            stream_.set_verify_mode(asio::ssl::verify_none, ec);
+            // OpenSSL's own host check (what asio::ssl::host_name_verification calls, with
+            // the same flags), so that a mismatch is a verify result of its own: the peer
+            // gets a bad_certificate alert and verify_error() says "hostname mismatch". The
+            // callback only passes OpenSSL's verdict on, as Asio's did: one the context may
+            // have cannot overrule the checks.
+            X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+            const int ok = is_address ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
+                                      : X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
+            if (ok != 1) return ssl_error(); // e.g. an address with a zone ("fe80::1%1"): fail closed
+            SSL_set_verify(ssl, SSL_VERIFY_PEER, [](int preverified, X509_STORE_CTX*) { return preverified; });
+            return {};
         }
+        stream_.set_verify_mode(asio::ssl::verify_none, ec);
         return ec;
+    }
+
+    /// Client side, after a handshake that failed on the server's certificate: why it
+    /// was refused, in OpenSSL's words ("hostname mismatch", "self-signed certificate",
+    /// ...). Empty when the certificate was not checked (tls_verify::insecure_no_verify)
+    /// or the TLS handshake completed.
+    std::string verify_error() const {
+        SSL* ssl = const_cast<stream_type&>(stream_).native_handle(); // OpenSSL's getters take const SSL*
+        if ((SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) == 0 || SSL_is_init_finished(ssl)) return {};
+        const long result = SSL_get_verify_result(ssl);
+        return result == X509_V_OK ? std::string() : X509_verify_cert_error_string(result);
     }
 
     /// The TLS handshake. A certificate that fails verification completes with an
@@ -233,6 +258,11 @@ public:
     }
     void abort() noexcept {
         std::visit([](auto& t) { t.abort(); }, t_);
+    }
+    /// See tls_transport::verify_error(); empty for ws://.
+    std::string verify_error() const {
+        const auto* t = std::get_if<tls_transport>(&t_);
+        return t ? t->verify_error() : std::string();
     }
 
 private:

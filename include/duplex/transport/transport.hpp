@@ -114,6 +114,10 @@ struct has_socket : std::false_type {};
 template <class T>
 struct has_socket<T, std::void_t<decltype(std::declval<T&>().socket())>> : std::true_type {};
 template <class T, class = void>
+struct has_verify_error : std::false_type {}; // TLS: why the peer's certificate was refused
+template <class T>
+struct has_verify_error<T, std::void_t<decltype(std::declval<const T&>().verify_error())>> : std::true_type {};
+template <class T, class = void>
 struct waits_every_read : std::false_type {};
 template <class T>
 struct waits_every_read<T, std::enable_if_t<T::waits_every_read>> : std::true_type {};
