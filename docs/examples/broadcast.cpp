@@ -28,8 +28,9 @@ int main() {
         std::any_cast<room*>(c.user_data())->remove(c.shared_from_this());
     });
     server.on_message([&](duplex::server::connection& c, const duplex::message& m) {
-        // The frame is encoded once; every member's send queue holds a reference to it.
-        std::any_cast<room*>(c.user_data())->broadcast(m.op, m.data);
+        // The frame is encoded once (and compressed once, when the server's options say so);
+        // every member's send queue holds a reference to it.
+        std::any_cast<room*>(c.user_data())->broadcast(server.prepare_message(m.op, m.data));
     });
     // [rooms]
     if (server.listen(0)) return 1;

@@ -186,8 +186,15 @@ public:
         const std::error_code ec = bind(ep);
         return ec ? ec : start_listening();
     }
-    /// Throwing overload.
-    void listen_or_throw(std::uint16_t port, std::string_view address = "127.0.0.1") { throw_if(listen(port, address)); }
+    /// Throwing overload: what() names the address, as in
+    /// "listen on 127.0.0.1:9001: Address already in use".
+    void listen_or_throw(std::uint16_t port, std::string_view address = "127.0.0.1") {
+        if (const std::error_code ec = listen(port, address)) {
+            const std::string host(address);
+            const bool v6 = host.find(':') != std::string::npos;
+            throw error(ec, "listen on " + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port));
+        }
+    }
 
     /// The port listened on (0 if none, or not a TCP server).
     std::uint16_t port() const {

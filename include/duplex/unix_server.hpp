@@ -87,8 +87,10 @@ public:
         }
         return ec;
     }
-    /// Throwing overload.
-    void listen_or_throw(std::string_view path, int mode = umask_mode) { throw_if(listen(path, mode)); }
+    /// Throwing overload: what() names the path ("listen on /run/app/ws.sock: Address already in use").
+    void listen_or_throw(std::string_view path, int mode = umask_mode) {
+        if (const std::error_code ec = listen(path, mode)) throw error(ec, "listen on " + std::string(path));
+    }
 
     /// The path listened on ("@name" in the abstract namespace), or empty.
     std::string path() const {

@@ -1171,7 +1171,10 @@ TEST_CASE("listen_or_throw throws duplex::error when the port is taken", "[serve
         FAIL("listen_or_throw did not throw");
     } catch (const std::system_error& ex) { // duplex::error is one
         CHECK(ex.code() == asio::error::address_in_use);
+        CHECK(std::string(ex.what()) == "listen on 127.0.0.1:" + std::to_string(taken) + ": " + ex.code().message());
     }
+    // An IPv6 address is named in brackets (this one does not parse).
+    CHECK_THROWS_WITH(srv.listen_or_throw(80, "::zz"), Catch::Matchers::StartsWith("listen on [::zz]:80: "));
     CHECK(srv.listen(taken) == asio::error::address_in_use); // the error_code overload agrees
     CHECK(srv.port() == 0);                                  // not listening anywhere
     CHECK_THROWS_AS(srv.listen_or_throw(0, "not an address"), duplex::error);

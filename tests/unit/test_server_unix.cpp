@@ -320,6 +320,8 @@ TEST_CASE("unix_server replaces a stale socket file, never a live one or another
             unix_server second(io);
             CHECK(second.listen(path) == asio::error::address_in_use);
             CHECK_THROWS_AS(second.listen_or_throw(path), duplex::error);
+            CHECK_THROWS_WITH(second.listen_or_throw(path), "listen on " + path + ": " +
+                                                                 make_error_code(asio::error::address_in_use).message());
         } // its destructor must not remove the first one's file
         CHECK(is_socket_file(path));
         asio::io_context cio;
